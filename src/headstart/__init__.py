@@ -1,0 +1,26 @@
+"""headstart: transfer learning on a plain CPU.
+
+>>> from headstart import ImageClassifier
+>>> clf = ImageClassifier(strategy="linear-probe").fit("my_photos/")   # doctest: +SKIP
+>>> clf.predict(["cat.jpg"])                                            # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from headstart.api import evaluate, train  # noqa: E402
+from headstart.classifier import ImageClassifier, TransferClassifier, load  # noqa: E402
+from headstart.errors import HeadstartError  # noqa: E402
+from headstart.models import create_backbone, get_model_spec, list_models  # noqa: E402
+
+__all__ = [
+    "HeadstartError",
+    "ImageClassifier",
+    "TransferClassifier",
+    "__version__",
+    "create_backbone",
+    "evaluate",
+    "get_model_spec",
+    "list_models",
+    "load",
+    "train",
+]

@@ -1,0 +1,263 @@
+"""scikit-learn-style estimators: ``ImageClassifier(...).fit(data).predict(inputs)``, for every task.
+
+Following scikit-learn's conventions, ``__init__`` only stores its arguments, ``fit`` does the work and returns
+``self``, learned attributes end in ``_``, and ``predict_proba`` columns follow ``classes_``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from headstart import __version__
+from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.splits import check_trainable, with_validation
+from headstart.errors import HeadstartError
+from headstart.evaluation import classification_metrics
+from headstart.features import extract_features
+from headstart.models import ModelSpec, WeightsSource, create_backbone, get_model_spec
+from headstart.models.transfer import HeadConfig, TransferModel
+from headstart.progress import Reporter
+from headstart.rundir import read_config, read_weights, save_run
+from headstart.strategies import FitContext, Split, choose_strategy, get_strategy
+from headstart.tasks import Task, get_task
+from headstart.training.device import PRECISIONS
+
+
+class TransferClassifier(ClassifierMixin, BaseEstimator):
+    """Adapts a pre-trained model to labelled data with one of headstart's strategies.
+
+    ``fit`` takes a data source the task can read (a folder, a CSV file, a dataset name) or inputs ``X`` with
+    labels ``y``. ``predict``/``predict_proba`` take a list of inputs or a file, folder or glob pattern.
+    """
+
+    task: ClassVar[str] = "image"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        strategy: str = "auto",
+        *,
+        weights: str | None = None,
+        epochs: int | None = None,
+        lr: float | None = None,
+        batch_size: int = 32,
+        image_size: int | None = None,
+        val_size: float = 0.2,
+        seed: int = 0,
+        precision: str = "fp32",
+        num_workers: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.model = model
+        self.strategy = strategy
+        self.weights = weights
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.image_size = image_size
+        self.val_size = val_size
+        self.seed = seed
+        self.precision = precision
+        self.num_workers = num_workers
+        self.verbose = verbose
+
+    # -- fitting ---------------------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Sequence | None = None) -> TransferClassifier:
+        """Train on ``X`` (a data source, or inputs with labels ``y``); returns ``self``."""
+        if self.precision not in PRECISIONS:
+            raise HeadstartError(f"unknown precision '{self.precision}'; use one of {', '.join(PRECISIONS)}")
+        task = get_task(self.task)
+        splits = with_validation(self._as_splits(task, X, y), self.val_size, self.seed)
+        check_trainable(splits.train, splits.train.source or "the training data")
+        classes = splits.classes
+        self._check_known_labels(splits.val, classes, "validation")
+        spec = get_model_spec(self.model or task.default_model, self.weights)
+        task.check_model(spec)
+
+        reporter = Reporter(self.verbose)
+        if self.strategy == "auto":
+            name, reason = choose_strategy(splits.train.labels)
+        else:
+            name, reason = self.strategy, "chosen by the user"
+        strategy = get_strategy(name)
+        reporter.say(f"strategy [bold]{strategy.name}[/]: {reason}")
+        preprocessing = self._preprocessing(spec)
+        model = TransferModel(create_backbone(spec, pretrained=strategy.pretrained), len(classes), strategy.head)
+        ctx = FitContext(
+            task=task, preprocessing=preprocessing, num_classes=len(classes), seed=self.seed,
+            batch_size=self.batch_size, precision=self.precision, epochs=self.epochs, lr=self.lr,
+            num_workers=self.num_workers, reporter=reporter,
+        )
+        start = time.perf_counter()
+        result = strategy.fit(model, self._encode(splits.train, classes), self._encode(splits.val, classes), ctx)
+        self.fit_seconds_ = time.perf_counter() - start
+        model.eval()
+
+        self.classes_ = np.asarray(classes)
+        self.model_ = model
+        self.spec_ = spec
+        self.preprocessing_ = preprocessing
+        self.strategy_ = strategy.name
+        self.strategy_reason_ = reason
+        self.history_ = [record.to_row() for record in result.history]
+        self.fit_details_ = result.details
+        self.splits_ = splits
+        self.data_record_ = {
+            "source": splits.train.source,
+            "splits": splits.record,
+            "counts": {
+                part: data.class_counts()
+                for part, data in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+                if data is not None
+            },
+            "warnings": splits.warnings,
+        }
+        return self
+
+    def _as_splits(self, task: Task, X: Any, y: Sequence | None) -> DataSplits:
+        if isinstance(X, DataSplits):
+            return X
+        if isinstance(X, LabeledData):
+            return DataSplits(X)
+        if y is None:
+            if isinstance(X, str | Path):
+                return task.read(X, seed=self.seed)
+            raise HeadstartError("fit needs a data source (folder, CSV, dataset name) or inputs X with labels y")
+        items = list(X)
+        if len(items) != len(y):
+            raise HeadstartError(f"X has {len(items)} inputs but y has {len(y)} labels; pass one label per input")
+        labels = [str(label) for label in y]
+        return DataSplits(LabeledData(items, labels, [str(i) for i in range(len(items))], source="arrays"))
+
+    def _preprocessing(self, spec: ModelSpec) -> dict:
+        preprocessing = dict(spec.preprocessing)
+        if self.image_size:
+            preprocessing["input_size"] = (3, int(self.image_size), int(self.image_size))
+        return preprocessing
+
+    @staticmethod
+    def _check_known_labels(data: LabeledData | None, classes: Sequence[str], what: str) -> None:
+        if data is None:
+            return
+        unknown = sorted(set(data.labels) - set(classes))
+        if unknown:
+            raise HeadstartError(
+                f"{what} labels not seen in training: {', '.join(unknown[:5])} (in {data.source}); "
+                f"known classes: {', '.join(classes)}"
+            )
+
+    @staticmethod
+    def _encode(data: LabeledData | None, classes: Sequence[str]) -> Split | None:
+        if data is None or not len(data):
+            return None
+        index = {c: i for i, c in enumerate(classes)}
+        return Split(data.items, np.asarray([index[label] for label in data.labels], dtype=np.int64))
+
+    # -- predicting ------------------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit() or headstart.load()")
+
+    def _items(self, X: Any) -> list[Any]:
+        if isinstance(X, str | Path):
+            return get_task(self.task).expand_inputs([str(X)])
+        if isinstance(X, LabeledData):
+            return list(X.items)
+        return list(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n_inputs, n_classes), columns in the order of ``classes_``."""
+        self._check_fitted()
+        items = self._items(X)
+        dataset = get_task(self.task).inputs_dataset(items, None, self.preprocessing_, train=False)
+        logits = extract_features(
+            self.model_, dataset, batch_size=max(self.batch_size, 64), precision=self.precision,
+            num_workers=self.num_workers, reporter=Reporter(self.verbose), description="predicting",
+        )
+        return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each input."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def evaluate(self, data: LabeledData) -> dict:
+        """Accuracy, balanced accuracy, macro-F1, per-class scores and the confusion matrix on ``data``."""
+        self._check_fitted()
+        self._check_known_labels(data, list(self.classes_), "evaluation")
+        predictions = self.predict(data.items)
+        return classification_metrics(data.labels, predictions.tolist(), list(self.classes_))
+
+    # -- saving ----------------------------------------------------------------------------------------------
+    def _config(self) -> dict:
+        return {
+            "headstart_version": __version__,
+            "task": self.task,
+            "model": self.spec_.to_record(),
+            "preprocessing": self.preprocessing_,
+            "head": self.model_.head_config.to_record(),
+            "classes": self.classes_.tolist(),
+            "strategy": self.strategy_,
+            "strategy_reason": self.strategy_reason_,
+            "params": self.get_params(),
+            "data": self.data_record_,
+            "fit_details": self.fit_details_,
+        }
+
+    def save(self, path: str | Path, summary: dict | None = None) -> Path:
+        """Write a run directory (config.json, model.safetensors, metrics.csv) loadable by ``headstart.load``."""
+        self._check_fitted()
+        return save_run(path, self._config(), self.model_.state_dict(), self.history_, summary)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TransferClassifier:
+        """Rebuild a fitted classifier from a run directory, without its pre-trained weights or any pickle."""
+        config = read_config(path)
+        classifier_cls = CLASSIFIERS.get(config.get("task"))
+        if classifier_cls is None:
+            raise HeadstartError(f"{path} holds a '{config.get('task')}' run, which this headstart cannot load")
+        if cls is not TransferClassifier and classifier_cls is not cls:
+            raise HeadstartError(f"{path} is a {config['task']} run; load it with headstart.load()")
+        params = {k: v for k, v in config.get("params", {}).items() if k in classifier_cls().get_params()}
+        clf = classifier_cls(**params)
+        record = config["model"]
+        spec = get_model_spec(record["name"]).with_weights(WeightsSource(**record["weights"]))
+        head = HeadConfig(**config["head"])
+        model = TransferModel(create_backbone(spec, pretrained=False), len(config["classes"]), head)
+        try:
+            model.load_state_dict(read_weights(path), strict=True)
+        except RuntimeError as exc:
+            raise HeadstartError(f"the weights in {path} do not match its config ({str(exc)[:120]}...)") from exc
+        model.eval()
+        clf.classes_ = np.asarray(config["classes"])
+        clf.model_ = model
+        clf.spec_ = spec
+        clf.preprocessing_ = config["preprocessing"]
+        clf.strategy_ = config["strategy"]
+        clf.strategy_reason_ = config.get("strategy_reason", "")
+        clf.history_ = []
+        clf.fit_details_ = config.get("fit_details", {})
+        clf.data_record_ = config.get("data", {})
+        return clf
+
+
+class ImageClassifier(TransferClassifier):
+    """Image classification by transfer learning (default backbone: EfficientNet-Lite0, offline)."""
+
+    task = "image"
+
+
+CLASSIFIERS: dict[str, type[TransferClassifier]] = {"image": ImageClassifier}
+
+
+def load(path: str | Path) -> TransferClassifier:
+    """Load any saved run: ``clf = headstart.load("runs/my-run")``."""
+    return TransferClassifier.load(path)

@@ -1,0 +1,234 @@
+"""The ``headstart`` command line: a thin layer over ``headstart.api``.
+
+``headstart train DATA`` works with no flags; every flag refines it. Errors print one line and exit 1 (add
+``--debug`` for the traceback).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from headstart import api
+from headstart.errors import HeadstartError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Transfer learning on a plain CPU: adapt a pre-trained model to your small labelled dataset.",
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+TRAIN_PARAMS = ("weights", "epochs", "lr", "batch_size", "image_size", "val_size", "seed", "precision", "num_workers")
+
+
+def _load_config(path: Path | None) -> tuple[dict, dict]:
+    """Classifier params and data arguments from a run's config.json (or a JSON/YAML file of the same keys)."""
+    if path is None:
+        return {}, {}
+    if not path.is_file():
+        raise HeadstartError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            config = yaml.safe_load(text)
+        else:
+            config = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file, reported in one line
+        raise HeadstartError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(config, dict):
+        raise HeadstartError(f"{path} must hold a mapping of option names to values")
+    params = dict(config.get("params", config))
+    data_args = dict(config.get("data", {}).get("args", {})) if isinstance(config.get("data"), dict) else {}
+    return params, data_args
+
+
+@app.command()
+def train(
+    data: Annotated[str | None, typer.Argument(help="Image folder, CSV file, 'sample' or 'fashion-mnist'.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Registered model or timm name.")] = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", "-s", help="linear-probe, head, fine-tune, scratch or auto.")
+    ] = None,
+    weights: Annotated[str | None, typer.Option(help="Local weights file (.safetensors or .pth).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (strategy default if unset).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (strategy default if unset).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size [32].")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Input size in pixels [the model's].")] = None,
+    val_size: Annotated[float | None, typer.Option(help="Validation fraction when DATA has none [0.2].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
+    precision: Annotated[str | None, typer.Option(help="fp32 or bf16 [fp32].")] = None,
+    num_workers: Annotated[int | None, typer.Option(help="Data-loading worker processes [0].")] = None,
+    per_class: Annotated[int | None, typer.Option(help="Use at most N training examples per class.")] = None,
+    test_per_class: Annotated[int | None, typer.Option(help="Use at most N test examples per class.")] = None,
+    task: Annotated[str | None, typer.Option(help="Task [image].")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory [runs/<time>-<model>-<strategy>].")] = None,
+    config: Annotated[Path | None, typer.Option(help="Take options from a run's config.json (flags override).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Adapt a pre-trained model to DATA and save a run directory."""
+    params, data_args = _load_config(config)
+    given = {"weights": weights, "epochs": epochs, "lr": lr, "batch_size": batch_size, "image_size": image_size,
+             "val_size": val_size, "seed": seed, "precision": precision, "num_workers": num_workers}
+    merged = {k: v for k, v in params.items() if k in TRAIN_PARAMS and v is not None}
+    merged.update({k: v for k, v in given.items() if v is not None})
+    data = data or data_args.get("data")
+    if data is None:
+        raise HeadstartError("no DATA given: pass an image folder, a CSV file, 'sample' or 'fashion-mnist'")
+    result = api.train(
+        data,
+        model=model or params.get("model"),
+        strategy=strategy or params.get("strategy") or "auto",
+        task=task or data_args.get("task") or "image",
+        out=out_dir,
+        per_class=per_class if per_class is not None else data_args.get("per_class"),
+        test_per_class=test_per_class if test_per_class is not None else data_args.get("test_per_class"),
+        verbose=not quiet,
+        **merged,
+    )
+    _print_summary(result)
+
+
+def _print_summary(result: api.TrainResult) -> None:
+    summary = result.summary
+    for warning in summary.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {warning}")
+    scores = summary.get("scores")
+    line = f"[bold]{summary['model']}[/] + [bold]{summary['strategy']}[/]"
+    if scores:
+        line += (
+            f": {summary['evaluated_on']} accuracy [bold green]{scores['accuracy']:.1%}[/] "
+            f"(macro-F1 {scores['macro_f1']:.3f}, n={scores['n']})"
+        )
+    out.print(line)
+    out.print(f"time: fit {summary['fit_seconds']:.1f}s, total {summary['total_seconds']:.1f}s")
+    out.print(f"run: {result.run_dir}")
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="A run directory made by `headstart train`.")],
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show per input.")] = 3,
+    format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+) -> None:
+    """Print the predicted label and top-k probabilities for each input."""
+    from headstart.classifier import load
+    from headstart.tasks import get_task
+
+    if format not in ("table", "json", "csv"):
+        raise HeadstartError(f"unknown format '{format}'; use table, json or csv")
+    clf = load(run)
+    items = get_task(clf.task).expand_inputs(inputs)
+    proba = clf.predict_proba(items)
+    k = max(1, min(top_k, len(clf.classes_)))
+    rows = []
+    for item, p in zip(items, proba, strict=True):
+        order = p.argsort()[::-1][:k]
+        top = [{"label": str(clf.classes_[i]), "probability": round(float(p[i]), 6)} for i in order]
+        rows.append({"input": str(item), "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
+    _emit_predictions(rows, format)
+
+
+def _emit_predictions(rows: list[dict], format: str) -> None:
+    if format == "json":
+        print(json.dumps(rows, indent=2))
+    elif format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["input", "label", "probability", "top_k"])
+        for row in rows:
+            top = ";".join(f"{t['label']}:{t['probability']:.4f}" for t in row["top_k"])
+            writer.writerow([row["input"], row["label"], f"{row['probability']:.6f}", top])
+    else:
+        table = Table("input", "label", "probability", "top-k")
+        for row in rows:
+            top = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in row["top_k"])
+            table.add_row(row["input"], row["label"], f"{row['probability']:.1%}", top)
+        out.print(table)
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="A run directory made by `headstart train`.")],
+    data: Annotated[str, typer.Argument(help="Labelled data: folder, CSV, 'sample' or 'fashion-mnist'.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """Accuracy, macro-F1, per-class precision/recall and the confusion matrix of RUN on DATA."""
+    split, metrics = api.evaluate(run, data)
+    if format == "json":
+        print(json.dumps({"split": split, **metrics}, indent=2))
+        return
+    out.print(
+        f"{split} split, n={metrics['n']}: accuracy [bold]{metrics['accuracy']:.1%}[/], balanced accuracy "
+        f"{metrics['balanced_accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f}"
+    )
+    per_class = Table("class", "precision", "recall", "F1", "support", title="per class")
+    for name, s in metrics["per_class"].items():
+        per_class.add_row(name, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", str(s["support"]))
+    out.print(per_class)
+    classes = list(metrics["per_class"])
+    matrix = Table("true \\ predicted", *classes, title="confusion matrix")
+    for name, row in zip(classes, metrics["confusion_matrix"], strict=True):
+        matrix.add_row(name, *(str(v) for v in row))
+    out.print(matrix)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the two runs.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Transfer vs training from scratch on the Fashion-MNIST sample that ships with headstart."""
+    results = api.demo(out_dir, verbose=not quiet)
+    table = Table("", "strategy", "test accuracy", "fit time", "run", title="transfer vs scratch (EfficientNet-Lite0)")
+    for name, result in results.items():
+        s = result.summary
+        table.add_row(name, s["strategy"], f"{s['scores']['accuracy']:.1%}", f"{s['fit_seconds']:.0f}s", str(result.run_dir))
+    out.print(table)
+    gap = results["transfer"].summary["scores"]["accuracy"] - results["scratch"].summary["scores"]["accuracy"]
+    per_class = min(results["transfer"].classifier.data_record_["counts"]["train"].values())
+    out.print(f"transfer learning is [bold]{gap * 100:+.1f} points[/] ahead with {per_class} training images per class")
+
+
+@app.command()
+def models(task: Annotated[str | None, typer.Option(help="Only models for this task.")] = None) -> None:
+    """List the registered pre-trained models (any timm architecture name also works)."""
+    from headstart.models import list_models
+
+    table = Table("name", "task", "weights", "licence", "description")
+    for spec in list_models(task):
+        table.add_row(spec.name, spec.task, f"{spec.weights.kind}: {spec.weights.install_hint or spec.weights.locator}",
+                      spec.licence, spec.description)
+    out.print(table)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the ``headstart`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        return app(args=args, prog_name="headstart")
+    except HeadstartError as exc:
+        if debug:
+            raise
+        err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""Image inputs: reading any image a user has as RGB, and finding labelled images in folders and CSV files."""
+
+from __future__ import annotations
+
+import csv
+import glob
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from headstart.data.dataset import DataSplits, LabeledData
+from headstart.errors import HeadstartError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+PATH_COLUMNS = ("path", "image", "file", "filename", "filepath", "image_path")
+LABEL_COLUMNS = ("label", "class", "target", "category", "y")
+# Pillow's own default bomb limit; images above it are refused, not decoded.
+MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+
+def load_image(item: Any) -> Image.Image:
+    """Return ``item`` (a path, a PIL image or a uint8 array) as an 8-bit RGB image.
+
+    Greyscale, palette, 16-bit and float images are rescaled to 8 bits; transparency is composited onto white;
+    the EXIF orientation of photos is applied. Undecodable files raise a HeadstartError naming the file.
+    """
+    if isinstance(item, Image.Image):
+        image = item
+    elif isinstance(item, np.ndarray):
+        image = Image.fromarray(item)
+    else:
+        image = _open(Path(item))
+    return to_rgb(image)
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            image.load()
+        return ImageOps.exif_transpose(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise HeadstartError(f"{path} is too large to decode safely ({exc}); resize it below 89 megapixels") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise HeadstartError(f"cannot decode image {path} ({exc}); remove or replace the file") from exc
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB, scaling high bit depths down instead of clipping them."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        if image.mode.startswith("I;16") or array.max(initial=0) > 255:
+            array = array / 257.0
+        elif image.mode == "F" and array.max(initial=0) <= 1.0:
+            array = array * 255.0
+        image = Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def check_image_file(path: Path) -> str | None:
+    """Why ``path`` cannot be used as an image (empty, not an image, too large), or None when it looks fine.
+
+    Reads only the header, so scanning a large folder stays fast.
+    """
+    try:
+        if path.stat().st_size == 0:
+            return "empty file"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                image.verify()
+        if width * height > MAX_IMAGE_PIXELS:
+            return f"{width}x{height} is over the {MAX_IMAGE_PIXELS:,}-pixel limit"
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return f"over the {MAX_IMAGE_PIXELS:,}-pixel limit"
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        return f"not a readable image ({type(exc).__name__})"
+    return None
+
+
+def _is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def _scan_class_folders(root: Path, where: str) -> LabeledData:
+    items, labels, ids, skipped = [], [], [], []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for path in sorted(p for p in class_dir.rglob("*") if p.is_file()):
+            if not _is_image_name(path):
+                continue
+            problem = check_image_file(path)
+            if problem:
+                skipped.append(f"{path}: {problem}")
+                continue
+            items.append(str(path))
+            labels.append(class_dir.name)
+            ids.append(path.relative_to(root).as_posix())
+    data = LabeledData(items, labels, ids, source=where)
+    if skipped:
+        data.warnings.append(f"skipped {len(skipped)} unreadable image(s) in {where}, e.g. {skipped[0]}")
+    return data
+
+
+def read_image_folder(root: Path) -> DataSplits:
+    """Read ``root/<class>/*.jpg``, or ``root/{train,val,test}/<class>/*.jpg`` when split folders exist."""
+    if not root.is_dir():
+        raise HeadstartError(f"data folder not found: {root}; pass a folder with one sub-folder per class")
+    children = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
+    split_dirs = {SPLIT_NAMES[name]: path for name, path in children.items() if name in SPLIT_NAMES}
+    if "train" in split_dirs:
+        parts = {name: _scan_class_folders(path, str(path)) for name, path in split_dirs.items()}
+        record = {"layout": "split-folders", "given": sorted(parts)}
+    else:
+        parts = {"train": _scan_class_folders(root, str(root))}
+        record = {"layout": "class-folders"}
+    warnings_ = [w for part in parts.values() for w in part.warnings]
+    if not len(parts["train"]):
+        raise HeadstartError(
+            f"no images found in {root}; expected {root}/<class name>/<image files> "
+            f"({', '.join(sorted(IMAGE_EXTENSIONS))})"
+        )
+    return DataSplits(parts["train"], parts.get("val"), parts.get("test"), record, warnings_)
+
+
+def _pick_column(header: list[str], candidates: tuple[str, ...], wanted: str, path: Path) -> int:
+    lowered = [h.strip().lower() for h in header]
+    for name in candidates:
+        if name in lowered:
+            return lowered.index(name)
+    raise HeadstartError(
+        f"{path} has no {wanted} column (columns: {', '.join(header)}); name one of them {candidates[0]!r}"
+    )
+
+
+def read_image_csv(path: Path) -> DataSplits:
+    """Read a CSV of ``path,label`` rows (with a header; an optional ``split`` column of train/val/test).
+
+    Relative image paths are taken from the CSV file's folder. Missing or unreadable images are skipped and counted.
+    """
+    if not path.is_file():
+        raise HeadstartError(f"CSV file not found: {path}")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except UnicodeDecodeError as exc:
+        raise HeadstartError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8 CSV") from exc
+    if not rows:
+        raise HeadstartError(f"{path} is empty; expected a header line 'path,label' and one row per image")
+    header, body = rows[0], rows[1:]
+    path_col = _pick_column(header, PATH_COLUMNS, "image path", path)
+    label_col = _pick_column(header, LABEL_COLUMNS, "label", path)
+    lowered = [h.strip().lower() for h in header]
+    split_col = lowered.index("split") if "split" in lowered else None
+    parts: dict[str, tuple[list, list, list]] = {}
+    skipped: list[str] = []
+    for line_no, row in enumerate(body, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) <= max(path_col, label_col):
+            skipped.append(f"row {line_no}: too few columns")
+            continue
+        label = row[label_col].strip()
+        image_path = Path(row[path_col].strip()).expanduser()
+        image_path = image_path if image_path.is_absolute() else path.parent / image_path
+        problem = "empty label" if not label else (None if image_path.is_file() else "file not found")
+        problem = problem or check_image_file(image_path)
+        if problem:
+            skipped.append(f"row {line_no} ({image_path}): {problem}")
+            continue
+        split = SPLIT_NAMES.get(row[split_col].strip().lower(), "train") if split_col is not None else "train"
+        items, labels, ids = parts.setdefault(split, ([], [], []))
+        items.append(str(image_path))
+        labels.append(label)
+        ids.append(row[path_col].strip())
+    warnings_ = [f"skipped {len(skipped)} row(s) of {path}, e.g. {skipped[0]}"] if skipped else []
+    if "train" not in parts:
+        raise HeadstartError(f"no usable training rows in {path}" + (f": {skipped[0]}" if skipped else ""))
+    data = {name: LabeledData(*cols, source=str(path)) for name, cols in parts.items()}
+    return DataSplits(data["train"], data.get("val"), data.get("test"), {"layout": "csv"}, warnings_)
+
+
+def expand_image_inputs(inputs: list[str]) -> list[str]:
+    """Turn files, folders (searched recursively) and glob patterns into a sorted list of image paths."""
+    found: list[str] = []
+    for entry in inputs:
+        path = Path(entry).expanduser()
+        if path.is_dir():
+            found.extend(str(p) for p in sorted(path.rglob("*")) if p.is_file() and _is_image_name(p))
+        elif path.is_file():
+            found.append(str(path))
+        else:
+            matches = sorted(glob.glob(str(path), recursive=True))
+            if not matches:
+                raise HeadstartError(f"no such file, folder or pattern: {entry}")
+            found.extend(m for m in matches if Path(m).is_file())
+    if not found:
+        raise HeadstartError(f"no images found in {', '.join(inputs)}")
+    return found

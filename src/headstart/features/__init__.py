@@ -1,0 +1,5 @@
+"""Extracting features from frozen backbones."""
+
+from headstart.features.extract import extract_features
+
+__all__ = ["extract_features"]

@@ -1,0 +1,39 @@
+"""Feature extraction: a frozen backbone's pooled outputs for every item, streamed batch by batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from headstart.progress import Reporter
+from headstart.training.device import autocast, default_device
+
+
+def extract_features(
+    backbone: nn.Module,
+    dataset: Dataset,
+    batch_size: int = 64,
+    precision: str = "fp32",
+    num_workers: int = 0,
+    reporter: Reporter | None = None,
+    description: str = "extracting features",
+) -> np.ndarray:
+    """Outputs of ``backbone`` (features; logits for a whole model) as float32 (n_items, n_outputs).
+
+    The model runs in eval mode and channels-last; its training mode is restored afterwards.
+    """
+    device = default_device()
+    was_training = backbone.training
+    backbone.eval().to(device=device, memory_format=torch.channels_last)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    chunks = []
+    steps = (reporter or Reporter()).track(loader, len(loader), description)
+    for inputs, _ in steps:
+        inputs = inputs.to(device, memory_format=torch.channels_last)
+        # The model is moved above, outside inference mode, so its parameters stay trainable afterwards.
+        with torch.inference_mode(), autocast(device, precision):
+            chunks.append(backbone(inputs).float().cpu().numpy())
+    backbone.train(was_training)
+    return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)

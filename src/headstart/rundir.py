@@ -1,0 +1,116 @@
+"""Run directories, in the spirit of Hugging Face's ``save_pretrained``: plain JSON and CSV plus safetensors weights.
+
+Nothing is pickled, so a run shared by someone else can be loaded without running their code. Every file is
+written to a temporary name and renamed into place, and ``config.json`` is written last: a run interrupted while
+saving has no ``config.json`` and is never mistaken for a complete one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from headstart.errors import HeadstartError
+
+FORMAT = "headstart-run"
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+METRICS = "metrics.csv"
+SUMMARY = "summary.json"
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    write_text(path, buffer.getvalue())
+
+
+def save_run(
+    path: str | Path,
+    config: dict,
+    state_dict: dict[str, torch.Tensor],
+    history: list[dict] | None = None,
+    summary: dict | None = None,
+) -> Path:
+    """Write a run directory; ``config`` must say how to rebuild the model without its pre-trained weights."""
+    root = Path(path).expanduser()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / CONFIG).unlink(missing_ok=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+        _atomic_write(root / WEIGHTS, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}))
+        if history is not None:
+            write_csv(root / METRICS, history)
+        if summary is not None:
+            write_json(root / SUMMARY, summary)
+        write_json(root / CONFIG, {"format": FORMAT, "format_version": FORMAT_VERSION, **config})
+    except OSError as exc:
+        raise HeadstartError(f"cannot write the run to {root} ({exc.strerror}); choose a writable folder with --out") from exc
+    return root
+
+
+def read_config(path: str | Path) -> dict:
+    """The run's config, checked for format and version."""
+    root = Path(path).expanduser()
+    config_path = root / CONFIG
+    if not root.is_dir():
+        raise HeadstartError(f"run directory not found: {root}; pass the folder `headstart train` printed")
+    if not config_path.is_file():
+        raise HeadstartError(f"{root} is not a complete headstart run (no {CONFIG}); train again or pick another run")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HeadstartError(f"{config_path} is damaged ({exc}); train the run again") from exc
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise HeadstartError(f"{config_path} is not a headstart run config; pass a folder made by `headstart train`")
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise HeadstartError(
+            f"{root} was saved by a newer headstart (run format {version}, this one reads {FORMAT_VERSION}); "
+            "upgrade with `pip install -U headstart`"
+        )
+    return config
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The run's weights; anything but a valid safetensors file (e.g. a pickle) is refused."""
+    weights = Path(path).expanduser() / WEIGHTS
+    if not weights.is_file():
+        raise HeadstartError(f"{weights} is missing; the run is incomplete, train it again")
+    try:
+        return load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise HeadstartError(f"{weights} is not a valid safetensors file ({exc}); headstart never loads pickles") from exc

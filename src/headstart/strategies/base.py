@@ -1,0 +1,77 @@
+"""The strategy interface: how a pre-trained model is adapted to the user's labelled data."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from headstart.features import extract_features
+from headstart.models.transfer import HeadConfig, TransferModel
+from headstart.progress import Reporter
+from headstart.tasks.base import Task
+from headstart.training.engine import EpochRecord
+
+
+@dataclass
+class Split:
+    """Items with integer targets (indices into the classifier's classes)."""
+
+    items: Sequence[Any]
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass
+class FitContext:
+    """What every strategy needs besides the model and the data: task, preprocessing and training knobs."""
+
+    task: Task
+    preprocessing: dict
+    num_classes: int
+    seed: int = 0
+    batch_size: int = 32
+    precision: str = "fp32"
+    epochs: int | None = None
+    lr: float | None = None
+    num_workers: int = 0
+    reporter: Reporter = field(default_factory=Reporter)
+
+    def dataset(self, split: Split, train: bool) -> Dataset:
+        return self.task.inputs_dataset(split.items, split.targets.tolist(), self.preprocessing, train)
+
+    def features(self, model: TransferModel, split: Split, train: bool, description: str) -> np.ndarray:
+        return extract_features(
+            model.backbone,
+            self.dataset(split, train),
+            batch_size=max(self.batch_size, 64),
+            precision=self.precision,
+            num_workers=self.num_workers,
+            reporter=self.reporter,
+            description=description,
+        )
+
+
+@dataclass
+class FitResult:
+    history: list[EpochRecord] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Strategy(ABC):
+    """Adapts a ``TransferModel`` in place. Subclasses set ``name``, their head and whether weights are pre-trained."""
+
+    name: ClassVar[str]
+    head: ClassVar[HeadConfig] = HeadConfig("linear", dropout=0.2)
+    pretrained: ClassVar[bool] = True
+    summary: ClassVar[str] = ""
+
+    @abstractmethod
+    def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
+        """Train ``model`` on ``train`` (selecting on ``val`` when given); return its history and choices."""

@@ -1,0 +1,47 @@
+"""fine-tune: head warm-up, then gradual unfreezing of the top blocks with discriminative learning rates."""
+
+from __future__ import annotations
+
+import math
+
+from headstart.models.transfer import HeadConfig, TransferModel
+from headstart.strategies.base import FitContext, FitResult, Split, Strategy
+from headstart.strategies.head import train_head_on_features
+from headstart.training.engine import Trainer, layerwise_param_groups
+
+
+class FineTune(Strategy):
+    """The ULMFiT / fastai recipe: a trained head first, so that random gradients never reach the backbone; then
+    the top groups, then everything, each group learning ``layer_decay`` times slower than the one above it.
+
+    Frozen BatchNorm layers stay in eval mode, so their statistics keep their pre-trained values.
+    """
+
+    name = "fine-tune"
+    head = HeadConfig("linear", dropout=0.2)
+    summary = "head warm-up, then gradual unfreezing with layer-wise learning rates"
+    warmup_epochs = 10
+    default_epochs = 5
+    default_lr = 5e-4
+    layer_decay = 0.7
+    partial_groups = 2
+
+    def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
+        model.set_trainable(0)
+        history = train_head_on_features(model, train, val, ctx, views=1, epochs=self.warmup_epochs, lr=1e-3)
+        epochs = ctx.epochs or self.default_epochs
+        lr = ctx.lr or self.default_lr
+        partial_epochs = max(1, math.floor(epochs * 0.4)) if epochs > 1 else 0
+        stages = [(f"top-{self.partial_groups}", self.partial_groups, partial_epochs), ("all", None, epochs - partial_epochs)]
+        trainer = Trainer(model, batch_size=ctx.batch_size, precision=ctx.precision, seed=ctx.seed,
+                          num_workers=ctx.num_workers, reporter=ctx.reporter)
+        train_set, val_set = ctx.dataset(train, train=True), (ctx.dataset(val, train=False) if val else None)
+        groups = model.backbone_groups()
+        for stage, top, stage_epochs in stages:
+            if stage_epochs <= 0:
+                continue
+            model.set_trainable(top)
+            param_groups = layerwise_param_groups(model, groups, lr, self.layer_decay, top)
+            trainer.run_stage(stage, train_set, val_set, param_groups, stage_epochs)
+        trainer.restore_best()
+        return FitResult(history + trainer.history, {"stages": [s[:3] for s in stages], "layer_decay": self.layer_decay})

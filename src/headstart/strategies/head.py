@@ -1,0 +1,68 @@
+"""head: frozen backbone, a new head trained with augmentation, on features computed once."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, TensorDataset
+
+from headstart.models.transfer import HeadConfig, TransferModel
+from headstart.strategies.base import FitContext, FitResult, Split, Strategy
+from headstart.training.engine import EpochRecord, Trainer
+
+
+class AugmentedFeatures(Dataset):
+    """Each access returns the features of one randomly chosen augmented view of the item.
+
+    Because the backbone is frozen, an augmented image always gives the same features; computing a few views
+    once and sampling among them costs a few forward passes per image instead of one per epoch.
+    """
+
+    def __init__(self, views: np.ndarray, targets: np.ndarray, seed: int) -> None:
+        self.views = torch.from_numpy(views)  # (n_views, n_items, n_features)
+        self.targets = torch.from_numpy(targets).long()
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.views.shape[1]
+
+    def __getitem__(self, index: int):
+        return self.views[self.rng.integers(len(self.views)), index], self.targets[index]
+
+
+def train_head_on_features(
+    model: TransferModel, train: Split, val: Split | None, ctx: FitContext, views: int, epochs: int, lr: float
+) -> list[EpochRecord]:
+    """Fit ``model.head`` on cached features of ``views`` augmented views plus the plain one."""
+    stacked = [ctx.features(model, train, train=False, description="features (train)")]
+    for view in range(views):
+        torch.manual_seed(ctx.seed * 1000 + view)
+        stacked.append(ctx.features(model, train, train=True, description=f"features (view {view + 1}/{views})"))
+    train_set = AugmentedFeatures(np.stack(stacked), train.targets, ctx.seed)
+    val_set = None
+    if val is not None and len(val):
+        x_val = ctx.features(model, val, train=False, description="features (val)")
+        val_set = TensorDataset(torch.from_numpy(x_val), torch.from_numpy(val.targets).long())
+    trainer = Trainer(model.head, batch_size=ctx.batch_size, seed=ctx.seed, patience=max(5, epochs // 3),
+                      reporter=ctx.reporter)
+    trainer.run_stage("head", train_set, val_set, [{"params": model.head.parameters(), "lr": lr}], epochs)
+    trainer.restore_best()
+    return trainer.history
+
+
+class Head(Strategy):
+    """Train a new MLP head on the frozen backbone, with augmentation; the backbone never changes."""
+
+    name = "head"
+    head = HeadConfig("mlp", dropout=0.2, hidden=512)
+    summary = "new MLP head on the frozen backbone, with augmentation"
+    views = 4
+    default_epochs = 30
+    default_lr = 1e-3
+
+    def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
+        model.set_trainable(0)
+        history = train_head_on_features(
+            model, train, val, ctx, self.views, ctx.epochs or self.default_epochs, ctx.lr or self.default_lr
+        )
+        return FitResult(history, {"augmented_views": self.views})

@@ -1,0 +1,83 @@
+"""Image classification: image folders, CSV files and named datasets; timm preprocessing from the model's spec."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from timm.data import create_transform
+from torch.utils.data import Dataset
+
+from headstart.data.dataset import DataSplits
+from headstart.data.fashion_mnist import load_fashion_mnist
+from headstart.data.images import expand_image_inputs, load_image, read_image_csv, read_image_folder
+from headstart.data.splits import sample_per_class
+from headstart.tasks.base import Task, register_task
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample" / "fashion-mnist"
+
+
+def image_transform(preprocessing: dict, train: bool):
+    """timm's transform for the model's preprocessing record; light augmentation when training."""
+    common = {
+        "input_size": tuple(preprocessing.get("input_size", (3, 224, 224))),
+        "interpolation": preprocessing.get("interpolation", "bilinear"),
+        "mean": tuple(preprocessing.get("mean", (0.485, 0.456, 0.406))),
+        "std": tuple(preprocessing.get("std", (0.229, 0.224, 0.225))),
+    }
+    if train:
+        return create_transform(is_training=True, scale=(0.5, 1.0), color_jitter=None, **common)
+    return create_transform(is_training=False, crop_pct=preprocessing.get("crop_pct", 0.875), **common)
+
+
+class ImageDataset(Dataset):
+    """Decodes each item (path, PIL image or array) to RGB and applies the model's transform."""
+
+    def __init__(self, items: Sequence[Any], targets: Sequence[int] | None, transform) -> None:
+        self.items = items
+        self.targets = targets
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = self.transform(load_image(self.items[index]))
+        return image, (self.targets[index] if self.targets is not None else -1)
+
+
+class ImageTask(Task):
+    name = "image"
+    default_model = "efficientnet_lite0"
+
+    def read(
+        self,
+        source: str | Path,
+        per_class: int | None = None,
+        test_per_class: int | None = None,
+        seed: int = 0,
+    ) -> DataSplits:
+        """A folder, a CSV file, ``sample`` (the embedded Fashion-MNIST slice) or ``fashion-mnist`` (all of it)."""
+        text = str(source)
+        if text == "fashion-mnist":
+            return load_fashion_mnist(per_class=per_class, test_per_class=test_per_class, seed=seed)
+        path = SAMPLE_DIR if text == "sample" else Path(text).expanduser()
+        splits = read_image_csv(path) if path.suffix.lower() in (".csv", ".tsv") else read_image_folder(path)
+        if per_class:
+            splits.train = sample_per_class(splits.train, per_class, seed)
+        if test_per_class and splits.test is not None:
+            splits.test = sample_per_class(splits.test, test_per_class, seed)
+        return splits
+
+    def inputs_dataset(
+        self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool
+    ) -> Dataset:
+        return ImageDataset(items, targets, image_transform(preprocessing, train))
+
+    def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
+        return expand_image_inputs(list(inputs))
+
+
+register_task(ImageTask())

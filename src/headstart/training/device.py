@@ -1,0 +1,22 @@
+"""Device and precision, decided by accelerate so that one code path serves CPU, GPU and several processes."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from accelerate import PartialState
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def default_device() -> torch.device:
+    """The device accelerate picked for this process (CPU here, a GPU when there is one)."""
+    return PartialState().device
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast for ``precision='bf16'``, a no-op for fp32."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -1,0 +1,40 @@
+"""Shared fixtures: small real data (the embedded Fashion-MNIST sample, scikit-image photos) and one fitted probe."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from headstart.tasks.image import SAMPLE_DIR
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    return SAMPLE_DIR
+
+
+def copy_sample(target: Path, classes: list[str], per_class: int, splits=("train", "test")) -> Path:
+    """A smaller image folder made of real sample images: ``target/{train,test}/<class>/*.png``."""
+    for split in splits:
+        for cls in classes:
+            files = sorted((SAMPLE_DIR / split / cls).glob("*.png"))[:per_class]
+            (target / split / cls).mkdir(parents=True, exist_ok=True)
+            for f in files:
+                shutil.copy(f, target / split / cls / f.name)
+    return target
+
+
+@pytest.fixture
+def small_folder(tmp_path) -> Path:
+    """3 real classes, 12 training and 12 test images each."""
+    return copy_sample(tmp_path / "data", ["bag", "sneaker", "trouser"], 12)
+
+
+@pytest.fixture(scope="session")
+def fitted_probe():
+    """A linear probe on EfficientNet-Lite0 fitted on the whole embedded sample (shared: it takes ~20 s)."""
+    from headstart import ImageClassifier
+
+    return ImageClassifier(strategy="linear-probe").fit("sample")
