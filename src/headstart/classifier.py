@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from accelerate.utils import set_seed
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from headstart import __version__
@@ -89,6 +90,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         strategy = get_strategy(name)
         reporter.say(f"strategy [bold]{strategy.name}[/]: {reason}")
         preprocessing = self._preprocessing(spec)
+        set_seed(self.seed)  # the new head's initial weights, and everything random after them
         model = TransferModel(create_backbone(spec, pretrained=strategy.pretrained), len(classes), strategy.head)
         ctx = FitContext(
             task=task, preprocessing=preprocessing, num_classes=len(classes), seed=self.seed,

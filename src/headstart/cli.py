@@ -25,8 +25,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Transfer learning on a plain CPU: adapt a pre-trained model to your small labelled dataset.",
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+# Piped output is read by programs and people alike: no wrapping of messages, room for wide tables.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 TRAIN_PARAMS = ("weights", "epochs", "lr", "batch_size", "image_size", "val_size", "seed", "precision", "num_workers")
 

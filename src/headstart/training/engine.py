@@ -1,7 +1,7 @@
 """The training loop, on Hugging Face accelerate: devices, mixed precision and (later) several processes.
 
 A ``Trainer`` runs one or more *stages* on the same model (e.g. head warm-up, then unfreezing), each with its own
-optimizer and one-cycle schedule. It evaluates on the validation split after every epoch, stops a stage early when
+optimizer and warm-up + cosine schedule. It evaluates on the validation split after every epoch, stops a stage early when
 validation stops improving, and keeps the best weights seen across all stages.
 """
 
@@ -85,19 +85,13 @@ class Trainer:
         weight_decay: float = 0.01,
         warmup: float = 0.2,
     ) -> list[EpochRecord]:
-        """Train ``epochs`` epochs with AdamW and a one-cycle schedule whose peak is each group's ``lr``."""
+        """Train ``epochs`` epochs with AdamW: linear warm-up to each group's ``lr``, then cosine decay."""
         if epochs <= 0:
             return []
         train_loader = self._loader(train_data, train=True)
         val_loader = self._loader(val_data, train=False) if val_data is not None and len(val_data) else None
         optimizer = torch.optim.AdamW(param_groups, weight_decay=weight_decay)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer,
-            max_lr=[group["lr"] for group in param_groups],
-            total_steps=epochs * len(train_loader),
-            pct_start=warmup,
-            anneal_strategy="cos",
-        )
+        scheduler = warmup_cosine(optimizer, epochs * len(train_loader), warmup)
         optimizer, scheduler = self.accelerator.prepare(optimizer, scheduler)
         records, stale = [], 0
         for epoch in range(1, epochs + 1):
@@ -166,6 +160,18 @@ class Trainer:
         if self._best_state is not None:
             model.load_state_dict(self._best_state)
         return model
+
+
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup: float
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Linear warm-up over a ``warmup`` fraction of the steps, then cosine annealing to zero (per step)."""
+    warmup_steps = int(warmup * total_steps)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup_steps))
+    if warmup_steps == 0:
+        return cosine
+    linear = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=warmup_steps)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [linear, cosine], milestones=[warmup_steps])
 
 
 def _format_record(record: EpochRecord, improved: bool) -> str:

@@ -1,0 +1,5 @@
+"""``python -m headstart`` runs the CLI."""
+
+from headstart.cli import main
+
+main()

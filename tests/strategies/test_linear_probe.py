@@ -1,0 +1,51 @@
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from headstart.data.images import load_image
+from headstart.strategies.linear_probe import fold_into_linear
+from headstart.tasks import get_task
+
+
+def test_folded_head_reproduces_sklearn_probabilities():
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, size=(120, 16))
+    for n_classes in (2, 4):
+        y = rng.integers(0, n_classes, size=120)
+        scaler = StandardScaler().fit(x)
+        clf = LogisticRegression(C=0.5, max_iter=1000).fit(scaler.transform(x), y)
+        layer = torch.nn.Linear(16, n_classes).double()
+        fold_into_linear(layer, clf, scaler, n_classes)
+        ours = torch.softmax(layer(torch.from_numpy(x)), 1).detach().numpy()
+        np.testing.assert_allclose(ours, clf.predict_proba(scaler.transform(x)), atol=1e-9)
+
+
+def pixels(data):
+    return np.stack([np.asarray(load_image(item).convert("L"), np.float32).ravel() / 255 for item in data.items])
+
+
+def test_probe_on_real_weights_beats_raw_pixels(fitted_probe):
+    """Lite0 features + logistic regression must beat logistic regression on the pixels, on the sample's test split
+    (24 training images per class)."""
+    splits = get_task("image").read("sample")
+    test = splits.test
+    probe_acc = float((fitted_probe.predict(test.items) == np.asarray(test.labels)).mean())
+    scaler = StandardScaler().fit(pixels(fitted_probe.splits_.train))
+    raw = LogisticRegression(C=0.1, max_iter=2000).fit(
+        scaler.transform(pixels(fitted_probe.splits_.train)), fitted_probe.splits_.train.labels
+    )
+    raw_acc = float((raw.predict(scaler.transform(pixels(test))) == np.asarray(test.labels)).mean())
+    assert probe_acc >= 0.75
+    assert probe_acc >= raw_acc + 0.03, (probe_acc, raw_acc)
+
+
+def test_predict_proba_follows_classes(fitted_probe, sample_dir):
+    files = sorted((sample_dir / "test" / "trouser").glob("*.png"))[:5]
+    proba = fitted_probe.predict_proba([str(f) for f in files])
+    assert proba.shape == (5, 10)
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-6)
+    assert list(fitted_probe.classes_) == sorted(fitted_probe.classes_)
+    trouser = list(fitted_probe.classes_).index("trouser")
+    assert (proba.argmax(1) == trouser).mean() >= 0.8
+    assert (fitted_probe.predict([str(f) for f in files]) == fitted_probe.classes_[proba.argmax(1)]).all()

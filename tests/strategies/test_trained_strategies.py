@@ -1,0 +1,56 @@
+"""Every strategy end to end on real images and real weights (small: 3 classes, 9 training images each, 128 px)."""
+
+import numpy as np
+import pytest
+import torch
+
+from headstart import ImageClassifier
+from headstart.models import create_backbone
+from headstart.tasks import get_task
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from tests.conftest import copy_sample
+
+    root = copy_sample(tmp_path_factory.mktemp("strategies") / "data", ["bag", "sneaker", "trouser"], 12)
+    return get_task("image").read(root)
+
+
+def fit(strategy, data, **params):
+    clf = ImageClassifier(strategy=strategy, image_size=128, seed=0, **params).fit(data)
+    accuracy = float((clf.predict(data.test.items) == np.asarray(data.test.labels)).mean())
+    return clf, accuracy
+
+
+def test_head_trains_only_the_head(data):
+    pretrained = create_backbone("efficientnet_lite0").state_dict()
+    clf, accuracy = fit("head", data, epochs=15)
+    assert accuracy >= 0.85
+    assert all(torch.equal(pretrained[k], v) for k, v in clf.model_.backbone.state_dict().items())
+    assert {r["stage"] for r in clf.history_} == {"head"}
+
+
+def test_fine_tune_warms_up_the_head_then_unfreezes(data):
+    pretrained = create_backbone("efficientnet_lite0").state_dict()
+    clf, accuracy = fit("fine-tune", data, epochs=3)
+    assert accuracy >= 0.85
+    stages = [r["stage"] for r in clf.history_]
+    assert stages[0] == "head" and "top-2" in stages and stages[-1] == "all"
+    after = clf.model_.backbone.state_dict()
+    assert not torch.equal(pretrained["blocks.6.0.conv_pw.weight"], after["blocks.6.0.conv_pw.weight"])
+
+
+def test_scratch_starts_from_random_weights_and_transfer_wins(data):
+    clf, scratch_accuracy = fit("scratch", data, epochs=3)
+    pretrained = create_backbone("efficientnet_lite0").state_dict()
+    assert not torch.equal(pretrained["conv_stem.weight"], clf.model_.backbone.state_dict()["conv_stem.weight"])
+    _, probe_accuracy = fit("linear-probe", data)
+    assert probe_accuracy >= scratch_accuracy + 0.1, (probe_accuracy, scratch_accuracy)
+
+
+def test_same_seed_same_model(data):
+    first, _ = fit("head", data, epochs=5)
+    second, _ = fit("head", data, epochs=5)
+    items = data.test.items[:8]
+    np.testing.assert_array_equal(first.predict_proba(items), second.predict_proba(items))

@@ -1,0 +1,94 @@
+"""The command line as a user runs it: real subprocesses, real weights, real images."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def headstart(*args, check=True):
+    result = subprocess.run(
+        [sys.executable, "-m", "headstart", *map(str, args)], capture_output=True, text=True, timeout=900
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(result.stderr)
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from tests.conftest import copy_sample
+
+    root = tmp_path_factory.mktemp("cli")
+    data = copy_sample(root / "data", ["bag", "sneaker", "trouser"], 12)
+    run = root / "run"
+    result = headstart("train", data, "--model", "efficientnet_lite0", "--strategy", "linear-probe", "--out", run)
+    return data, run, result
+
+
+def test_train_prints_a_summary_and_writes_the_run(trained):
+    data, run, result = trained
+    assert "test accuracy" in result.stdout and f"run: {run}" in result.stdout
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["evaluated_on"] == "test" and summary["scores"]["n"] == 36
+    assert summary["scores"]["accuracy"] >= 0.9
+
+
+def test_predict_formats(trained):
+    data, run, _ = trained
+    table = headstart("predict", run, data / "test" / "bag", "--top-k", "2").stdout
+    assert "bag" in table
+    rows = json.loads(headstart("predict", run, data / "test" / "*" / "*.png", "--format", "json").stdout)
+    assert len(rows) == 36 and len(rows[0]["top_k"]) == 3
+    correct = sum(r["label"] in r["input"].split("/")[-2] for r in rows)
+    assert correct >= 32
+    lines = list(csv.reader(io.StringIO(headstart("predict", run, data / "test" / "trouser", "-f", "csv").stdout)))
+    assert lines[0] == ["input", "label", "probability", "top_k"] and len(lines) == 13
+
+
+def test_evaluate_prints_metrics_and_confusion_matrix(trained):
+    data, run, _ = trained
+    text = headstart("evaluate", run, data).stdout
+    assert "macro-F1" in text and "confusion matrix" in text and "sneaker" in text
+    metrics = json.loads(headstart("evaluate", run, data, "--format", "json").stdout)
+    assert metrics["split"] == "test" and len(metrics["confusion_matrix"]) == 3
+    assert sum(map(sum, metrics["confusion_matrix"])) == 36
+
+
+def test_config_round_trips_with_the_flags(trained, tmp_path):
+    data, run, _ = trained
+    again = tmp_path / "again"
+    headstart("train", "--config", run / "config.json", "--out", again, "--quiet")
+    first, second = (json.loads((r / "config.json").read_text()) for r in (run, again))
+    first["params"].pop("verbose"), second["params"].pop("verbose")  # --quiet is about the terminal, not the run
+    assert first["params"] == second["params"] and first["data"]["args"] == second["data"]["args"]
+    assert json.loads((again / "summary.json").read_text())["scores"] == json.loads((run / "summary.json").read_text())["scores"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("train", "/no/such/folder"), "data folder not found"),
+        (("train", "sample", "--model", "no_such_net"), "unknown model"),
+        (("train", "sample", "--strategy", "magic"), "unknown strategy"),
+        (("predict", "/no/such/run", "x.png"), "run directory not found"),
+    ],
+)
+def test_bad_input_gives_one_line_and_no_traceback(args, message):
+    result = headstart(*args, check=False)
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback():
+    result = headstart("--debug", "train", "/no/such/folder", check=False)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_models_lists_the_offline_zoo():
+    text = headstart("models").stdout
+    assert "efficientnet_lite0" in text and "Apache-2.0" in text
