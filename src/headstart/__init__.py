@@ -8,13 +8,14 @@
 __version__ = "0.1.0"
 
 from headstart.api import evaluate, train  # noqa: E402
-from headstart.classifier import ImageClassifier, TransferClassifier, load  # noqa: E402
+from headstart.classifier import ImageClassifier, TextClassifier, TransferClassifier, load  # noqa: E402
 from headstart.errors import HeadstartError  # noqa: E402
 from headstart.models import create_backbone, get_model_spec, list_models  # noqa: E402
 
 __all__ = [
     "HeadstartError",
     "ImageClassifier",
+    "TextClassifier",
     "TransferClassifier",
     "__version__",
     "create_backbone",

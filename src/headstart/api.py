@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.images import PATH_COLUMNS
+from headstart.data.texts import TEXT_COLUMNS
 from headstart.errors import HeadstartError
+from headstart.models import get_model_spec
 from headstart.tasks import get_task
 
 DEFAULT_RUNS_DIR = Path("runs")
@@ -44,40 +47,76 @@ def evaluation_data(splits: DataSplits) -> tuple[str, LabeledData]:
     return "all", splits.train
 
 
+NAMED_DATA = {"sample": "image", "fashion-mnist": "image", "text-sample": "text", "rotten-tomatoes": "text"}
+
+
+def infer_task(data: str | Path, model: str | None = None) -> str:
+    """The task a run is for: the model's when one is named, else what the data looks like."""
+    if model:
+        return get_model_spec(model).task
+    text = str(data)
+    if text in NAMED_DATA:
+        return NAMED_DATA[text]
+    path = Path(text).expanduser()
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json", ".tsv", ".txt"):
+        return "text"
+    if suffix == ".csv" and path.is_file():
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            header = {h.strip().lower() for h in handle.readline().split(",")}
+        if not header & set(PATH_COLUMNS) and header & set(TEXT_COLUMNS):
+            return "text"
+    return "image"
+
+
 def train(
     data: str | Path,
     model: str | None = None,
     strategy: str = "auto",
     *,
-    task: str = "image",
+    task: str | None = None,
     out: str | Path | None = None,
     per_class: int | None = None,
     test_per_class: int | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    baseline: bool = True,
     **params: Any,
 ) -> TrainResult:
     """Fit a classifier on ``data``, score it on the test (else validation) split and save a run directory.
 
-    ``params`` are the classifier's own (epochs, lr, batch_size, image_size, seed, precision, weights, ...).
+    ``task`` is inferred from the model or the data when not given. ``params`` are the classifier's own (epochs,
+    lr, batch_size, image_size, max_length, seed, precision, weights, ...). With ``baseline``, a classical
+    non-transfer model (logistic regression on pixels, or on TF-IDF for text) is scored on the same split.
     """
     from headstart.classifier import CLASSIFIERS
 
+    task = task or infer_task(data, model)
     if task not in CLASSIFIERS:
         raise HeadstartError(f"unknown task '{task}'; use one of {', '.join(CLASSIFIERS)}")
     clf = CLASSIFIERS[task](model=model, strategy=strategy, **params)
     start = time.perf_counter()
-    splits = get_task(task).read(data, per_class=per_class, test_per_class=test_per_class, seed=clf.seed)
+    columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
+    splits = get_task(task).read(data, per_class=per_class, test_per_class=test_per_class, seed=clf.seed, **columns)
     clf.fit(splits)
     split_name, split = clf.splits_.evaluation_split()
     scores = clf.evaluate(split) if split is not None and len(split) else None
+    baseline_score = None
+    if baseline and scores:
+        name, accuracy = get_task(task).baseline(clf.splits_.train, split)
+        baseline_score = {"name": name, "accuracy": accuracy}
     summary = {
         "strategy": clf.strategy_,
         "strategy_reason": clf.strategy_reason_,
         "model": clf.spec_.name,
         "evaluated_on": split_name if scores else None,
         "scores": scores,
+        "baseline": baseline_score,
         "fit_seconds": round(clf.fit_seconds_, 2),
         "total_seconds": round(time.perf_counter() - start, 2),
-        "data_args": {"data": str(data), "task": task, "per_class": per_class, "test_per_class": test_per_class},
+        "data_args": {
+            "data": str(data), "task": task, "per_class": per_class, "test_per_class": test_per_class, **columns,
+        },
         "warnings": clf.splits_.warnings,
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
     }
@@ -102,5 +141,5 @@ def demo(out: str | Path | None = None, verbose: bool = True) -> dict[str, Train
     root = Path(out) if out else default_run_dir("efficientnet_lite0", "demo")
     results = {}
     for name, strategy in (("transfer", "linear-probe"), ("scratch", "scratch")):
-        results[name] = train("sample", strategy=strategy, out=root / name, verbose=verbose)
+        results[name] = train("sample", strategy=strategy, out=root / name, verbose=verbose, baseline=name == "transfer")
     return results

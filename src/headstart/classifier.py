@@ -22,10 +22,10 @@ from headstart.data.splits import check_trainable, with_validation
 from headstart.errors import HeadstartError
 from headstart.evaluation import classification_metrics
 from headstart.features import extract_features
-from headstart.models import ModelSpec, WeightsSource, create_backbone, get_model_spec
+from headstart.models import WeightsSource, create_backbone, get_model_spec
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.progress import Reporter
-from headstart.rundir import read_config, read_weights, save_run
+from headstart.rundir import read_config, read_weights, save_adapter, save_run, start_run_dir
 from headstart.strategies import FitContext, Split, choose_strategy, get_strategy
 from headstart.tasks import Task, get_task
 from headstart.training.device import PRECISIONS
@@ -50,6 +50,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         lr: float | None = None,
         batch_size: int = 32,
         image_size: int | None = None,
+        max_length: int | None = None,
         val_size: float = 0.2,
         seed: int = 0,
         precision: str = "fp32",
@@ -63,6 +64,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.lr = lr
         self.batch_size = batch_size
         self.image_size = image_size
+        self.max_length = max_length
         self.val_size = val_size
         self.seed = seed
         self.precision = precision
@@ -89,7 +91,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             name, reason = self.strategy, "chosen by the user"
         strategy = get_strategy(name)
         reporter.say(f"strategy [bold]{strategy.name}[/]: {reason}")
-        preprocessing = self._preprocessing(spec)
+        preprocessing = task.preprocessing(spec, self.get_params())
+        splits.warnings.extend(task.input_warnings(splits.train.items, preprocessing))
         set_seed(self.seed)  # the new head's initial weights, and everything random after them
         model = TransferModel(create_backbone(spec, pretrained=strategy.pretrained), len(classes), strategy.head)
         ctx = FitContext(
@@ -137,12 +140,6 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             raise HeadstartError(f"X has {len(items)} inputs but y has {len(y)} labels; pass one label per input")
         labels = [str(label) for label in y]
         return DataSplits(LabeledData(items, labels, [str(i) for i in range(len(items))], source="arrays"))
-
-    def _preprocessing(self, spec: ModelSpec) -> dict:
-        preprocessing = dict(spec.preprocessing)
-        if self.image_size:
-            preprocessing["input_size"] = (3, int(self.image_size), int(self.image_size))
-        return preprocessing
 
     @staticmethod
     def _check_known_labels(data: LabeledData | None, classes: Sequence[str], what: str) -> None:
@@ -199,12 +196,12 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         return classification_metrics(data.labels, predictions.tolist(), list(self.classes_))
 
     # -- saving ----------------------------------------------------------------------------------------------
-    def _config(self) -> dict:
+    def _config(self, preprocessing: dict) -> dict:
         return {
             "headstart_version": __version__,
             "task": self.task,
             "model": self.spec_.to_record(),
-            "preprocessing": self.preprocessing_,
+            "preprocessing": preprocessing,
             "head": self.model_.head_config.to_record(),
             "classes": self.classes_.tolist(),
             "strategy": self.strategy_,
@@ -217,7 +214,12 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     def save(self, path: str | Path, summary: dict | None = None) -> Path:
         """Write a run directory (config.json, model.safetensors, metrics.csv) loadable by ``headstart.load``."""
         self._check_fitted()
-        return save_run(path, self._config(), self.model_.state_dict(), self.history_, summary)
+        root = start_run_dir(path)
+        preprocessing = get_task(self.task).save_assets(self.model_, self.preprocessing_, root)
+        adapter = getattr(self.model_, "lora_adapter", None)
+        if adapter is not None:
+            save_adapter(root / "adapter", *adapter)
+        return save_run(root, self._config(preprocessing), self.model_.state_dict(), self.history_, summary)
 
     @classmethod
     def load(cls, path: str | Path) -> TransferClassifier:
@@ -232,8 +234,9 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         clf = classifier_cls(**params)
         record = config["model"]
         spec = get_model_spec(record["name"]).with_weights(WeightsSource(**record["weights"]))
+        arch_spec, preprocessing = get_task(clf.task).load_assets(spec, config["preprocessing"], Path(path).expanduser())
         head = HeadConfig(**config["head"])
-        model = TransferModel(create_backbone(spec, pretrained=False), len(config["classes"]), head)
+        model = TransferModel(create_backbone(arch_spec, pretrained=False), len(config["classes"]), head)
         try:
             model.load_state_dict(read_weights(path), strict=True)
         except RuntimeError as exc:
@@ -242,7 +245,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         clf.classes_ = np.asarray(config["classes"])
         clf.model_ = model
         clf.spec_ = spec
-        clf.preprocessing_ = config["preprocessing"]
+        clf.preprocessing_ = preprocessing
         clf.strategy_ = config["strategy"]
         clf.strategy_reason_ = config.get("strategy_reason", "")
         clf.history_ = []
@@ -257,7 +260,13 @@ class ImageClassifier(TransferClassifier):
     task = "image"
 
 
-CLASSIFIERS: dict[str, type[TransferClassifier]] = {"image": ImageClassifier}
+class TextClassifier(TransferClassifier):
+    """Text classification by transfer learning (default encoder: all-MiniLM-L6-v2, offline)."""
+
+    task = "text"
+
+
+CLASSIFIERS: dict[str, type[TransferClassifier]] = {"image": ImageClassifier, "text": TextClassifier}
 
 
 def load(path: str | Path) -> TransferClassifier:

@@ -29,7 +29,9 @@ app = typer.Typer(
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-TRAIN_PARAMS = ("weights", "epochs", "lr", "batch_size", "image_size", "val_size", "seed", "precision", "num_workers")
+TRAIN_PARAMS = (
+    "weights", "epochs", "lr", "batch_size", "image_size", "max_length", "val_size", "seed", "precision", "num_workers",
+)
 
 
 def _load_config(path: Path | None) -> tuple[dict, dict]:
@@ -57,7 +59,10 @@ def _load_config(path: Path | None) -> tuple[dict, dict]:
 
 @app.command()
 def train(
-    data: Annotated[str | None, typer.Argument(help="Image folder, CSV file, 'sample' or 'fashion-mnist'.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Argument(help="Image folder or CSV; text CSV/TSV/JSONL; or sample, fashion-mnist, text-sample, rotten-tomatoes."),
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Registered model or timm name.")] = None,
     strategy: Annotated[
         str | None, typer.Option("--strategy", "-s", help="linear-probe, head, fine-tune, scratch or auto.")
@@ -66,14 +71,17 @@ def train(
     epochs: Annotated[int | None, typer.Option(help="Training epochs (strategy default if unset).")] = None,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate (strategy default if unset).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size [32].")] = None,
-    image_size: Annotated[int | None, typer.Option(help="Input size in pixels [the model's].")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Text: maximum tokens per text [256].")] = None,
     val_size: Annotated[float | None, typer.Option(help="Validation fraction when DATA has none [0.2].")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
     precision: Annotated[str | None, typer.Option(help="fp32 or bf16 [fp32].")] = None,
     num_workers: Annotated[int | None, typer.Option(help="Data-loading worker processes [0].")] = None,
     per_class: Annotated[int | None, typer.Option(help="Use at most N training examples per class.")] = None,
     test_per_class: Annotated[int | None, typer.Option(help="Use at most N test examples per class.")] = None,
-    task: Annotated[str | None, typer.Option(help="Task [image].")] = None,
+    task: Annotated[str | None, typer.Option(help="image or text [from the model, else from DATA].")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Text: the column holding the text.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Text: the column holding the label.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory [runs/<time>-<model>-<strategy>].")] = None,
     config: Annotated[Path | None, typer.Option(help="Take options from a run's config.json (flags override).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
@@ -81,17 +89,20 @@ def train(
     """Adapt a pre-trained model to DATA and save a run directory."""
     params, data_args = _load_config(config)
     given = {"weights": weights, "epochs": epochs, "lr": lr, "batch_size": batch_size, "image_size": image_size,
-             "val_size": val_size, "seed": seed, "precision": precision, "num_workers": num_workers}
+             "max_length": max_length, "val_size": val_size, "seed": seed, "precision": precision,
+             "num_workers": num_workers}
     merged = {k: v for k, v in params.items() if k in TRAIN_PARAMS and v is not None}
     merged.update({k: v for k, v in given.items() if v is not None})
     data = data or data_args.get("data")
     if data is None:
-        raise HeadstartError("no DATA given: pass an image folder, a CSV file, 'sample' or 'fashion-mnist'")
+        raise HeadstartError("no DATA given: pass an image folder, a CSV/JSONL file, or a dataset name such as 'sample'")
     result = api.train(
         data,
         model=model or params.get("model"),
         strategy=strategy or params.get("strategy") or "auto",
-        task=task or data_args.get("task") or "image",
+        task=task or data_args.get("task"),
+        text_column=text_column or data_args.get("text_column"),
+        label_column=label_column or data_args.get("label_column"),
         out=out_dir,
         per_class=per_class if per_class is not None else data_args.get("per_class"),
         test_per_class=test_per_class if test_per_class is not None else data_args.get("test_per_class"),
@@ -113,6 +124,9 @@ def _print_summary(result: api.TrainResult) -> None:
             f"(macro-F1 {scores['macro_f1']:.3f}, n={scores['n']})"
         )
     out.print(line)
+    if summary.get("baseline"):
+        base = summary["baseline"]
+        out.print(f"baseline without transfer ({base['name']}): {base['accuracy']:.1%}")
     out.print(f"time: fit {summary['fit_seconds']:.1f}s, total {summary['total_seconds']:.1f}s")
     out.print(f"run: {result.run_dir}")
 
@@ -120,7 +134,9 @@ def _print_summary(result: api.TrainResult) -> None:
 @app.command()
 def predict(
     run: Annotated[Path, typer.Argument(help="A run directory made by `headstart train`.")],
-    inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
+    inputs: Annotated[
+        list[str], typer.Argument(help="Images: files, folders, globs. Text: texts, @FILE (one per line), - (stdin).")
+    ],
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show per input.")] = 3,
     format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
 ) -> None:
@@ -162,7 +178,7 @@ def _emit_predictions(rows: list[dict], format: str) -> None:
 @app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="A run directory made by `headstart train`.")],
-    data: Annotated[str, typer.Argument(help="Labelled data: folder, CSV, 'sample' or 'fashion-mnist'.")],
+    data: Annotated[str, typer.Argument(help="Labelled data, as for `headstart train`.")],
     format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix of RUN on DATA."""

@@ -58,6 +58,17 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     write_text(path, buffer.getvalue())
 
 
+def start_run_dir(path: str | Path) -> Path:
+    """Create the run folder and remove any old ``config.json``, so the run reads as incomplete until saved."""
+    root = Path(path).expanduser()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / CONFIG).unlink(missing_ok=True)
+    except OSError as exc:
+        raise HeadstartError(f"cannot write the run to {root} ({exc.strerror}); choose a writable folder with --out") from exc
+    return root
+
+
 def save_run(
     path: str | Path,
     config: dict,
@@ -66,10 +77,8 @@ def save_run(
     summary: dict | None = None,
 ) -> Path:
     """Write a run directory; ``config`` must say how to rebuild the model without its pre-trained weights."""
-    root = Path(path).expanduser()
+    root = start_run_dir(path)
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        (root / CONFIG).unlink(missing_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
         _atomic_write(root / WEIGHTS, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}))
         if history is not None:
@@ -80,6 +89,14 @@ def save_run(
     except OSError as exc:
         raise HeadstartError(f"cannot write the run to {root} ({exc.strerror}); choose a writable folder with --out") from exc
     return root
+
+
+def save_adapter(folder: Path, config: dict, weights: dict[str, torch.Tensor]) -> None:
+    """A PEFT adapter in PEFT's own layout (``PeftModel.from_pretrained(base, folder)`` reads it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(folder / "adapter_config.json", json.dumps(config, indent=2, default=sorted) + "\n")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
+    _atomic_write(folder / "adapter_model.safetensors", lambda tmp: save_file(tensors, str(tmp)))
 
 
 def read_config(path: str | Path) -> dict:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from accelerate.utils import send_to_device
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from headstart.progress import Reporter
-from headstart.training.device import autocast, default_device
+from headstart.training.device import autocast, channels_last, default_device
 
 
 def extract_features(
@@ -27,11 +28,14 @@ def extract_features(
     device = default_device()
     was_training = backbone.training
     backbone.eval().to(device=device, memory_format=torch.channels_last)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+        collate_fn=getattr(dataset, "collate_fn", None),
+    )
     chunks = []
     steps = (reporter or Reporter()).track(loader, len(loader), description)
     for inputs, _ in steps:
-        inputs = inputs.to(device, memory_format=torch.channels_last)
+        inputs = channels_last(send_to_device(inputs, device))
         # The model is moved above, outside inference mode, so its parameters stay trainable afterwards.
         with torch.inference_mode(), autocast(device, precision):
             chunks.append(backbone(inputs).float().cpu().numpy())

@@ -34,6 +34,7 @@ def train_head_on_features(
     model: TransferModel, train: Split, val: Split | None, ctx: FitContext, views: int, epochs: int, lr: float
 ) -> list[EpochRecord]:
     """Fit ``model.head`` on cached features of ``views`` augmented views plus the plain one."""
+    views = views if ctx.task.augments else 0
     stacked = [ctx.features(model, train, train=False, description="features (train)")]
     for view in range(views):
         torch.manual_seed(ctx.seed * 1000 + view)

@@ -19,10 +19,31 @@ class Task(ABC):
 
     name: str
     default_model: str
+    augments: bool = False  # whether training inputs are randomly augmented (views differ from the plain input)
 
     @abstractmethod
     def read(self, source: str | Path, **options: Any) -> DataSplits:
         """Read labelled data from a path (or a named dataset such as ``fashion-mnist``)."""
+
+    @abstractmethod
+    def preprocessing(self, spec: ModelSpec, params: dict[str, Any]) -> dict:
+        """The model's preprocessing record, with the user's overrides (``params``: the classifier's params)."""
+
+    def save_assets(self, model: Any, preprocessing: dict, run_dir: Path) -> dict:
+        """Write what the run needs besides weights (e.g. a tokenizer); return the preprocessing record to save."""
+        return preprocessing
+
+    def load_assets(self, spec: ModelSpec, preprocessing: dict, run_dir: Path) -> tuple[ModelSpec, dict]:
+        """Undo ``save_assets``: the spec to rebuild the architecture from, and the preprocessing to use."""
+        return spec, preprocessing
+
+    def input_warnings(self, items: Sequence[Any], preprocessing: dict) -> list[str]:
+        """What the user should know about these inputs under this preprocessing (e.g. truncated texts)."""
+        return []
+
+    def baseline(self, train: Any, test: Any) -> tuple[str, float] | None:
+        """A classical, non-transfer baseline's name and accuracy on ``test``, or None."""
+        return None
 
     @abstractmethod
     def inputs_dataset(
@@ -42,6 +63,18 @@ class Task(ABC):
             )
 
 
+def fit_logistic_baseline(x_train: Any, y_train: Sequence, x_test: Any, y_test: Sequence) -> float:
+    """Test accuracy of a standardised logistic regression (the classical baseline every task reports)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(with_mean=not hasattr(x_train, "tocsr")), LogisticRegression(max_iter=2000))
+    model.fit(x_train, list(y_train))
+    return float((model.predict(x_test) == np.asarray(y_test)).mean())
+
+
 _TASKS: dict[str, Task] = {}
 
 
@@ -51,7 +84,7 @@ def register_task(task: Task) -> Task:
 
 
 def get_task(name: str) -> Task:
-    from headstart.tasks import image  # noqa: F401 - registers itself
+    from headstart.tasks import image, text  # noqa: F401 - they register themselves
 
     if name not in _TASKS:
         raise HeadstartError(f"unknown task '{name}'; use one of {', '.join(sorted(_TASKS))}")

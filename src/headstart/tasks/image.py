@@ -6,15 +6,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 from timm.data import create_transform
 from torch.utils.data import Dataset
 
-from headstart.data.dataset import DataSplits
+from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.fashion_mnist import load_fashion_mnist
 from headstart.data.images import expand_image_inputs, load_image, read_image_csv, read_image_folder
 from headstart.data.splits import sample_per_class
-from headstart.tasks.base import Task, register_task
+from headstart.tasks.base import Task, fit_logistic_baseline, register_task
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample" / "fashion-mnist"
 
@@ -51,6 +53,7 @@ class ImageDataset(Dataset):
 class ImageTask(Task):
     name = "image"
     default_model = "efficientnet_lite0"
+    augments = True
 
     def read(
         self,
@@ -70,6 +73,24 @@ class ImageTask(Task):
         if test_per_class and splits.test is not None:
             splits.test = sample_per_class(splits.test, test_per_class, seed)
         return splits
+
+    def preprocessing(self, spec, params: dict[str, Any]) -> dict:
+        preprocessing = dict(spec.preprocessing)
+        if params.get("image_size"):
+            size = int(params["image_size"])
+            preprocessing["input_size"] = (3, size, size)
+        return preprocessing
+
+    def baseline(self, train: LabeledData, test: LabeledData) -> tuple[str, float]:
+        """Logistic regression on 32x32 greyscale pixels: what no pre-training at all gives."""
+
+        def pixels(data: LabeledData) -> np.ndarray:
+            return np.stack([
+                np.asarray(load_image(item).convert("L").resize((32, 32), Image.BILINEAR), np.float32).ravel() / 255
+                for item in data.items
+            ])
+
+        return "logistic regression on pixels", fit_logistic_baseline(pixels(train), train.labels, pixels(test), test.labels)
 
     def inputs_dataset(
         self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import torch
 from accelerate import PartialState
@@ -13,6 +14,13 @@ PRECISIONS = ("fp32", "bf16")
 def default_device() -> torch.device:
     """The device accelerate picked for this process (CPU here, a GPU when there is one)."""
     return PartialState().device
+
+
+def channels_last(inputs: Any) -> Any:
+    """Image batches in channels-last memory order (faster convolutions on CPU); other inputs unchanged."""
+    if isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
+        return inputs.contiguous(memory_format=torch.channels_last)
+    return inputs
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from headstart.progress import Reporter
+from headstart.training.device import channels_last
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Trainer:
             drop_last=drop_last,
             generator=generator,
             num_workers=self.num_workers,
+            collate_fn=getattr(dataset, "collate_fn", None),
         )
         return self.accelerator.prepare_data_loader(loader)
 
@@ -112,8 +114,7 @@ class Trainer:
         total_loss, correct, seen = 0.0, 0, 0
         steps = self.reporter.track(loader, len(loader), f"{name} {epoch}/{epochs}")
         for inputs, targets in steps:
-            inputs = inputs.contiguous(memory_format=torch.channels_last) if inputs.dim() == 4 else inputs
-            logits = self.model(inputs)
+            logits = self.model(channels_last(inputs))
             loss = self.loss_fn(logits.float(), targets)
             optimizer.zero_grad(set_to_none=True)
             self.accelerator.backward(loss)
@@ -135,9 +136,8 @@ class Trainer:
         self.model.eval()
         total_loss, correct, seen = 0.0, 0, 0
         for inputs, targets in loader:
-            inputs = inputs.contiguous(memory_format=torch.channels_last) if inputs.dim() == 4 else inputs
             with self.accelerator.autocast():
-                logits = self.model(inputs).float()
+                logits = self.model(channels_last(inputs)).float()
             total_loss += nn.functional.cross_entropy(logits, targets, reduction="sum").item()
             correct += (logits.argmax(1) == targets).sum().item()
             seen += len(targets)

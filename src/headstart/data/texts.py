@@ -1,0 +1,133 @@
+"""Text inputs: CSV, TSV and JSONL files with a text column and a label column, with problems counted, not hidden."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.images import SPLIT_NAMES
+from headstart.errors import HeadstartError
+
+TEXT_COLUMNS = ("text", "sentence", "review", "content", "body", "message", "document", "question", "utterance")
+LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "sentiment", "intent", "topic", "y")
+TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")
+
+
+def _decode(raw: bytes, path: Path) -> tuple[str, int]:
+    """UTF-8 text, with undecodable bytes replaced; returns the text and how many lines had such bytes."""
+    try:
+        return raw.decode("utf-8-sig"), 0
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8-sig", errors="replace")
+        return text, sum("\ufffd" in line for line in text.splitlines())
+
+
+def _rows(path: Path, text: str) -> list[dict]:
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        rows = []
+        for line_no, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise HeadstartError(f"{path} line {line_no} is not valid JSON ({exc.msg}); write one object per line") from exc
+            if not isinstance(row, dict):
+                raise HeadstartError(f"{path} line {line_no} is not a JSON object; write one object per line")
+            rows.append({"_line": line_no, **row})
+        return rows
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    return [{"_line": i, **row} for i, row in enumerate(reader, start=2)]
+
+
+def _column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str, path: Path) -> str:
+    lowered = {c.strip().lower(): c for c in columns if c}
+    if wanted:
+        if wanted in columns:
+            return wanted
+        raise HeadstartError(f"{path} has no column '{wanted}' (columns: {', '.join(columns)}); pass the right --{what}-column")
+    for name in candidates:
+        if name in lowered:
+            return lowered[name]
+    raise HeadstartError(
+        f"{path} has no {what} column (columns: {', '.join(c for c in columns if c != '_line')}); "
+        f"name it '{candidates[0]}' or pass --{what}-column"
+    )
+
+
+def read_text_file(path: Path, text_column: str | None = None, label_column: str | None = None) -> DataSplits:
+    """Read labelled texts; an optional ``split`` column (train/val/test) is honoured.
+
+    Empty texts and missing labels are skipped, exact duplicate (text, label) rows are dropped, and undecodable
+    bytes are replaced; each is counted in the warnings.
+    """
+    if not path.is_file():
+        raise HeadstartError(f"text file not found: {path}; pass a .csv, .tsv or .jsonl file")
+    text, bad_lines = _decode(path.read_bytes(), path)
+    rows = _rows(path, text)
+    if not rows:
+        raise HeadstartError(f"{path} has no rows; expected a header with a text and a label column")
+    columns = list(dict.fromkeys(k for row in rows for k in row if k != "_line"))
+    text_col = _column(columns, text_column, TEXT_COLUMNS, "text", path)
+    label_col = _column(columns, label_column, LABEL_COLUMNS, "label", path)
+    split_col = next((c for c in columns if c.strip().lower() == "split"), None)
+    parts: dict[str, tuple[list, list, list]] = {}
+    seen: set[tuple[str, str]] = set()
+    empty, unlabeled, duplicates = [], [], 0
+    for row in rows:
+        value, label = row.get(text_col), row.get(label_col)
+        value = "" if value is None else str(value).strip()
+        label = "" if label is None else str(label).strip()
+        if not value:
+            empty.append(row["_line"])
+            continue
+        if not label:
+            unlabeled.append(row["_line"])
+            continue
+        if (value, label) in seen:
+            duplicates += 1
+            continue
+        seen.add((value, label))
+        split = SPLIT_NAMES.get(str(row.get(split_col, "train")).strip().lower(), "train") if split_col else "train"
+        items, labels, ids = parts.setdefault(split, ([], [], []))
+        items.append(value)
+        labels.append(label)
+        ids.append(f"line {row['_line']}")
+    warnings = []
+    if bad_lines:
+        warnings.append(f"{bad_lines} line(s) of {path} had bytes that are not UTF-8; they were replaced by '\ufffd'")
+    if empty:
+        warnings.append(f"skipped {len(empty)} empty text(s) in {path}, e.g. line {empty[0]}")
+    if unlabeled:
+        warnings.append(f"skipped {len(unlabeled)} row(s) without a label in {path}, e.g. line {unlabeled[0]}")
+    if duplicates:
+        warnings.append(f"dropped {duplicates} duplicate row(s) in {path}")
+    if "train" not in parts:
+        raise HeadstartError(f"no usable training rows in {path}; every row was empty, unlabelled or not 'train'")
+    data = {name: LabeledData(*cols, source=str(path)) for name, cols in parts.items()}
+    record = {"layout": path.suffix.lower().lstrip("."), "text_column": text_col, "label_column": label_col}
+    return DataSplits(data["train"], data.get("val"), data.get("test"), record, warnings)
+
+
+def read_texts(inputs: list[str]) -> list[str]:
+    """What ``predict`` gets for text: the arguments themselves, lines of ``@file``, or lines of stdin for ``-``."""
+    texts: list[str] = []
+    for entry in inputs:
+        if entry == "-":
+            texts.extend(line.rstrip("\n") for line in sys.stdin if line.strip())
+        elif entry.startswith("@"):
+            path = Path(entry[1:]).expanduser()
+            if not path.is_file():
+                raise HeadstartError(f"no such file: {path} (an argument starting with @ names a file of texts)")
+            texts.extend(line for line in _decode(path.read_bytes(), path)[0].splitlines() if line.strip())
+        else:
+            texts.append(entry)
+    if not texts:
+        raise HeadstartError("no texts given: pass texts as arguments, @FILE (one per line), or - for stdin")
+    return texts

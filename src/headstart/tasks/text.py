@@ -1,0 +1,138 @@
+"""Text classification: CSV/TSV/JSONL files and named datasets; tokenisation from the model's own tokenizer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.rotten_tomatoes import load_rotten_tomatoes
+from headstart.data.splits import sample_per_class
+from headstart.data.texts import read_text_file, read_texts
+from headstart.errors import HeadstartError
+from headstart.models.hf_text import model_folder
+from headstart.models.registry import ModelSpec, WeightsSource
+from headstart.tasks.base import Task, fit_logistic_baseline, register_task
+
+ENCODER_DIR = "encoder"
+SAMPLE_FILE = Path(__file__).resolve().parent.parent / "data" / "sample" / "rotten-tomatoes.csv"
+
+
+@lru_cache(maxsize=4)
+def tokenizer_for(folder: str):
+    from headstart.models.hf_text import load_tokenizer
+
+    return load_tokenizer(folder)
+
+
+class TextDataset(Dataset):
+    """Texts with their targets; batches are tokenised and padded to their longest text by ``collate_fn``."""
+
+    def __init__(self, texts: Sequence[str], targets: Sequence[int] | None, tokenizer, max_length: int) -> None:
+        self.texts = texts
+        self.targets = targets
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, index: int) -> tuple[str, int]:
+        return self.texts[index], (self.targets[index] if self.targets is not None else -1)
+
+    def collate_fn(self, batch: list[tuple[str, int]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        texts, targets = zip(*batch, strict=True)
+        encoded = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        inputs = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+        return inputs, torch.tensor(targets, dtype=torch.long)
+
+    def count_truncated(self) -> int:
+        """How many texts are longer than ``max_length`` tokens (their end is not seen by the model)."""
+        lengths = self.tokenizer(list(self.texts), truncation=False, add_special_tokens=True)["input_ids"]
+        return sum(len(ids) > self.max_length for ids in lengths)
+
+
+class TextTask(Task):
+    name = "text"
+    default_model = "minilm-l6"
+
+    def read(
+        self,
+        source: str | Path,
+        per_class: int | None = None,
+        test_per_class: int | None = None,
+        seed: int = 0,
+        text_column: str | None = None,
+        label_column: str | None = None,
+    ) -> DataSplits:
+        """A .csv/.tsv/.jsonl file, ``text-sample`` (reviews shipped with headstart) or ``rotten-tomatoes``."""
+        text = str(source)
+        if text == "rotten-tomatoes":
+            return load_rotten_tomatoes(per_class=per_class, test_per_class=test_per_class, seed=seed)
+        path = SAMPLE_FILE if text == "text-sample" else Path(text).expanduser()
+        if path.is_dir():
+            raise HeadstartError(f"{path} is a folder; text data is one .csv, .tsv or .jsonl file")
+        splits = read_text_file(path, text_column, label_column)
+        if per_class:
+            splits.train = sample_per_class(splits.train, per_class, seed)
+        if test_per_class and splits.test is not None:
+            splits.test = sample_per_class(splits.test, test_per_class, seed)
+        return splits
+
+    def preprocessing(self, spec: ModelSpec, params: dict[str, Any]) -> dict:
+        result = {**spec.preprocessing, "tokenizer": model_folder(spec)}
+        if params.get("max_length"):
+            result["max_length"] = int(params["max_length"])
+        return result
+
+    def save_assets(self, model: Any, preprocessing: dict, run_dir: Path) -> dict:
+        """Save the tokenizer and the architecture's config (not its weights) in ``run_dir/encoder``."""
+        target = run_dir / ENCODER_DIR
+        tokenizer_for(str(preprocessing["tokenizer"])).save_pretrained(target)
+        model.backbone.model.config.save_pretrained(target)
+        return {**preprocessing, "tokenizer": ENCODER_DIR}
+
+    def load_assets(self, spec: ModelSpec, preprocessing: dict, run_dir: Path) -> tuple[ModelSpec, dict]:
+        folder = run_dir / ENCODER_DIR
+        if not (folder / "config.json").is_file():
+            raise HeadstartError(f"{folder} is missing: this text run is incomplete; train it again")
+        return spec.with_weights(WeightsSource("file", str(folder))), {**preprocessing, "tokenizer": str(folder)}
+
+    def input_warnings(self, items: Sequence[Any], preprocessing: dict) -> list[str]:
+        dataset = self.inputs_dataset(items, None, preprocessing, train=False)
+        truncated = dataset.count_truncated()
+        if not truncated:
+            return []
+        return [
+            f"{truncated} of {len(items)} training texts are longer than {dataset.max_length} tokens and were "
+            "truncated (raise --max-length, at most the model's limit, to keep more)"
+        ]
+
+    def baseline(self, train: LabeledData, test: LabeledData) -> tuple[str, float]:
+        """TF-IDF of words and word pairs, then logistic regression: the classical baseline to beat."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True).fit(train.items)
+        accuracy = fit_logistic_baseline(
+            vectorizer.transform(train.items), train.labels, vectorizer.transform(test.items), test.labels
+        )
+        return "TF-IDF + logistic regression", accuracy
+
+    def inputs_dataset(
+        self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool
+    ) -> Dataset:
+        tokenizer = tokenizer_for(str(preprocessing["tokenizer"]))
+        return TextDataset([str(t) for t in items], targets, tokenizer, int(preprocessing.get("max_length", 256)))
+
+    def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
+        return read_texts(list(inputs))
+
+
+register_task(TextTask())

