@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,12 @@ class FitContext:
             reporter=self.reporter,
             description=description,
         )
+
+
+def budget_epochs(n_train: int, low: int = 5, high: int = 20, examples: int = 16_000) -> int:
+    """Full-network epochs for ``n_train`` training examples: about ``examples`` examples seen in all, so small
+    sets get more passes (up to ``high``) and large ones at least ``low``."""
+    return int(min(high, max(low, math.ceil(examples / max(n_train, 1)))))
 
 
 @dataclass

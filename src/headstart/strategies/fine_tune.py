@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from headstart.models.transfer import HeadConfig, TransferModel
-from headstart.strategies.base import FitContext, FitResult, Split, Strategy
+from headstart.strategies.base import FitContext, FitResult, Split, Strategy, budget_epochs
 from headstart.strategies.head import train_head_on_features
 from headstart.training.engine import Trainer, layerwise_param_groups
 
@@ -21,20 +21,20 @@ class FineTune(Strategy):
     head = HeadConfig("linear", dropout=0.2)
     summary = "head warm-up, then gradual unfreezing with layer-wise learning rates"
     warmup_epochs = 10
-    default_epochs = 5
     default_lr = 5e-4
-    layer_decay = 0.7
+    layer_decay = 0.85
     partial_groups = 2
+    partial_share = 0.3
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         model.set_trainable(0)
         history = train_head_on_features(model, train, val, ctx, views=1, epochs=self.warmup_epochs, lr=1e-3)
-        epochs = ctx.epochs or self.default_epochs
+        epochs = ctx.epochs or budget_epochs(len(train))
         lr = ctx.lr or self.default_lr
-        partial_epochs = max(1, math.floor(epochs * 0.4)) if epochs > 1 else 0
+        partial_epochs = max(1, math.floor(epochs * self.partial_share)) if epochs > 1 else 0
         stages = [(f"top-{self.partial_groups}", self.partial_groups, partial_epochs), ("all", None, epochs - partial_epochs)]
         trainer = Trainer(model, batch_size=ctx.batch_size, precision=ctx.precision, seed=ctx.seed,
-                          num_workers=ctx.num_workers, reporter=ctx.reporter)
+                          patience=max(3, epochs // 4), num_workers=ctx.num_workers, reporter=ctx.reporter)
         train_set, val_set = ctx.dataset(train, train=True), (ctx.dataset(val, train=False) if val else None)
         groups = model.backbone_groups()
         for stage, top, stage_epochs in stages:

@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 from headstart.models.transfer import HeadConfig, TransferModel
-from headstart.strategies.base import FitContext, FitResult, Split, Strategy
+from headstart.strategies.base import FitContext, FitResult, Split, Strategy, budget_epochs
 from headstart.training.engine import Trainer
 
 
 class Scratch(Strategy):
-    """Every layer trained from random weights, with as many full-network epochs as ``fine-tune`` gets."""
+    """Every layer trained from random weights, with the epoch budget ``fine-tune`` gets (see ``budget_epochs``)."""
 
     name = "scratch"
     head = HeadConfig("linear", dropout=0.2)
     pretrained = False
     summary = "same architecture, random initialisation"
-    default_epochs = 5
     default_lr = 2e-3
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         model.set_trainable(None)
+        epochs = ctx.epochs or budget_epochs(len(train))
         trainer = Trainer(model, batch_size=ctx.batch_size, precision=ctx.precision, seed=ctx.seed,
-                          num_workers=ctx.num_workers, reporter=ctx.reporter)
+                          patience=max(3, epochs // 4), num_workers=ctx.num_workers, reporter=ctx.reporter)
         val_set = ctx.dataset(val, train=False) if val else None
         params = [{"params": list(model.parameters()), "lr": ctx.lr or self.default_lr}]
-        trainer.run_stage("scratch", ctx.dataset(train, train=True), val_set, params, ctx.epochs or self.default_epochs)
+        trainer.run_stage("scratch", ctx.dataset(train, train=True), val_set, params, epochs)
         trainer.restore_best()
         return FitResult(trainer.history, {})
