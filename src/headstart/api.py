@@ -40,11 +40,8 @@ def default_run_dir(model: str, strategy: str, root: Path = DEFAULT_RUNS_DIR) ->
 
 def evaluation_data(splits: DataSplits) -> tuple[str, LabeledData]:
     """What to score a model on when given a dataset: its test split, else its validation split, else all of it."""
-    if splits.test is not None and len(splits.test):
-        return "test", splits.test
-    if splits.val is not None and len(splits.val):
-        return "val", splits.val
-    return "all", splits.train
+    name, split = splits.evaluation_split()
+    return (name, split) if split is not None and len(split) else ("all", splits.train)
 
 
 NAMED_DATA = {"sample": "image", "fashion-mnist": "image", "text-sample": "text", "rotten-tomatoes": "text"}
@@ -135,11 +132,21 @@ def evaluate(run: str | Path, data: str | Path) -> tuple[str, dict]:
     return split_name, clf.evaluate(split)
 
 
+DEMO_IMAGE_SIZE = 160
+DEMO_SCRATCH_EPOCHS = 10
+
+
 def demo(out: str | Path | None = None, verbose: bool = True) -> dict[str, TrainResult]:
     """Transfer (linear probe on EfficientNet-Lite0) against the same network trained from scratch, on the
-    Fashion-MNIST sample that ships inside the package."""
+    Fashion-MNIST sample that ships inside the package. Both run at 160 px (near 224 px accuracy for these 28 px
+    photos, at a third of the time), scratch for 10 epochs, so the demo takes about two minutes on 2 cores."""
     root = Path(out) if out else default_run_dir("efficientnet_lite0", "demo")
-    results = {}
-    for name, strategy in (("transfer", "linear-probe"), ("scratch", "scratch")):
-        results[name] = train("sample", strategy=strategy, out=root / name, verbose=verbose, baseline=name == "transfer")
-    return results
+    runs = {
+        "transfer": {"strategy": "linear-probe"},
+        "scratch": {"strategy": "scratch", "epochs": DEMO_SCRATCH_EPOCHS},
+    }
+    return {
+        name: train("sample", out=root / name, verbose=verbose, baseline=name == "transfer",
+                    image_size=DEMO_IMAGE_SIZE, **options)
+        for name, options in runs.items()
+    }

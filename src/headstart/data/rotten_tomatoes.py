@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 from headstart.data.dataset import DataSplits, LabeledData
-from headstart.data.splits import sample_per_class, split_validation
+from headstart.data.splits import split_validation, subsample_splits
 from headstart.errors import HeadstartError
 from headstart.models.network import require_network
 
@@ -108,13 +108,9 @@ def load_rotten_tomatoes(
     )
     train, test, _ = split_validation(data, test_size, seed=12_345)  # one fixed test split for every seed
     assert test is not None
-    if per_class:
-        train = sample_per_class(train, per_class, seed)
-    if test_per_class:
-        test = sample_per_class(test, test_per_class, seed)
     record = {
         "layout": "rotten-tomatoes", "source": source, "duplicates_dropped": len(texts) - len(kept),
         "test": f"stratified {test_size:.0%}, fixed seed", "per_class": per_class, "seed": seed,
     }
-    return DataSplits(train, None, test, record, [])
+    return subsample_splits(DataSplits(train, None, test, record, []), per_class, test_per_class, seed)
 

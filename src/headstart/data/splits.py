@@ -62,3 +62,12 @@ def sample_per_class(data: LabeledData, per_class: int, seed: int) -> LabeledDat
         members = np.flatnonzero(labels == cls)
         keep.extend(rng.permutation(members)[:per_class].tolist())
     return data.subset(sorted(keep))
+
+
+def subsample_splits(splits: DataSplits, per_class: int | None, test_per_class: int | None, seed: int) -> DataSplits:
+    """Keep at most ``per_class`` training and ``test_per_class`` test examples of each class (seeded)."""
+    if per_class:
+        splits.train = sample_per_class(splits.train, per_class, seed)
+    if test_per_class and splits.test is not None:
+        splits.test = sample_per_class(splits.test, test_per_class, seed)
+    return splits

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.fashion_mnist import load_fashion_mnist
 from headstart.data.images import expand_image_inputs, load_image, read_image_csv, read_image_folder
-from headstart.data.splits import sample_per_class
+from headstart.data.splits import subsample_splits
 from headstart.tasks.base import Task, fit_logistic_baseline, register_task
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample" / "fashion-mnist"
@@ -68,11 +68,7 @@ class ImageTask(Task):
             return load_fashion_mnist(per_class=per_class, test_per_class=test_per_class, seed=seed)
         path = SAMPLE_DIR if text == "sample" else Path(text).expanduser()
         splits = read_image_csv(path) if path.suffix.lower() in (".csv", ".tsv") else read_image_folder(path)
-        if per_class:
-            splits.train = sample_per_class(splits.train, per_class, seed)
-        if test_per_class and splits.test is not None:
-            splits.test = sample_per_class(splits.test, test_per_class, seed)
-        return splits
+        return subsample_splits(splits, per_class, test_per_class, seed)
 
     def preprocessing(self, spec, params: dict[str, Any]) -> dict:
         preprocessing = dict(spec.preprocessing)

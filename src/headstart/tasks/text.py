@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.rotten_tomatoes import load_rotten_tomatoes
-from headstart.data.splits import sample_per_class
+from headstart.data.splits import subsample_splits
 from headstart.data.texts import read_text_file, read_texts
 from headstart.errors import HeadstartError
 from headstart.models.hf_text import model_folder
@@ -80,11 +80,7 @@ class TextTask(Task):
         if path.is_dir():
             raise HeadstartError(f"{path} is a folder; text data is one .csv, .tsv or .jsonl file")
         splits = read_text_file(path, text_column, label_column)
-        if per_class:
-            splits.train = sample_per_class(splits.train, per_class, seed)
-        if test_per_class and splits.test is not None:
-            splits.test = sample_per_class(splits.test, test_per_class, seed)
-        return splits
+        return subsample_splits(splits, per_class, test_per_class, seed)
 
     def preprocessing(self, spec: ModelSpec, params: dict[str, Any]) -> dict:
         result = {**spec.preprocessing, "tokenizer": model_folder(spec)}
