@@ -19,13 +19,14 @@ def table(path: Path = RESULTS) -> str:
         cells[(row["per_class"], row["strategy"])] = row
     sizes = sorted({size for size, _ in cells})
     strategies = [s for s in ORDER if any(strategy == s for _, strategy in cells)]
-    header = "| strategy | " + " | ".join(f"{n} / class: accuracy (time)" for n in sizes) + " |"
+    header = "| strategy | " + " | ".join(f"{n} / class: accuracy (fit time)" for n in sizes) + " |"
     lines = [header, "|---" * (len(sizes) + 1) + "|"]
     for strategy in strategies:
         row = [strategy]
         for size in sizes:
             cell = cells.get((size, strategy))
-            row.append("-" if cell is None else f"{cell['test_accuracy']:.1%} ({_duration(cell['seconds'])})")
+            seconds = cell.get("fit_seconds", cell["seconds"]) if cell else 0
+            row.append("-" if cell is None else f"{cell['test_accuracy']:.1%} ({_duration(seconds)})")
         lines.append("| " + " | ".join(row) + " |")
     any_row = next(iter(cells.values()))
     lines.append("")

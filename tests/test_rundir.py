@@ -26,7 +26,8 @@ def test_config_is_plain_json_with_what_rebuilds_the_model(fitted_probe, tmp_pat
     assert config["model"]["architecture"] == "tf_efficientnet_lite0"
     assert config["preprocessing"]["mean"] == [0.5, 0.5, 0.5]
     assert config["strategy"] == "linear-probe"
-    assert config["data"]["splits"]["val"] == "stratified"
+    assert config["data"]["splits"]["val"] == "none"  # the probe cross-validates; the sample has a test split
+    assert config["data"]["counts"]["train"]["bag"] == 30
     assert config["params"]["seed"] == 0
 
 

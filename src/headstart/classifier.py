@@ -77,20 +77,21 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         if self.precision not in PRECISIONS:
             raise HeadstartError(f"unknown precision '{self.precision}'; use one of {', '.join(PRECISIONS)}")
         task = get_task(self.task)
-        splits = with_validation(self._as_splits(task, X, y), self.val_size, self.seed)
-        check_trainable(splits.train, splits.train.source or "the training data")
-        classes = splits.classes
-        self._check_known_labels(splits.val, classes, "validation")
+        given = self._as_splits(task, X, y)
+        check_trainable(given.train, given.train.source or "the training data")
         spec = get_model_spec(self.model or task.default_model, self.weights)
         task.check_model(spec)
 
         reporter = Reporter(self.verbose)
         if self.strategy == "auto":
-            name, reason = choose_strategy(splits.train.labels)
+            name, reason = choose_strategy(given.train.labels)
         else:
             name, reason = self.strategy, "chosen by the user"
         strategy = get_strategy(name)
         reporter.say(f"strategy [bold]{strategy.name}[/]: {reason}")
+        splits = self._with_validation(given, strategy.uses_validation)
+        classes = splits.classes
+        self._check_known_labels(splits.val, classes, "validation")
         preprocessing = task.preprocessing(spec, self.get_params())
         splits.warnings.extend(task.input_warnings(splits.train.items, preprocessing))
         set_seed(self.seed)  # the new head's initial weights, and everything random after them
@@ -125,6 +126,14 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             "warnings": splits.warnings,
         }
         return self
+
+    def _with_validation(self, splits: DataSplits, strategy_uses_it: bool) -> DataSplits:
+        """A validation split is drawn when the strategy selects on one, or when no test split will score it."""
+        has_test = splits.test is not None and len(splits.test) > 0
+        if strategy_uses_it or not has_test or (splits.val is not None and len(splits.val)):
+            return with_validation(splits, self.val_size, self.seed)
+        record = {**splits.record, "val": "none", "reason": "not needed: the strategy does not select on it"}
+        return DataSplits(splits.train, None, splits.test, record, list(splits.warnings))
 
     def _as_splits(self, task: Task, X: Any, y: Sequence | None) -> DataSplits:
         if isinstance(X, DataSplits):

@@ -45,7 +45,7 @@ def split_validation(
 def with_validation(splits: DataSplits, val_size: float, seed: int) -> DataSplits:
     """Add a seeded stratified validation split when the data has none; record what was done."""
     if splits.val is not None and len(splits.val):
-        return DataSplits(splits.train, splits.val, splits.test, {**splits.record, "val": "given"}, splits.warnings)
+        return DataSplits(splits.train, splits.val, splits.test, {**splits.record, "val": "given"}, list(splits.warnings))
     train, val, record = split_validation(splits.train, val_size, seed)
     warnings = list(splits.warnings)
     if val is None:

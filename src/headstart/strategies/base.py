@@ -78,6 +78,7 @@ class Strategy(ABC):
     head: ClassVar[HeadConfig] = HeadConfig("linear", dropout=0.2)
     pretrained: ClassVar[bool] = True
     summary: ClassVar[str] = ""
+    uses_validation: ClassVar[bool] = True  # early stopping and model selection on the validation split
 
     @abstractmethod
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
 from headstart.models.transfer import HeadConfig, TransferModel
@@ -17,31 +18,34 @@ DEFAULT_C = 0.1
 class LinearProbe(Strategy):
     """The fastest and most data-frugal adaptation: nothing in the backbone changes.
 
-    The regularisation strength is chosen on the validation split. The fitted scaler and regression are folded
-    into the model's linear head, so a probe is saved, loaded and exported like any other run.
+    The regularisation strength is chosen by stratified cross-validation on the training data, so no labelled
+    example has to be set aside for it. The fitted scaler and regression are folded into the model's linear head, so
+    a probe is saved, loaded and exported like any other run.
     """
 
     name = "linear-probe"
     head = HeadConfig("linear", dropout=0.0)
     summary = "logistic regression on frozen features"
+    uses_validation = False
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         x_train = ctx.features(model, train, train=False, description="features (train)")
         scaler = StandardScaler().fit(x_train)
         x_train = scaler.transform(x_train)
-        scores: dict[float, float] = {}
-        if val is not None and len(val):
-            x_val = scaler.transform(ctx.features(model, val, train=False, description="features (val)"))
-            for c in C_GRID:
-                clf = _logreg(c, ctx.seed).fit(x_train, train.targets)
-                scores[c] = float((clf.predict(x_val) == val.targets).mean())
-            best_c = max(C_GRID, key=lambda c: (scores[c], -c))
+        folds = min(5, int(np.bincount(train.targets).min()), 3 if len(train) > 3000 else 5)
+        if folds >= 2:
+            cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=ctx.seed)
+            search = GridSearchCV(_logreg(DEFAULT_C, ctx.seed), {"C": list(C_GRID)}, cv=cv, scoring="accuracy")
+            clf = search.fit(x_train, train.targets).best_estimator_
+            best_c = float(search.best_params_["C"])
+            scores = dict(zip(C_GRID, search.cv_results_["mean_test_score"].tolist(), strict=True))
         else:
-            best_c = DEFAULT_C
-        clf = _logreg(best_c, ctx.seed).fit(x_train, train.targets)
+            best_c, scores = DEFAULT_C, {}
+            clf = _logreg(best_c, ctx.seed).fit(x_train, train.targets)
         fold_into_linear(model.head[-1], clf, scaler, ctx.num_classes)
-        ctx.reporter.say(f"  logistic regression C={best_c}" + (f", val acc {scores[best_c]:.3f}" if scores else ""))
-        return FitResult(details={"C": best_c, "val_acc_by_C": {str(c): s for c, s in scores.items()}})
+        if scores:
+            ctx.reporter.say(f"  logistic regression C={best_c}, {folds}-fold cross-validated accuracy {scores[best_c]:.3f}")
+        return FitResult(details={"C": best_c, "cv_folds": folds, "cv_accuracy_by_C": {str(c): s for c, s in scores.items()}})
 
 
 def _logreg(c: float, seed: int) -> LogisticRegression:
