@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fashion_mnist.jsonl"
-ORDER = ["pixels", "linear-probe", "head", "fine-tune", "scratch"]
+ORDER = ["pixels", "reference-probe", "linear-probe", "head", "fine-tune", "scratch"]
 
 
 def table(path: Path = RESULTS) -> str:

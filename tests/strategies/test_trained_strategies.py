@@ -54,3 +54,9 @@ def test_same_seed_same_model(data):
     second, _ = fit("head", data, epochs=5)
     items = data.test.items[:8]
     np.testing.assert_array_equal(first.predict_proba(items), second.predict_proba(items))
+
+
+def test_precisions_can_change_between_fits_in_one_process(data):
+    bf16, _ = fit("fine-tune", data, epochs=1, precision="bf16")
+    fp32, _ = fit("scratch", data, epochs=1, precision="fp32")
+    assert bf16.history_ and fp32.history_

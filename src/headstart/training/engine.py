@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from headstart.progress import Reporter
-from headstart.training.device import channels_last
+from headstart.training.device import autocast, channels_last
 
 
 @dataclass
@@ -51,7 +51,11 @@ class Trainer:
         reporter: Reporter | None = None,
     ) -> None:
         set_seed(seed)
-        self.accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no")
+        # accelerate keeps one process-wide state whose mixed-precision setting cannot change once set, while
+        # headstart trains several models per process (warm-up, stages, runs with different --precision). So
+        # accelerate handles devices and processes, and bf16 autocast is applied per forward pass here.
+        self.accelerator = Accelerator()
+        self.precision = precision
         self.model = self.accelerator.prepare_model(model)
         self.batch_size = batch_size
         self.seed = seed
@@ -114,7 +118,8 @@ class Trainer:
         total_loss, correct, seen = 0.0, 0, 0
         steps = self.reporter.track(loader, len(loader), f"{name} {epoch}/{epochs}")
         for inputs, targets in steps:
-            logits = self.model(channels_last(inputs))
+            with autocast(self.accelerator.device, self.precision):
+                logits = self.model(channels_last(inputs))
             loss = self.loss_fn(logits.float(), targets)
             optimizer.zero_grad(set_to_none=True)
             self.accelerator.backward(loss)
@@ -136,7 +141,7 @@ class Trainer:
         self.model.eval()
         total_loss, correct, seen = 0.0, 0, 0
         for inputs, targets in loader:
-            with self.accelerator.autocast():
+            with autocast(self.accelerator.device, self.precision):
                 logits = self.model(channels_last(inputs)).float()
             total_loss += nn.functional.cross_entropy(logits, targets, reduction="sum").item()
             correct += (logits.argmax(1) == targets).sum().item()
