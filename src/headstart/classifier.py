@@ -88,7 +88,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         else:
             name, reason = self.strategy, "chosen by the user"
         strategy = get_strategy(name)
-        reporter.say(f"strategy [bold]{strategy.name}[/]: {reason}")
+        reporter.say(f"strategy [bold]{strategy.name}[/] ({strategy.summary}): {reason}")
         splits = self._with_validation(given, strategy.uses_validation)
         classes = splits.classes
         self._check_known_labels(splits.val, classes, "validation")

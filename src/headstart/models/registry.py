@@ -7,7 +7,6 @@ installed package, a local file, a hub) and under which licence, because offline
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,14 +29,6 @@ class WeightsSource:
     locator: str = ""
     install_hint: str = ""
 
-    def identity(self) -> str:
-        """A short string that changes whenever the weights do (used in run records and feature caches)."""
-        if self.kind == "file":
-            path = Path(self.locator)
-            stat = path.stat()
-            return f"file:{path.resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
-        return f"{self.kind}:{self.locator}"
-
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -58,7 +49,6 @@ class ModelSpec:
     preprocessing: dict[str, Any] = field(default_factory=dict)
     licence: str = "unknown"
     description: str = ""
-    source_classes: str = ""
 
     def with_weights(self, weights: WeightsSource) -> ModelSpec:
         return replace(self, weights=weights)
@@ -73,11 +63,6 @@ class ModelSpec:
             "preprocessing": _jsonable(self.preprocessing),
             "licence": self.licence,
         }
-
-    def fingerprint(self) -> str:
-        """Hash of what determines the backbone's outputs: architecture, weights identity, preprocessing."""
-        text = f"{self.architecture}|{self.weights.identity()}|{sorted(_jsonable(self.preprocessing).items())}"
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _jsonable(value: Any) -> Any:

