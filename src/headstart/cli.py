@@ -214,8 +214,11 @@ def demo(
         table.add_row(name, s["strategy"], f"{s['scores']['accuracy']:.1%}", f"{s['fit_seconds']:.0f}s", str(result.run_dir))
     out.print(table)
     gap = results["transfer"].summary["scores"]["accuracy"] - results["scratch"].summary["scores"]["accuracy"]
-    per_class = min(results["transfer"].classifier.data_record_["counts"]["train"].values())
-    out.print(f"transfer learning is [bold]{gap * 100:+.1f} points[/] ahead with {per_class} training images per class")
+    given = results["transfer"].classifier.data_record_["counts"]
+    per_class = min(given["train"].values()) + min(given.get("val", {"": 0}).values())
+    out.print(
+        f"transfer learning is [bold]{gap * 100:+.1f} points[/] ahead with {per_class} labelled training images per class"
+    )
 
 
 @app.command()
