@@ -17,13 +17,22 @@ MARKERS = ("<!-- table:fashion-mnist -->", "<!-- /table:fashion-mnist -->")
 ORDER = ["pixels", "reference-probe", "linear-probe", "head", "fine-tune", "scratch"]
 
 
+def _label(row: dict, main_size: int) -> str:
+    """Rows at another image size than most get their own line, e.g. ``linear-probe (224 px)``."""
+    size = row.get("image_size_used", row["image_size"])
+    return row["strategy"] if size == main_size or row["strategy"] == "reference-probe" else f"{row['strategy']} ({size} px)"
+
+
 def table(path: Path = RESULTS) -> str:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    sizes_seen = [row["image_size"] for row in rows]
+    main_size = max(set(sizes_seen), key=sizes_seen.count)
     cells: dict[tuple[int, str], dict] = {}
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
-        cells[(row["per_class"], row["strategy"])] = row
+    for row in rows:
+        cells[(row["per_class"], _label(row, main_size))] = row
     sizes = sorted({size for size, _ in cells})
-    strategies = [s for s in ORDER if any(strategy == s for _, strategy in cells)]
+    labels = {label for _, label in cells}
+    strategies = [name for base in ORDER for name in sorted(labels) if name.split(" ")[0] == base]
     header = "| strategy | " + " | ".join(f"{n} / class: accuracy (fit time)" for n in sizes) + " |"
     lines = [header, "|---" * (len(sizes) + 1) + "|"]
     for strategy in strategies:
@@ -37,7 +46,7 @@ def table(path: Path = RESULTS) -> str:
             else:  # baselines: the time includes scoring the test split
                 row.append(f"{cell['test_accuracy']:.1%} ({_duration(cell['seconds'])}*)")
         lines.append("| " + " | ".join(row) + " |")
-    any_row = next(iter(cells.values()))
+    any_row = next(row for row in cells.values() if row["image_size"] == main_size)
     commits = ", ".join(sorted({f"{c['strategy']}@{c['commit']}" for c in cells.values()}))
     lines.append("")
     lines.append(
