@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from headstart.tasks.image import SAMPLE_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def feature_cache(tmp_path_factory) -> Path:
+    """One feature cache for the whole session (CLI subprocesses inherit it), never the user's own."""
+    folder = tmp_path_factory.mktemp("feature-cache")
+    os.environ["HEADSTART_FEATURE_CACHE"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@
 
 __version__ = "0.1.0"
 
-from headstart.api import evaluate, train  # noqa: E402
+from headstart.api import evaluate, rank, train  # noqa: E402
 from headstart.classifier import ImageClassifier, TextClassifier, TransferClassifier, load  # noqa: E402
 from headstart.errors import HeadstartError  # noqa: E402
 from headstart.models import create_backbone, get_model_spec, list_models  # noqa: E402
@@ -23,5 +23,6 @@ __all__ = [
     "get_model_spec",
     "list_models",
     "load",
+    "rank",
     "train",
 ]

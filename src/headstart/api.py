@@ -1,4 +1,4 @@
-"""The run-level API the CLI is a thin layer over: train (fit, score, save), evaluate, demo."""
+"""The run-level API the CLI is a thin layer over: train (fit, score, save), evaluate, rank, demo."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.images import PATH_COLUMNS
 from headstart.data.texts import TEXT_COLUMNS
 from headstart.errors import HeadstartError
-from headstart.models import get_model_spec
+from headstart.models import get_model_spec, list_models
+from headstart.ranking.rank import RANDOM_SUFFIX, Ranking
 from headstart.tasks import get_task
 
 DEFAULT_RUNS_DIR = Path("runs")
@@ -130,6 +131,45 @@ def evaluate(run: str | Path, data: str | Path) -> tuple[str, dict]:
     clf = load(run)
     split_name, split = evaluation_data(get_task(clf.task).read(data, seed=clf.seed))
     return split_name, clf.evaluate(split)
+
+
+def rank(
+    data: str | Path,
+    models: list[str] | None = None,
+    *,
+    task: str | None = None,
+    scores: tuple[str, ...] = ("logme", "leep", "nce", "hscore"),
+    by: str = "logme",
+    per_class: int | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    verbose: bool = False,
+    **params: Any,
+) -> Ranking:
+    """Score candidate models on the labelled (training and validation) part of ``data`` without training them.
+
+    ``models`` defaults to every registered model of the task; ``NAME@random`` adds that architecture with random
+    weights. ``params`` are classifier params (image_size, max_length, batch_size, precision, seed, weights, cache).
+    """
+    from headstart.classifier import CLASSIFIERS
+    from headstart.progress import Reporter
+    from headstart.ranking.rank import rank_models
+
+    task = task or infer_task(data, models[0].removesuffix(RANDOM_SUFFIX) if models else None)
+    if task not in CLASSIFIERS:
+        raise HeadstartError(f"unknown task '{task}'; use one of {', '.join(CLASSIFIERS)}")
+    clf = CLASSIFIERS[task](**params)
+    columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
+    splits = get_task(task).read(data, per_class=per_class, seed=clf.seed, **columns)
+    labelled = splits.train
+    if splits.val is not None and len(splits.val):
+        labelled = LabeledData(
+            splits.train.items + splits.val.items, splits.train.labels + splits.val.labels,
+            splits.train.ids + splits.val.ids, source=splits.train.source,
+        )
+    models = models or [spec.name for spec in list_models(task)]
+    return rank_models(labelled, models, get_task(task), clf.get_params(), scores, by, clf._feature_cache(),
+                       Reporter(verbose))
 
 
 DEMO_IMAGE_SIZE = 160

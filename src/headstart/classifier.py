@@ -21,7 +21,7 @@ from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.splits import check_trainable, with_validation
 from headstart.errors import HeadstartError
 from headstart.evaluation import classification_metrics
-from headstart.features import extract_features
+from headstart.features import FeatureCache, extract_features
 from headstart.models import WeightsSource, create_backbone, get_model_spec
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.progress import Reporter
@@ -55,6 +55,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         seed: int = 0,
         precision: str = "fp32",
         num_workers: int = 0,
+        cache: bool | str = True,
         verbose: bool = False,
     ) -> None:
         self.model = model
@@ -69,6 +70,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.precision = precision
         self.num_workers = num_workers
+        self.cache = cache
         self.verbose = verbose
 
     # -- fitting ---------------------------------------------------------------------------------------------
@@ -99,7 +101,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         ctx = FitContext(
             task=task, preprocessing=preprocessing, num_classes=len(classes), seed=self.seed,
             batch_size=self.batch_size, precision=self.precision, epochs=self.epochs, lr=self.lr,
-            num_workers=self.num_workers, reporter=reporter,
+            num_workers=self.num_workers, reporter=reporter, cache=self._feature_cache(),
         )
         start = time.perf_counter()
         result = strategy.fit(model, self._encode(splits.train, classes), self._encode(splits.val, classes), ctx)
@@ -126,6 +128,12 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             "warnings": splits.warnings,
         }
         return self
+
+    def _feature_cache(self) -> FeatureCache | None:
+        """``cache``: True for the default folder, a folder path, or False for none."""
+        if self.cache is False or self.cache in ("", "none", "off"):
+            return None
+        return FeatureCache(None if self.cache is True else self.cache)
 
     def _with_validation(self, splits: DataSplits, strategy_uses_it: bool) -> DataSplits:
         """A validation split is drawn when the strategy selects on one, or when no test split will score it."""

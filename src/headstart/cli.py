@@ -31,6 +31,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 TRAIN_PARAMS = (
     "weights", "epochs", "lr", "batch_size", "image_size", "max_length", "val_size", "seed", "precision", "num_workers",
+    "cache",
 )
 
 
@@ -84,13 +85,14 @@ def train(
     label_column: Annotated[str | None, typer.Option(help="Text: the column holding the label.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory [runs/<time>-<model>-<strategy>].")] = None,
     config: Annotated[Path | None, typer.Option(help="Take options from a run's config.json (flags override).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Adapt a pre-trained model to DATA and save a run directory."""
     params, data_args = _load_config(config)
     given = {"weights": weights, "epochs": epochs, "lr": lr, "batch_size": batch_size, "image_size": image_size,
              "max_length": max_length, "val_size": val_size, "seed": seed, "precision": precision,
-             "num_workers": num_workers}
+             "num_workers": num_workers, "cache": False if no_cache else None}
     merged = {k: v for k, v in params.items() if k in TRAIN_PARAMS and v is not None}
     merged.update({k: v for k, v in given.items() if v is not None})
     data = data or data_args.get("data")
@@ -222,6 +224,48 @@ def demo(
 
 
 @app.command()
+def rank(
+    data: Annotated[str, typer.Argument(help="Labelled data, as for train.")],
+    models: Annotated[
+        str | None, typer.Option("--models", "-m", help="Comma-separated candidates; NAME@random for random weights [all of the task's].")
+    ] = None,
+    scores: Annotated[str, typer.Option(help="Scores to compute: logme, leep, nce, hscore.")] = "logme,leep,nce,hscore",
+    by: Annotated[str, typer.Option(help="The score to sort by and recommend with.")] = "logme",
+    per_class: Annotated[int | None, typer.Option(help="Use at most N labelled examples per class.")] = None,
+    task: Annotated[str | None, typer.Option(help="image or text [from the models, else from DATA].")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [each model's].")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Text: maximum tokens per text [256].")] = None,
+    precision: Annotated[str, typer.Option(help="fp32 or bf16.")] = "fp32",
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the table as JSON.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Rank pre-trained models for DATA in seconds, from frozen features (LogME, LEEP, NCE, H-score)."""
+    from headstart.ranking.rank import SCORES
+
+    ranking = api.rank(
+        data, [m.strip() for m in models.split(",") if m.strip()] if models else None, task=task,
+        scores=tuple(s.strip() for s in scores.split(",") if s.strip()), by=by, per_class=per_class,
+        image_size=image_size, max_length=max_length, precision=precision, batch_size=batch_size,
+        cache=not no_cache, verbose=not quiet,
+    )
+    table = Table("rank", "model", *(SCORES[s] for s in ranking.scores), "seconds", "note")
+    for place, candidate in enumerate(ranking.candidates, 1):
+        values = ["n/a" if candidate.scores[s] is None else f"{candidate.scores[s]:.4f}" for s in ranking.scores]
+        table.add_row(str(place), candidate.model, *values, f"{sum(candidate.seconds.values()):.1f}", candidate.note)
+    out.print(f"{ranking.n} labelled examples, {ranking.classes} classes; sorted by {SCORES[ranking.by]} (higher is better)")
+    out.print(table)
+    out.print(f"recommended: [bold]{ranking.recommended.model}[/] ({ranking.reason()})")
+    if out_file is not None:
+        from headstart.files import write_json
+
+        write_json(out_file, {"n": ranking.n, "classes": ranking.classes, "by": ranking.by,
+                              "recommended": ranking.recommended.model,
+                              "candidates": [c.to_row() for c in ranking.candidates]})
+
+
+@app.command()
 def models(task: Annotated[str | None, typer.Option(help="Only models for this task.")] = None) -> None:
     """List the registered pre-trained models (any timm architecture name also works)."""
     from headstart.models import list_models
@@ -231,6 +275,37 @@ def models(task: Annotated[str | None, typer.Option(help="Only models for this t
         table.add_row(spec.name, spec.task, f"{spec.weights.kind}: {spec.weights.install_hint or spec.weights.locator}",
                       spec.licence, spec.description)
     out.print(table)
+
+
+cache_app = typer.Typer(no_args_is_help=True, help="The feature cache: what it holds, and emptying it.")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info() -> None:
+    """List the cached feature sets: model weights, preprocessing, items and size."""
+    from headstart.features import FeatureCache
+
+    cache = FeatureCache()
+    entries = cache.entries()
+    table = Table("entry", "backbone", "weights", "view", "precision", "items", "MB")
+    for entry in entries:
+        meta = entry.meta
+        view = "plain" if meta.get("view") is None else f"augmented {meta['view']} (seed {meta.get('seed')})"
+        table.add_row(entry.key[:12], str(meta.get("backbone")), str(meta.get("weights"))[:12], view,
+                      str(meta.get("precision")), str(entry.items), f"{entry.bytes / 1e6:.1f}")
+    out.print(table)
+    out.print(f"{len(entries)} entries, {sum(e.bytes for e in entries) / 1e6:.1f} MB in {cache.root}")
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Delete every cached feature set (they are extracted again when needed)."""
+    from headstart.features import FeatureCache
+
+    cache = FeatureCache()
+    count, size = cache.clear()
+    out.print(f"removed {count} entries ({size / 1e6:.1f} MB) from {cache.root}")
 
 
 def main(argv: list[str] | None = None) -> Any:

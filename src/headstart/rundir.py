@@ -10,17 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from headstart.errors import HeadstartError
+from headstart.files import atomic_write, write_json, write_text
 
 FORMAT = "headstart-run"
 FORMAT_VERSION = 1
@@ -28,25 +25,6 @@ CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 METRICS = "metrics.csv"
 SUMMARY = "summary.json"
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -80,7 +58,7 @@ def save_run(
     root = start_run_dir(path)
     try:
         tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-        _atomic_write(root / WEIGHTS, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}))
+        atomic_write(root / WEIGHTS, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}))
         if history is not None:
             write_csv(root / METRICS, history)
         if summary is not None:
@@ -96,7 +74,7 @@ def save_adapter(folder: Path, config: dict, weights: dict[str, torch.Tensor]) -
     folder.mkdir(parents=True, exist_ok=True)
     write_text(folder / "adapter_config.json", json.dumps(config, indent=2, default=sorted) + "\n")
     tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
-    _atomic_write(folder / "adapter_model.safetensors", lambda tmp: save_file(tensors, str(tmp)))
+    atomic_write(folder / "adapter_model.safetensors", lambda tmp: save_file(tensors, str(tmp)))
 
 
 def read_config(path: str | Path) -> dict:

@@ -17,6 +17,7 @@ from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.splits import sample_per_class
 from headstart.errors import HeadstartError
 from headstart.models.network import require_network
+from headstart.paths import cache_root
 
 CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"]
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -35,7 +36,7 @@ def find_fashion_mnist(root: str | Path | None = None, download: bool = True) ->
             return folder
     if root is not None:
         raise HeadstartError(f"Fashion-MNIST files not found in {root}; expected {', '.join(FILES['train'])} ...")
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "headstart" / "fashion-mnist"
+    cache = cache_root() / "fashion-mnist"
     if all((cache / name).is_file() for pair in FILES.values() for name in pair):
         return cache
     if not download:

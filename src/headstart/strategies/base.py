@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 from torch.utils.data import Dataset
 
-from headstart.features import extract_features
+from headstart.features.cache import FeatureCache, cached_features
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.progress import Reporter
 from headstart.tasks.base import Task
@@ -24,6 +24,7 @@ class Split:
 
     items: Sequence[Any]
     targets: np.ndarray
+    keys: list[str] | None = None  # content digests of the items, filled when features are first looked up
 
     def __len__(self) -> int:
         return len(self.items)
@@ -43,14 +44,24 @@ class FitContext:
     lr: float | None = None
     num_workers: int = 0
     reporter: Reporter = field(default_factory=Reporter)
+    cache: FeatureCache | None = None
 
     def dataset(self, split: Split, train: bool) -> Dataset:
         return self.task.inputs_dataset(split.items, split.targets.tolist(), self.preprocessing, train)
 
-    def features(self, model: TransferModel, split: Split, train: bool, description: str) -> np.ndarray:
-        return extract_features(
+    def features(self, model: TransferModel, split: Split, description: str, view: int | None = None) -> np.ndarray:
+        """Backbone features of ``split``: the plain inputs, or with ``view=k`` the k-th augmented view (seeded by
+        item, so that it is the same whatever else is extracted with it); cached items are not extracted again."""
+        if split.keys is None:
+            split.keys = [self.task.content_key(item) for item in split.items]
+        return cached_features(
             model.backbone,
-            self.dataset(split, train),
+            self.dataset(split, train=view is not None),
+            split.keys,
+            self.cache,
+            self.preprocessing,
+            view=view,
+            seed=self.seed,
             batch_size=max(self.batch_size, 64),
             precision=self.precision,
             num_workers=self.num_workers,

@@ -35,14 +35,13 @@ def train_head_on_features(
 ) -> list[EpochRecord]:
     """Fit ``model.head`` on cached features of ``views`` augmented views plus the plain one."""
     views = views if ctx.task.augments else 0
-    stacked = [ctx.features(model, train, train=False, description="features (train)")]
+    stacked = [ctx.features(model, train, "features (train)")]
     for view in range(views):
-        torch.manual_seed(ctx.seed * 1000 + view)
-        stacked.append(ctx.features(model, train, train=True, description=f"features (view {view + 1}/{views})"))
+        stacked.append(ctx.features(model, train, f"features (view {view + 1}/{views})", view=view))
     train_set = AugmentedFeatures(np.stack(stacked), train.targets, ctx.seed)
     val_set = None
     if val is not None and len(val):
-        x_val = ctx.features(model, val, train=False, description="features (val)")
+        x_val = ctx.features(model, val, "features (val)")
         val_set = TensorDataset(torch.from_numpy(x_val), torch.from_numpy(val.targets).long())
     trainer = Trainer(model.head, batch_size=ctx.batch_size, seed=ctx.seed, patience=max(5, epochs // 3),
                       reporter=ctx.reporter)

@@ -29,7 +29,7 @@ class LinearProbe(Strategy):
     uses_validation = False
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
-        x_train = ctx.features(model, train, train=False, description="features (train)")
+        x_train = ctx.features(model, train, "features (train)")
         scaler = StandardScaler().fit(x_train)
         x_train = scaler.transform(x_train)
         folds = min(5, int(np.bincount(train.targets).min()), 3 if len(train) > 3000 else 5)

@@ -52,6 +52,10 @@ class Task(ABC):
         """A torch Dataset of ``(input tensor, target)`` pairs (target -1 when unknown)."""
 
     @abstractmethod
+    def content_key(self, item: Any) -> str:
+        """A digest of the item's content (not of its name): the key of its features in the feature cache."""
+
+    @abstractmethod
     def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
         """Turn what a user typed for ``predict`` (files, folders, globs, texts) into items."""
 

@@ -14,7 +14,13 @@ from torch.utils.data import Dataset
 
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.fashion_mnist import load_fashion_mnist
-from headstart.data.images import expand_image_inputs, load_image, read_image_csv, read_image_folder
+from headstart.data.images import (
+    expand_image_inputs,
+    image_key,
+    load_image,
+    read_image_csv,
+    read_image_folder,
+)
 from headstart.data.splits import subsample_splits
 from headstart.tasks.base import Task, fit_logistic_baseline, register_task
 
@@ -92,6 +98,9 @@ class ImageTask(Task):
         self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool
     ) -> Dataset:
         return ImageDataset(items, targets, image_transform(preprocessing, train))
+
+    def content_key(self, item: Any) -> str:
+        return image_key(item)
 
     def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
         return expand_image_inputs(list(inputs))

@@ -14,6 +14,7 @@ from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.rotten_tomatoes import load_rotten_tomatoes
 from headstart.data.splits import subsample_splits
 from headstart.data.texts import read_text_file, read_texts
+from headstart.digests import digest
 from headstart.errors import HeadstartError
 from headstart.models.hf_text import model_folder
 from headstart.models.registry import ModelSpec, WeightsSource
@@ -126,6 +127,9 @@ class TextTask(Task):
     ) -> Dataset:
         tokenizer = tokenizer_for(str(preprocessing["tokenizer"]))
         return TextDataset([str(t) for t in items], targets, tokenizer, int(preprocessing.get("max_length", 256)))
+
+    def content_key(self, item: Any) -> str:
+        return digest("text", str(item))
 
     def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
         return read_texts(list(inputs))

