@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -30,17 +29,12 @@ from headstart.data.fashion_mnist import load_fashion_mnist
 from headstart.features import extract_features
 from headstart.tasks import get_task
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import append_row, commit, machine
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "fashion_mnist.jsonl"
 FROZEN_BACKBONE = {"linear-probe", "head"}
-
-
-def machine() -> str:
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor()
-    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def pixel_baseline(train, test) -> float:
@@ -108,8 +102,6 @@ def main() -> None:
     args = parser.parse_args()
 
     test = load_fashion_mnist().test
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     cache: dict = {}
     for size in (int(s) for s in args.sizes.split(",")):
         splits = load_fashion_mnist(per_class=size, seed=args.seed)
@@ -133,11 +125,9 @@ def main() -> None:
                 "dataset": "fashion-mnist", "per_class": size, "strategy": strategy, "test_accuracy": accuracy,
                 "seconds": round(time.perf_counter() - start, 1), "image_size": args.image_size,
                 "seed": args.seed, "precision": args.precision, "n_test": len(test), "machine": machine(),
-                "commit": commit, **details,
+                "commit": commit(), **details,
             }
-            print(json.dumps(row), flush=True)
-            with RESULTS.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
+            append_row(RESULTS, row)
 
 
 if __name__ == "__main__":

@@ -10,24 +10,18 @@ appended to bench/results/ranking_speed.jsonl.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from headstart.ranking.rank import blas_threads
 from headstart.ranking.scores import h_score, leep, logme, nce
+from headstart.training.device import usable_cores
 
-try:
-    from fashion_mnist import machine
-except ImportError:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from fashion_mnist import machine
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import append_row, commit, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "ranking_speed.jsonl"
@@ -53,8 +47,7 @@ def main() -> None:
         "leep": lambda: leep(probs, labels),
         "nce": lambda: nce(probs.argmax(1), labels),
     }
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    threads = blas_threads()
+    threads = usable_cores()
     with threadpool_limits(limits=threads):
         blas = ", ".join(f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info())
         for name, score in scores.items():
@@ -65,10 +58,8 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
             row = {"score": name, "n": args.n, "dim": args.dim, "classes": args.classes,
                    "seconds_best": round(min(times), 3), "seconds_median": round(float(np.median(times)), 3),
-                   "blas": blas, "machine": machine(), "commit": commit}
-            print(json.dumps(row), flush=True)
-            with RESULTS.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
+                   "blas": blas, "machine": machine(), "commit": commit()}
+            append_row(RESULTS, row)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-"""Rebuild the Fashion-MNIST table of docs/benchmarks.md from bench/results/fashion_mnist.jsonl.
+"""Rebuild the tables of docs/benchmarks.md from the JSON lines in bench/results/.
 
-    python bench/report.py            # prints the markdown table (the newest row of each cell wins)
-    python bench/report.py --write    # and puts it between the table markers of docs/benchmarks.md
+    python bench/report.py            # prints the markdown tables (the newest row of each cell wins)
+    python bench/report.py --write    # and puts each between its markers in docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ import re
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "fashion_mnist.jsonl"
+import numpy as np
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS = RESULTS_DIR / "fashion_mnist.jsonl"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-MARKERS = ("<!-- table:fashion-mnist -->", "<!-- /table:fashion-mnist -->")
 ORDER = ["pixels", "reference-probe", "linear-probe", "head", "fine-tune", "scratch"]
 
 
@@ -23,8 +25,12 @@ def _label(row: dict, main_size: int) -> str:
     return row["strategy"] if size == main_size or row["strategy"] == "reference-probe" else f"{row['strategy']} ({size} px)"
 
 
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def table(path: Path = RESULTS) -> str:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = _rows(path)
     sizes_seen = [row["image_size"] for row in rows]
     main_size = max(set(sizes_seen), key=sizes_seen.count)
     cells: dict[tuple[int, str], dict] = {}
@@ -58,19 +64,131 @@ def table(path: Path = RESULTS) -> str:
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+TEXT_ORDER = ["tfidf", "linear-probe", "head", "fine-tune", "lora", "scratch", "setfit"]
+HEADSTART_TEXT = ["linear-probe", "head", "fine-tune", "lora"]
+
+
+def text_table(path: Path = RESULTS_DIR / "rotten_tomatoes.jsonl") -> str:
+    """Mean and spread over seeds per method and size, and the issue's goal at 16 and 64 per class."""
+    cells: dict[tuple[str, str, int], dict] = {}
+    for row in _rows(path):
+        cells[(row["per_class"], row["method"], row["seed"])] = row
+    sizes = sorted({size for size, _, _ in cells}, key=lambda s: (s == "all", int(s) if s != "all" else 0))
+    stats: dict[tuple[str, str], tuple[float, float, float, float, int]] = {}
+    for size in sizes:
+        for method in TEXT_ORDER:
+            found = [c for (s, m, _), c in cells.items() if s == size and m == method]
+            if found:
+                accuracy = np.array([c["test_accuracy"] for c in found])
+                fit = float(np.mean([c.get("fit_seconds", c["seconds"]) for c in found]))
+                total = float(np.mean([c["seconds"] for c in found]))
+                stats[(size, method)] = (accuracy.mean(), accuracy.std(), fit, total, len(found))
+    header = "| method | " + " | ".join(f"{s} / class" if s != "all" else "all" for s in sizes) + " |"
+    lines = [header, "|---" * (len(sizes) + 1) + "|"]
+    for method in TEXT_ORDER:
+        row = [method]
+        for size in sizes:
+            if (size, method) not in stats:
+                row.append("-")
+                continue
+            mean, sd, fit, total, n = stats[(size, method)]
+            spread = f" ± {sd:.1%}" if n > 1 else ""
+            row.append(f"{mean:.1%}{spread} ({_duration(fit)} / {_duration(total)})")
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    for size in sizes:
+        if (size, "setfit") not in stats:
+            continue
+        ours = [(stats[(size, m)][0], m) for m in HEADSTART_TEXT if (size, m) in stats]
+        if not ours:
+            continue
+        best_accuracy, best = max(ours)
+        setfit_accuracy, _, setfit_fit, setfit_total, _ = stats[(size, "setfit")]
+
+        def ratio(method: str) -> float:
+            return stats[(size, method)][2] / setfit_fit
+
+        matching = sorted((ratio(m), m) for a, m in ours if a >= setfit_accuracy)
+        text = (f"- {size} per class: SetFit {setfit_accuracy:.1%} (training {_duration(setfit_fit)}); the most accurate "
+                f"headstart strategy, {best}, {best_accuracy:.1%} in {ratio(best):.2g}x SetFit's training time")
+        if matching:
+            fastest_ratio, fastest = matching[0]
+            verdict = "met" if fastest_ratio <= 1 / 3 else "**missed**"
+            text += (f"; the fastest that matches or beats SetFit, {fastest}, {stats[(size, fastest)][0]:.1%} in "
+                     f"{fastest_ratio:.2g}x. Goal (match or beat it in at most a third of its time): {verdict}.")
+        else:
+            text += ". Goal (match or beat it in at most a third of its time): **missed**, no strategy matches it."
+        lines.append(text)
+    any_row = next(iter(cells.values()))
+    seeds = sorted({seed for _, _, seed in cells})
+    commits = ", ".join(sorted({c["commit"] for c in cells.values()}))
+    lines.append("")
+    lines.append(
+        f"Machine: {any_row['machine']}. Mean ± standard deviation over seeds {seeds} (one seed for 'all'). Times: "
+        f"training (from loading the pre-trained model to a fitted classifier) / the whole cell (with scoring the "
+        f"{any_row['n_test']:,} test reviews). Code: {commits}."
+    )
+    return "\n".join(lines)
+
+
+def speed_table(path: Path = RESULTS_DIR / "ranking_speed.jsonl") -> str:
+    latest = {row["score"]: row for row in _rows(path)}
+    lines = ["| score | features | classes | best of 3 | median |", "|---|---|---|---|---|"]
+    for name, row in latest.items():
+        lines.append(f"| {name} | {row['n']:,} x {row['dim']:,} | {row['classes']} | {row['seconds_best']:.2f} s | "
+                     f"{row['seconds_median']:.2f} s |")
+    row = next(iter(latest.values()))
+    lines += ["", f"Machine: {row['machine']}; BLAS: {row['blas']}. Code: {row['commit']}."]
+    return "\n".join(lines)
+
+
+def validation_table(path: Path = RESULTS_DIR / "ranking_validation.jsonl") -> str:
+    latest = {row["dataset"]: row for row in _rows(path)}
+    scores = ["logme", "leep", "nce", "hscore"]
+    lines = ["| dataset | candidate | LogME | LEEP | NCE | H-score | linear-probe test accuracy |", "|---" * 7 + "|"]
+    for dataset, record in latest.items():
+        for candidate in record["candidates"]:
+            values = ["n/a" if candidate[s] is None else f"{candidate[s]:.3f}" for s in scores]
+            lines.append(f"| {dataset} | {candidate['candidate']} | " + " | ".join(values)
+                         + f" | {candidate['linear_probe_accuracy']:.1%} |")
+    lines += ["", "| dataset | train / test | " + " | ".join(f"weighted tau ({s})" for s in scores) + " |", "|---" * 6 + "|"]
+    for dataset, record in latest.items():
+        taus = ["n/a" if s not in record["weighted_tau"] else f"{record['weighted_tau'][s]:.2f}" for s in scores]
+        lines.append(f"| {dataset} | {record['n_train']} / {record['n_test']} | " + " | ".join(taus) + " |")
+    row = next(iter(latest.values()))
+    lines += ["", f"Machine: {row['machine']}. Seed {row['seed']}. Code: {row['commit']}."]
+    return "\n".join(lines)
+
+
+TABLES = {
+    "fashion-mnist": (RESULTS, table),
+    "rotten-tomatoes": (RESULTS_DIR / "rotten_tomatoes.jsonl", text_table),
+    "ranking-speed": (RESULTS_DIR / "ranking_speed.jsonl", speed_table),
+    "ranking-validation": (RESULTS_DIR / "ranking_validation.jsonl", validation_table),
+}
+
+
+def tables() -> dict[str, str]:
+    return {name: build(path) for name, (path, build) in TABLES.items() if path.is_file()}
+
+
 def write(doc: Path = DOC) -> None:
-    start, end = MARKERS
     text = doc.read_text()
-    block = f"{start}\n{table()}\n{end}"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.replace(start, block)
+    for name, markdown in tables().items():
+        start, end = f"<!-- table:{name} -->", f"<!-- /table:{name} -->"
+        block = f"{start}\n{markdown}\n{end}"
+        pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+        text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.replace(start, block)
     doc.write_text(text)
 
 
 if __name__ == "__main__":
-    print(table())
+    for name, markdown in tables().items():
+        print(f"## {name}\n\n{markdown}\n")
     if "--write" in sys.argv:
         write()

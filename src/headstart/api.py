@@ -1,4 +1,4 @@
-"""The run-level API the CLI is a thin layer over: train (fit, score, save), evaluate, rank, demo."""
+"""The run-level API the CLI is a thin layer over: train (fit, score, save), evaluate, rank, embed, similar, demo."""
 
 from __future__ import annotations
 
@@ -12,9 +12,15 @@ from typing import Any
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.images import PATH_COLUMNS
 from headstart.data.texts import TEXT_COLUMNS
+from headstart.embedding import leakage_warnings, load_embedder
 from headstart.errors import HeadstartError
+from headstart.features.embeddings import Embeddings
 from headstart.models import get_model_spec, list_models
+from headstart.progress import Reporter
 from headstart.ranking.rank import RANDOM_SUFFIX, Ranking
+from headstart.reports.html import write_report
+from headstart.reports.predictions import save_predictions
+from headstart.search import Neighbour, SimilarityIndex
 from headstart.tasks import get_task
 
 DEFAULT_RUNS_DIR = Path("runs")
@@ -79,13 +85,16 @@ def train(
     text_column: str | None = None,
     label_column: str | None = None,
     baseline: bool = True,
+    check_leakage: bool = True,
     **params: Any,
 ) -> TrainResult:
     """Fit a classifier on ``data``, score it on the test (else validation) split and save a run directory.
 
     ``task`` is inferred from the model or the data when not given. ``params`` are the classifier's own (epochs,
     lr, batch_size, image_size, max_length, seed, precision, weights, ...). With ``baseline``, a classical
-    non-transfer model (logistic regression on pixels, or on TF-IDF for text) is scored on the same split.
+    non-transfer model (logistic regression on pixels, or on TF-IDF for text) is scored on the same split. With
+    ``check_leakage``, test items that repeat training items (exactly, or nearly by the pre-trained model's
+    embeddings) are reported in the warnings.
     """
     from headstart.classifier import CLASSIFIERS
 
@@ -98,11 +107,17 @@ def train(
     splits = get_task(task).read(data, per_class=per_class, test_per_class=test_per_class, seed=clf.seed, **columns)
     clf.fit(splits)
     split_name, split = clf.splits_.evaluation_split()
-    scores = clf.evaluate(split) if split is not None and len(split) else None
+    scores, proba = clf.evaluate_with_probabilities(split) if split is not None and len(split) else (None, None)
     baseline_score = None
     if baseline and scores:
         name, accuracy = get_task(task).baseline(clf.splits_.train, split)
         baseline_score = {"name": name, "accuracy": accuracy}
+    leakage: dict = {}
+    if check_leakage and split_name == "test":
+        embedder = load_embedder(clf.spec_.name, task, {**clf.get_params(), "verbose": False},
+                                 Reporter(clf.verbose))
+        warnings, leakage = leakage_warnings(embedder, clf.splits_)
+        clf.splits_.warnings.extend(warnings)
     summary = {
         "strategy": clf.strategy_,
         "strategy_reason": clf.strategy_reason_,
@@ -116,11 +131,17 @@ def train(
             "data": str(data), "task": task, "per_class": per_class, "test_per_class": test_per_class, **columns,
         },
         "warnings": clf.splits_.warnings,
+        "leakage": leakage,
+        "profile": {name: get_task(task).profile(part.items)
+                    for name, part in (("train", clf.splits_.train), (split_name, split)) if scores and part is not None},
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
     }
     clf.data_record_["args"] = summary["data_args"]
     run_dir = Path(out) if out else default_run_dir(clf.spec_.name, clf.strategy_)
     clf.save(run_dir, summary)
+    if scores is not None:
+        save_predictions(run_dir, get_task(task), split, clf.classes_, proba)
+    write_report(run_dir)
     return TrainResult(clf, run_dir, summary)
 
 
@@ -152,7 +173,6 @@ def rank(
     weights. ``params`` are classifier params (image_size, max_length, batch_size, precision, seed, weights, cache).
     """
     from headstart.classifier import CLASSIFIERS
-    from headstart.progress import Reporter
     from headstart.ranking.rank import rank_models
 
     task = task or infer_task(data, models[0].removesuffix(RANDOM_SUFFIX) if models else None)
@@ -170,6 +190,55 @@ def rank(
     models = models or [spec.name for spec in list_models(task)]
     return rank_models(labelled, models, get_task(task), clf.get_params(), scores, by, clf._feature_cache(),
                        Reporter(verbose))
+
+
+def embed(
+    data: str | Path,
+    model: str | None = None,
+    out: str | Path | None = None,
+    *,
+    task: str | None = None,
+    per_class: int | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    verbose: bool = False,
+    **params: Any,
+) -> Embeddings:
+    """Embeddings of every item of ``data`` (all splits) by ``model``: a registered model, or a run directory
+    (its trained backbone). Written to ``out`` as Parquet (id, label, split, embedding) when given."""
+    embedder = load_embedder(model, task or (None if model else infer_task(data)), params, Reporter(verbose))
+    columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
+    splits = embedder.task.read(data, per_class=per_class, seed=int(params.get("seed", 0)), **columns)
+    embeddings = embedder.embed_splits(splits)
+    if out is not None:
+        embeddings.to_parquet(out)
+    return embeddings
+
+
+def similar(
+    data: str | Path,
+    queries: list[str],
+    model: str | None = None,
+    k: int = 5,
+    *,
+    task: str | None = None,
+    verbose: bool = False,
+    **params: Any,
+) -> list[tuple[str, list[Neighbour]]]:
+    """The ``k`` items of ``data`` most similar to each query (image files, folders or globs; or texts). ``data``
+    is a dataset, or a Parquet file from :func:`embed` (its model then embeds the queries)."""
+    if str(data).endswith(".parquet"):
+        stored = Embeddings.from_parquet(data)
+        embedder = load_embedder(model or stored.model, task, params, Reporter(verbose))
+    else:
+        embedder = load_embedder(model, task or (None if model else infer_task(data)), params, Reporter(verbose))
+        stored = embedder.embed_splits(embedder.task.read(data, seed=int(params.get("seed", 0))))
+    items = embedder.task.expand_inputs(queries)
+    if not items:
+        raise HeadstartError("no queries given: pass image files, folders or globs, or texts")
+    index = SimilarityIndex(stored.vectors, stored.ids, stored.labels)
+    found = index.search(embedder(items, "embedding (queries)"), k)
+    return [(str(item), neighbours) for item, neighbours in zip(items, found, strict=True)]
 
 
 DEMO_IMAGE_SIZE = 160

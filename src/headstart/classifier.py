@@ -15,18 +15,20 @@ import numpy as np
 import torch
 from accelerate.utils import set_seed
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.class_weight import compute_class_weight
 
 from headstart import __version__
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.splits import check_trainable, with_validation
 from headstart.errors import HeadstartError
-from headstart.evaluation import classification_metrics
-from headstart.features import FeatureCache, extract_features
-from headstart.models import WeightsSource, create_backbone, get_model_spec
+from headstart.evaluation import calibration, classification_metrics
+from headstart.features import FeatureCache, cached_features, extract_features
+from headstart.models import WeightsSource, create_backbone, get_model_spec, list_models
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.progress import Reporter
 from headstart.rundir import read_config, read_weights, save_adapter, save_run, start_run_dir
-from headstart.strategies import FitContext, Split, choose_strategy, get_strategy
+from headstart.strategies import FitContext, Split, get_strategy
+from headstart.strategies.auto import parse_budget, plan_auto
 from headstart.tasks import Task, get_task
 from headstart.training.device import PRECISIONS
 
@@ -36,6 +38,11 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
     ``fit`` takes a data source the task can read (a folder, a CSV file, a dataset name) or inputs ``X`` with
     labels ``y``. ``predict``/``predict_proba`` take a list of inputs or a file, folder or glob pattern.
+
+    ``strategy="auto"`` chooses the strategy, and the model too when ``model`` is None (ranking the task's
+    registered models), within ``budget`` (seconds, or "90s", "10m", "1h"); the reason is in ``strategy_reason_``.
+    ``cache`` is True (the default feature cache), a folder, or False. ``class_weight="auto"`` weighs the loss so
+    that every class counts the same (for imbalanced data).
     """
 
     task: ClassVar[str] = "image"
@@ -56,6 +63,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         precision: str = "fp32",
         num_workers: int = 0,
         cache: bool | str = True,
+        budget: str | float | None = None,
+        class_weight: str = "none",
         verbose: bool = False,
     ) -> None:
         self.model = model
@@ -71,6 +80,8 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.precision = precision
         self.num_workers = num_workers
         self.cache = cache
+        self.budget = budget
+        self.class_weight = class_weight
         self.verbose = verbose
 
     # -- fitting ---------------------------------------------------------------------------------------------
@@ -81,14 +92,17 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         task = get_task(self.task)
         given = self._as_splits(task, X, y)
         check_trainable(given.train, given.train.source or "the training data")
-        spec = get_model_spec(self.model or task.default_model, self.weights)
-        task.check_model(spec)
-
         reporter = Reporter(self.verbose)
+        model_name, auto_details = self.model or task.default_model, None
         if self.strategy == "auto":
-            name, reason = choose_strategy(given.train.labels)
+            candidates = [self.model] if self.model else [spec.name for spec in list_models(task.name)]
+            plan = plan_auto(given.train, task, candidates, self.get_params(), parse_budget(self.budget),
+                             self._feature_cache(), reporter)
+            model_name, name, reason, auto_details = plan.model, plan.strategy, plan.reason, plan.details
         else:
             name, reason = self.strategy, "chosen by the user"
+        spec = get_model_spec(model_name, self.weights)
+        task.check_model(spec)
         strategy = get_strategy(name)
         reporter.say(f"strategy [bold]{strategy.name}[/] ({strategy.summary}): {reason}")
         splits = self._with_validation(given, strategy.uses_validation)
@@ -98,13 +112,15 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         splits.warnings.extend(task.input_warnings(splits.train.items, preprocessing))
         set_seed(self.seed)  # the new head's initial weights, and everything random after them
         model = TransferModel(create_backbone(spec, pretrained=strategy.pretrained), len(classes), strategy.head)
+        train = self._encode(splits.train, classes)
         ctx = FitContext(
             task=task, preprocessing=preprocessing, num_classes=len(classes), seed=self.seed,
             batch_size=self.batch_size, precision=self.precision, epochs=self.epochs, lr=self.lr,
             num_workers=self.num_workers, reporter=reporter, cache=self._feature_cache(),
+            class_weight=self._class_weights(train.targets, len(classes)),
         )
         start = time.perf_counter()
-        result = strategy.fit(model, self._encode(splits.train, classes), self._encode(splits.val, classes), ctx)
+        result = strategy.fit(model, train, self._encode(splits.val, classes), ctx)
         self.fit_seconds_ = time.perf_counter() - start
         model.eval()
 
@@ -115,7 +131,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.strategy_ = strategy.name
         self.strategy_reason_ = reason
         self.history_ = [record.to_row() for record in result.history]
-        self.fit_details_ = result.details
+        self.fit_details_ = {**result.details, **({"auto": auto_details} if auto_details else {})}
         self.splits_ = splits
         self.data_record_ = {
             "source": splits.train.source,
@@ -128,6 +144,14 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             "warnings": splits.warnings,
         }
         return self
+
+    def _class_weights(self, targets: np.ndarray, num_classes: int) -> np.ndarray | None:
+        """``class_weight="auto"``: each class weighs n / (classes x its count), so every class counts the same."""
+        if self.class_weight in (None, "none"):
+            return None
+        if self.class_weight != "auto":
+            raise HeadstartError(f"unknown class_weight '{self.class_weight}'; use auto or none")
+        return compute_class_weight("balanced", classes=np.arange(num_classes), y=targets)
 
     def _feature_cache(self) -> FeatureCache | None:
         """``cache``: True for the default folder, a folder path, or False for none."""
@@ -194,11 +218,20 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities, shape (n_inputs, n_classes), columns in the order of ``classes_``."""
         self._check_fitted()
         items = self._items(X)
-        dataset = get_task(self.task).inputs_dataset(items, None, self.preprocessing_, train=False)
-        logits = extract_features(
-            self.model_, dataset, batch_size=max(self.batch_size, 64), precision=self.precision,
-            num_workers=self.num_workers, reporter=Reporter(self.verbose), description="predicting",
-        )
+        task = get_task(self.task)
+        dataset = task.inputs_dataset(items, None, self.preprocessing_, train=False)
+        options = {"batch_size": max(self.batch_size, 64), "precision": self.precision, "num_workers": self.num_workers,
+                   "reporter": Reporter(self.verbose), "description": "predicting"}
+        cache = self._feature_cache()
+        if cache is not None and get_strategy(self.strategy_).frozen_backbone:
+            # The backbone is the pre-trained one: features seen before (in training, or an earlier predict) are
+            # read from the cache, and only the head runs.
+            keys = [task.content_key(item) for item in items]
+            features = cached_features(self.model_.backbone, dataset, keys, cache, self.preprocessing_, **options)
+            with torch.inference_mode():
+                logits = self.model_.head.eval()(torch.from_numpy(features)).float().numpy()
+        else:
+            logits = extract_features(self.model_, dataset, **options)
         return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
 
     def predict(self, X: Any) -> np.ndarray:
@@ -206,11 +239,18 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     def evaluate(self, data: LabeledData) -> dict:
-        """Accuracy, balanced accuracy, macro-F1, per-class scores and the confusion matrix on ``data``."""
+        """Accuracy, balanced accuracy, macro-F1, per-class scores, the confusion matrix and calibration on ``data``."""
+        return self.evaluate_with_probabilities(data)[0]
+
+    def evaluate_with_probabilities(self, data: LabeledData) -> tuple[dict, np.ndarray]:
+        """:meth:`evaluate`'s scores and the probabilities they come from (columns in the order of ``classes_``)."""
         self._check_fitted()
         self._check_known_labels(data, list(self.classes_), "evaluation")
-        predictions = self.predict(data.items)
-        return classification_metrics(data.labels, predictions.tolist(), list(self.classes_))
+        proba = self.predict_proba(data.items)
+        predicted = self.classes_[proba.argmax(axis=1)]
+        scores = classification_metrics(data.labels, predicted.tolist(), list(self.classes_))
+        scores["calibration"] = calibration(proba.max(axis=1), predicted == np.asarray(data.labels))
+        return scores, proba
 
     # -- saving ----------------------------------------------------------------------------------------------
     def _config(self, preprocessing: dict) -> dict:

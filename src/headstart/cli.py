@@ -29,9 +29,12 @@ app = typer.Typer(
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+Inputs = Annotated[
+    list[str], typer.Argument(help="Images: files, folders, globs. Text: texts, @FILE (one per line), - (stdin).")
+]
 TRAIN_PARAMS = (
     "weights", "epochs", "lr", "batch_size", "image_size", "max_length", "val_size", "seed", "precision", "num_workers",
-    "cache",
+    "cache", "budget", "class_weight",
 )
 
 
@@ -49,7 +52,7 @@ def _load_config(path: Path | None) -> tuple[dict, dict]:
             config = yaml.safe_load(text)
         else:
             config = json.loads(text)
-    except Exception as exc:  # noqa: BLE001 - any parse error is the user's file, reported in one line
+    except Exception as exc:
         raise HeadstartError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from exc
     if not isinstance(config, dict):
         raise HeadstartError(f"{path} must hold a mapping of option names to values")
@@ -66,7 +69,7 @@ def train(
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Registered model or timm name.")] = None,
     strategy: Annotated[
-        str | None, typer.Option("--strategy", "-s", help="linear-probe, head, fine-tune, scratch or auto.")
+        str | None, typer.Option("--strategy", "-s", help="linear-probe, head, fine-tune, lora, scratch or auto.")
     ] = None,
     weights: Annotated[str | None, typer.Option(help="Local weights file (.safetensors or .pth).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (strategy default if unset).")] = None,
@@ -85,6 +88,10 @@ def train(
     label_column: Annotated[str | None, typer.Option(help="Text: the column holding the label.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory [runs/<time>-<model>-<strategy>].")] = None,
     config: Annotated[Path | None, typer.Option(help="Take options from a run's config.json (flags override).")] = None,
+    budget: Annotated[str | None, typer.Option(help="auto: the time to stay within, e.g. 90s, 10m, 1h [none].")] = None,
+    class_weight: Annotated[
+        str | None, typer.Option(help="auto: weigh classes so each counts the same (imbalanced data); none [none].")
+    ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -92,7 +99,8 @@ def train(
     params, data_args = _load_config(config)
     given = {"weights": weights, "epochs": epochs, "lr": lr, "batch_size": batch_size, "image_size": image_size,
              "max_length": max_length, "val_size": val_size, "seed": seed, "precision": precision,
-             "num_workers": num_workers, "cache": False if no_cache else None}
+             "num_workers": num_workers, "cache": False if no_cache else None, "budget": budget,
+             "class_weight": class_weight}
     merged = {k: v for k, v in params.items() if k in TRAIN_PARAMS and v is not None}
     merged.update({k: v for k, v in given.items() if v is not None})
     data = data or data_args.get("data")
@@ -131,14 +139,13 @@ def _print_summary(result: api.TrainResult) -> None:
         out.print(f"baseline without transfer ({base['name']}): {base['accuracy']:.1%}")
     out.print(f"time: fit {summary['fit_seconds']:.1f}s, total {summary['total_seconds']:.1f}s")
     out.print(f"run: {result.run_dir}")
+    out.print(f"report: {result.run_dir / 'report.html'}")
 
 
 @app.command()
 def predict(
     run: Annotated[Path, typer.Argument(help="A run directory made by `headstart train`.")],
-    inputs: Annotated[
-        list[str], typer.Argument(help="Images: files, folders, globs. Text: texts, @FILE (one per line), - (stdin).")
-    ],
+    inputs: Inputs,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show per input.")] = 3,
     format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
 ) -> None:
@@ -224,6 +231,51 @@ def demo(
 
 
 @app.command()
+def report(run: Annotated[Path, typer.Argument(help="A run directory made by `headstart train`.")]) -> None:
+    """Rebuild RUN/report.html (and its PNG figures) from the run's files."""
+    from headstart.reports.html import write_report
+
+    out.print(f"report: {write_report(run)}")
+
+
+@app.command()
+def compare(
+    data: Annotated[str, typer.Argument(help="Labelled data, as for train (its test split, or a fixed 20%, scores every point).")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Registered model or timm name.")] = None,
+    strategies: Annotated[str, typer.Option(help="Comma-separated strategies.")] = "linear-probe,fine-tune,scratch",
+    sizes: Annotated[str, typer.Option(help="Labelled examples per class, comma-separated; 'all' for everything.")] = "10,50,100,all",
+    seeds: Annotated[str, typer.Option(help="Seeds per size (the 'all' size uses the first).")] = "0,1,2",
+    task: Annotated[str | None, typer.Option(help="image or text [from the model, else from DATA].")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (strategy default if unset).")] = None,
+    precision: Annotated[str, typer.Option(help="fp32 or bf16.")] = "fp32",
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [runs/<time>-compare].")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Learning curves: STRATEGIES at several labelled-set sizes and seeds, against training from scratch."""
+    from headstart.compare import compare as run_compare
+    from headstart.compare import parse_sizes
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError as exc:
+        raise HeadstartError(f"cannot read the seeds '{seeds}'; give integers, e.g. 0,1,2") from exc
+    params = {k: v for k, v in {"image_size": image_size, "epochs": epochs}.items() if v is not None}
+    result = run_compare(
+        data, model, [s.strip() for s in strategies.split(",") if s.strip()], parse_sizes(sizes), seed_list,
+        task=task, out=out_dir, verbose=not quiet, precision=precision, **params,
+    )
+    table = Table("strategy", *(f"{size} / class" for size, *_ in result.curve(result.points[0].strategy)))
+    for strategy in dict.fromkeys(p.strategy for p in result.points):
+        table.add_row(strategy, *(f"{mean:.1%} ({low:.1%}-{high:.1%})" for _, mean, low, high in result.curve(strategy)))
+    out.print(f"test accuracy on {result.n_test:,} examples, mean (lowest-highest) over seeds")
+    out.print(table)
+    for finding in result.findings:
+        out.print(finding)
+    out.print(f"curves: {result.out_dir / 'curves.png'}, {result.out_dir / 'curves.csv'}")
+
+
+@app.command()
 def rank(
     data: Annotated[str, typer.Argument(help="Labelled data, as for train.")],
     models: Annotated[
@@ -263,6 +315,51 @@ def rank(
         write_json(out_file, {"n": ranking.n, "classes": ranking.classes, "by": ranking.by,
                               "recommended": ranking.recommended.model,
                               "candidates": [c.to_row() for c in ranking.candidates]})
+
+
+@app.command()
+def embed(
+    data: Annotated[str, typer.Argument(help="Data, as for train (every split is embedded).")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="The Parquet file to write.")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="A registered model or a run directory.")] = None,
+    task: Annotated[str | None, typer.Option(help="image or text [from the model, else from DATA].")] = None,
+    per_class: Annotated[int | None, typer.Option(help="Use at most N training examples per class.")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
+    precision: Annotated[str, typer.Option(help="fp32 or bf16.")] = "fp32",
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Write the embeddings of DATA (id, label, split, embedding) to a Parquet file."""
+    embeddings = api.embed(data, model, out_file, task=task, per_class=per_class, image_size=image_size,
+                           precision=precision, cache=not no_cache, verbose=not quiet)
+    dim = embeddings.vectors.shape[1] if len(embeddings) else 0
+    out.print(f"{len(embeddings)} embeddings of {dim} dimensions by {embeddings.model}: {out_file}")
+
+
+@app.command()
+def similar(
+    data: Annotated[str, typer.Argument(help="Data to search, as for train, or a Parquet file from `headstart embed`.")],
+    queries: Inputs,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="A registered model or a run directory.")] = None,
+    k: Annotated[int, typer.Option("--k", "-k", help="How many neighbours per query.")] = 5,
+    task: Annotated[str | None, typer.Option(help="image or text [from the model, else from DATA].")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """The k items of DATA most similar to each query (cosine similarity of embeddings, with FAISS)."""
+    if format not in ("table", "json"):
+        raise HeadstartError(f"unknown format '{format}'; use table or json")
+    results = api.similar(data, queries, model, k, task=task, image_size=image_size, verbose=not quiet)
+    if format == "json":
+        print(json.dumps([{"query": q, "neighbours": [vars(n) for n in found]} for q, found in results], indent=2))
+        return
+    table = Table("query", "rank", "item", "label", "similarity")
+    for query, found in results:
+        for place, neighbour in enumerate(found, 1):
+            table.add_row(query if place == 1 else "", str(place), neighbour.id, str(neighbour.label or ""),
+                          f"{neighbour.similarity:.3f}")
+    out.print(table)
 
 
 @app.command()

@@ -100,6 +100,16 @@ def read_config(path: str | Path) -> dict:
     return config
 
 
+def is_run_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a folder written by ``headstart train`` (a Hugging Face model folder also has a
+    config.json, but not headstart's format marker)."""
+    config_path = Path(path).expanduser() / CONFIG
+    try:
+        return json.loads(config_path.read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """The run's weights; anything but a valid safetensors file (e.g. a pickle) is refused."""
     weights = Path(path).expanduser() / WEIGHTS

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
-
 from typer.testing import CliRunner
 
 from headstart.cli import app
@@ -71,7 +72,7 @@ def test_keys_are_content_not_names(setup, tmp_path):
     cache = FeatureCache(tmp_path / "cache")
     run(backbone, preprocessing, paths[:12], cache)
     renamed = tmp_path / "renamed.png"
-    renamed.write_bytes(open(paths[0], "rb").read())
+    renamed.write_bytes(Path(paths[0]).read_bytes())
     _, reads = run(backbone, preprocessing, [str(renamed), *paths], cache)
     assert reads == len(paths) - 12
 
@@ -151,3 +152,17 @@ def test_cli_info_and_clear(setup, tmp_path, monkeypatch):
     assert "1 entries" in shown and "EfficientNet" in shown and str(tmp_path) in shown
     assert "removed 1 entries" in CliRunner().invoke(app, ["cache", "clear"]).output
     assert FeatureCache().entries() == []
+
+
+def test_cached_prediction_of_a_frozen_backbone_equals_the_plain_forward(fitted_probe, sample_dir):
+    """The fast path (cached features, then the head) gives the plain full-model probabilities."""
+    images = sorted(str(p) for p in (sample_dir / "test").glob("*/*.png"))[::20]
+    fast = fitted_probe.predict_proba(images)
+    fast_again = fitted_probe.predict_proba(images)  # now every feature comes from the cache
+    fitted_probe.set_params(cache=False)
+    try:
+        plain = fitted_probe.predict_proba(images)
+    finally:
+        fitted_probe.set_params(cache=True)
+    np.testing.assert_allclose(fast, plain, atol=1e-5)
+    np.testing.assert_array_equal(fast, fast_again)

@@ -38,6 +38,19 @@ def load_image(item: Any) -> Image.Image:
     return to_rgb(image)
 
 
+def image_header(item: Any) -> tuple[tuple[int, int], str] | None:
+    """(size, mode) of an image without decoding its pixels; None when it cannot be read."""
+    if isinstance(item, Image.Image):
+        return item.size, item.mode
+    if isinstance(item, np.ndarray):
+        return (item.shape[1], item.shape[0]), str(item.dtype)
+    try:
+        with Image.open(item) as image:
+            return image.size, image.mode
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def image_key(item: Any) -> str:
     """A digest of an image's content: a file's bytes, or a decoded image's mode, size and pixels."""
     if isinstance(item, Image.Image):

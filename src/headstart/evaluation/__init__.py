@@ -1,5 +1,5 @@
 """Scoring a trained model."""
 
-from headstart.evaluation.metrics import classification_metrics
+from headstart.evaluation.metrics import calibration, classification_metrics
 
-__all__ = ["classification_metrics"]
+__all__ = ["calibration", "classification_metrics"]

@@ -28,3 +28,24 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], classes
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
+
+
+def calibration(confidence: Sequence[float], correct: Sequence[bool], bins: int = 15) -> dict:
+    """Expected calibration error of the top-label confidence, and the reliability table behind it.
+
+    Equal-width confidence bins; ECE = sum over bins of |accuracy - mean confidence| weighted by the bin's share.
+    (scikit-learn's ``calibration_curve`` gives the per-bin means but not the counts ECE weighs them by.)
+    """
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, bool)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        inside = which == b
+        count = int(inside.sum())
+        if count:
+            accuracy, mean_confidence = float(correct[inside].mean()), float(confidence[inside].mean())
+            ece += count / len(confidence) * abs(accuracy - mean_confidence)
+            table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": count,
+                          "accuracy": accuracy, "confidence": mean_confidence})
+    return {"ece": float(ece), "bins": table}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from headstart.models import create_backbone, get_model_spec
 from headstart.progress import Reporter
 from headstart.ranking.scores import h_score, leep, logme, nce
 from headstart.tasks.base import Task
+from headstart.training.device import usable_cores
 
 RANDOM_SUFFIX = "@random"
 SCORES: dict[str, str] = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "hscore": "H-score"}
@@ -64,14 +64,6 @@ class Ranking:
         return text
 
 
-def blas_threads() -> int:
-    """The cores this process may use: more BLAS threads than that only thrash."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def split_source_head(model: nn.Module) -> nn.Module | None:
     """Detach a timm model's source classifier (e.g. its ImageNet 1000-way layer) and return it; the model then
     outputs pooled features. None when the model has no source classifier."""
@@ -98,7 +90,7 @@ def score_features(
         functions["nce"] = lambda: nce(source_probs.argmax(axis=1), np.asarray(labels))
     scores: dict[str, float | None] = {}
     seconds: dict[str, float] = {}
-    with threadpool_limits(limits=blas_threads()):
+    with threadpool_limits(limits=usable_cores()):
         for name in wanted:
             if name not in functions:
                 scores[name] = None

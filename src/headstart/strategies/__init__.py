@@ -14,7 +14,7 @@ STRATEGY_NAMES = (*STRATEGIES, "auto")
 
 
 def get_strategy(name: str) -> Strategy:
-    """An instance of the strategy called ``name`` (not ``auto``: resolve it with ``choose_strategy`` first)."""
+    """An instance of the strategy called ``name`` (not ``auto``: resolve it with ``plan_auto`` first)."""
     key = name.strip().lower().replace("_", "-")
     if key not in STRATEGIES:
         raise HeadstartError(f"unknown strategy '{name}'; use one of {', '.join(STRATEGY_NAMES)}")

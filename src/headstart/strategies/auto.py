@@ -1,15 +1,43 @@
-"""auto: pick a strategy from the data, and say why."""
+"""auto: pick the model and the strategy from the data, the ranking, a quick probe and the time budget; say why."""
 
 from __future__ import annotations
 
+import re
+import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate.utils import send_to_device
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch.utils.data import DataLoader
+
+from headstart.data.dataset import LabeledData
+from headstart.data.splits import sample_per_class
+from headstart.errors import HeadstartError
+from headstart.features import cached_features
+from headstart.models import create_backbone, get_model_spec
+from headstart.progress import Reporter
+from headstart.strategies.base import budget_epochs
+from headstart.strategies.head import Head
+from headstart.tasks.base import Task
+from headstart.training.device import default_device
 
 FEW_SHOT_PER_CLASS = 20
+SEPARABLE = 0.97  # a quick probe this accurate leaves fine-tuning little to gain
+RANK_PER_CLASS = 100  # examples per class the ranking and the quick probe look at
+TRAIN_COST = 3.0  # a training step (forward, backward, update) costs about three forward passes
+SHARE_FOR_CHOOSING = 0.3  # at most this part of the budget goes to ranking the candidates
 
 
 def choose_strategy(labels: Sequence) -> tuple[str, str]:
-    """Return ``(strategy name, reason)`` for training data with these labels.
+    """Return ``(strategy name, reason)`` for training data with these labels, from the data size alone.
 
     With few examples per class, fine-tuning overfits and its validation signal is noise, while a regularised
     linear probe on frozen features is both strong and nearly free; with more, fine-tuning adapts the features to
@@ -26,3 +54,148 @@ def choose_strategy(labels: Sequence) -> tuple[str, str]:
         f"every class has at least {smallest} training examples (>= {FEW_SHOT_PER_CLASS}): enough to adapt the "
         "top of the backbone with gradual unfreezing"
     )
+
+
+def parse_budget(budget: str | float | None) -> float | None:
+    """Seconds from ``90``, ``"90s"``, ``"10m"``, ``"1.5h"``; None for no limit."""
+    if budget is None or budget == "":
+        return None
+    if isinstance(budget, int | float):
+        seconds = float(budget)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(budget).lower())
+        if not match:
+            raise HeadstartError(f"cannot read the budget '{budget}'; write it as 90s, 10m or 1.5h")
+        seconds = float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
+    if seconds <= 0:
+        raise HeadstartError(f"the budget must be positive, not '{budget}'")
+    return seconds
+
+
+@dataclass
+class Plan:
+    """What auto chose, why, and the estimates behind it."""
+
+    model: str
+    strategy: str
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def forward_seconds(backbone: torch.nn.Module, task: Task, items: Sequence[Any], preprocessing: dict) -> float:
+    """Measured seconds of one forward pass per item: the second batch of 16 (the first one warms up)."""
+    dataset = task.inputs_dataset(list(items[:32]), None, preprocessing, train=False)
+    loader = DataLoader(dataset, batch_size=16, collate_fn=getattr(dataset, "collate_fn", None))
+    device = default_device()
+    backbone.eval().to(device)
+    per_item = 0.0
+    with torch.inference_mode():
+        for inputs, targets in loader:
+            inputs = send_to_device(inputs, device)
+            start = time.perf_counter()
+            backbone(inputs)
+            per_item = (time.perf_counter() - start) / len(targets)
+    return per_item
+
+
+def estimate_seconds(strategy: str, n_train: int, forward: float, val_share: float = 0.2) -> float:
+    """Expected wall time of a strategy on ``n_train`` labelled examples, from the forward time per item."""
+    fit, val = n_train * (1 - val_share), n_train * val_share
+    if strategy == "linear-probe":
+        return n_train * forward
+    if strategy == "head":
+        return (1 + Head.views) * fit * forward + val * forward
+    epochs = budget_epochs(int(fit))
+    return (2 * fit + val) * forward + epochs * (TRAIN_COST * fit + val) * forward
+
+
+def quick_probe(features: np.ndarray, labels: Sequence[str], seed: int) -> float:
+    """Cross-validated accuracy of a logistic regression on features of the ranking subsample."""
+    folds = int(min(3, min(Counter(labels).values())))
+    if folds < 2:
+        return float("nan")
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=1000))
+    return float(cross_val_score(model, features, np.asarray(labels), cv=cv).mean())
+
+
+def plan_auto(
+    train: LabeledData,
+    task: Task,
+    candidates: Sequence[str],
+    params: dict,
+    budget: float | None,
+    cache=None,
+    reporter: Reporter | None = None,
+) -> Plan:
+    """Choose a model among ``candidates`` and a strategy for ``train``.
+
+    1. With several candidates, rank them by LogME on up to ``RANK_PER_CLASS`` examples per class (skipped when
+       that alone would take more than ``SHARE_FOR_CHOOSING`` of the budget).
+    2. A quick probe: a cross-validated logistic regression on those features.
+    3. The strategy: a linear probe with fewer than ``FEW_SHOT_PER_CLASS`` examples in a class, or when the quick
+       probe already separates the classes; else fine-tune, or head, or the linear probe, whichever is the
+       strongest that the remaining budget allows (times estimated from a measured forward pass).
+    """
+    from headstart.ranking.rank import rank_models
+
+    reporter = reporter or Reporter()
+    start = time.perf_counter()
+    n = len(train)
+    subsample = sample_per_class(train, RANK_PER_CLASS, int(params.get("seed", 0)))
+    steps: list[str] = []
+    forwards: dict[str, float] = {}
+    backbones: dict[str, torch.nn.Module] = {}
+    for name in candidates:
+        spec = get_model_spec(name, params.get("weights"))
+        task.check_model(spec)
+        backbones[name] = create_backbone(spec)
+        forwards[name] = forward_seconds(backbones[name], task, subsample.items, task.preprocessing(spec, params))
+    choose_cost = sum(forwards.values()) * len(subsample)
+    model = candidates[0]
+    ranking = None
+    if len(candidates) > 1 and (budget is None or choose_cost <= SHARE_FOR_CHOOSING * budget):
+        ranking = rank_models(subsample, candidates, task, params, scores=("logme",), cache=cache, reporter=reporter)
+        model = ranking.recommended.model
+        steps.append(f"ranked {', '.join(candidates)} on {len(subsample)} examples: {ranking.reason()}")
+    elif len(candidates) > 1:
+        steps.append(f"kept {model}: ranking {len(candidates)} candidates would take ~{choose_cost:.0f} s of the budget")
+    spec = get_model_spec(model, params.get("weights"))
+    features = _features(spec, backbones[model], task, subsample, params, cache, reporter)
+    probe = quick_probe(features, subsample.labels, int(params.get("seed", 0)))
+    steps.append(f"a quick linear probe on {len(subsample)} examples scores {probe:.1%} (cross-validated)")
+
+    remaining = None if budget is None else budget - (time.perf_counter() - start)
+    estimates = {s: estimate_seconds(s, n, forwards[model]) for s in ("linear-probe", "head", "fine-tune")}
+    by_size, size_reason = choose_strategy(train.labels)
+    if by_size == "linear-probe":
+        strategy = by_size
+        steps.append(size_reason)
+    elif probe >= SEPARABLE:
+        strategy = "linear-probe"
+        steps.append(f"frozen features already separate the classes (>= {SEPARABLE:.0%}): fine-tuning has little to add")
+    else:
+        fitting = [s for s in ("fine-tune", "head") if remaining is None or estimates[s] <= remaining]
+        strategy = fitting[0] if fitting else "linear-probe"
+        limit = "no time limit" if remaining is None else f"{remaining:.0f} s of budget left"
+        steps.append(f"{strategy} is estimated at {estimates[strategy]:.0f} s ({limit}; fine-tune "
+                     f"~{estimates['fine-tune']:.0f} s, head ~{estimates['head']:.0f} s)")
+    details = {
+        "candidates": list(candidates), "model": model, "strategy": strategy, "budget_seconds": budget,
+        "choosing_seconds": round(time.perf_counter() - start, 2), "quick_probe_accuracy": probe,
+        "forward_seconds_per_item": forwards, "estimated_seconds": {k: round(v, 1) for k, v in estimates.items()},
+        "ranking": [c.to_row() for c in ranking.candidates] if ranking else None,
+    }
+    return Plan(model, strategy, "; ".join(steps), details)
+
+
+def _features(
+    spec, backbone: torch.nn.Module, task: Task, data: LabeledData, params: dict, cache, reporter: Reporter
+) -> np.ndarray:
+    preprocessing = task.preprocessing(spec, params)
+    dataset = task.inputs_dataset(data.items, None, preprocessing, train=False)
+    keys = [task.content_key(item) for item in data.items]
+    return cached_features(backbone, dataset, keys, cache, preprocessing,
+                           batch_size=max(int(params.get("batch_size", 32)), 64),
+                           precision=params.get("precision", "fp32"), reporter=reporter,
+                           description=f"features ({spec.name}, quick probe)")

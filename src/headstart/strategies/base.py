@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+from torch import nn
 from torch.utils.data import Dataset
 
 from headstart.features.cache import FeatureCache, cached_features
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.progress import Reporter
 from headstart.tasks.base import Task
-from headstart.training.engine import EpochRecord
+from headstart.training.engine import EpochRecord, Trainer
 
 
 @dataclass
@@ -45,6 +46,15 @@ class FitContext:
     num_workers: int = 0
     reporter: Reporter = field(default_factory=Reporter)
     cache: FeatureCache | None = None
+    class_weight: np.ndarray | None = None  # per class, for the loss; None: every example counts the same
+
+    def trainer(self, model: nn.Module, patience: int = 3, features_only: bool = False) -> Trainer:
+        """A training loop with this context's knobs (on cached features: no autocast, no loader workers)."""
+        return Trainer(
+            model, batch_size=self.batch_size, precision="fp32" if features_only else self.precision, seed=self.seed,
+            patience=patience, num_workers=0 if features_only else self.num_workers,
+            class_weight=self.class_weight, reporter=self.reporter,
+        )
 
     def dataset(self, split: Split, train: bool) -> Dataset:
         return self.task.inputs_dataset(split.items, split.targets.tolist(), self.preprocessing, train)
@@ -90,6 +100,7 @@ class Strategy(ABC):
     pretrained: ClassVar[bool] = True
     summary: ClassVar[str] = ""
     uses_validation: ClassVar[bool] = True  # early stopping and model selection on the validation split
+    frozen_backbone: ClassVar[bool] = False  # the backbone keeps its pre-trained weights (its features can be cached)
 
     @abstractmethod
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:

@@ -7,7 +7,7 @@ import math
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.strategies.base import FitContext, FitResult, Split, Strategy, budget_epochs
 from headstart.strategies.head import train_head_on_features
-from headstart.training.engine import Trainer, layerwise_param_groups
+from headstart.training.engine import layerwise_param_groups
 
 
 class FineTune(Strategy):
@@ -33,8 +33,7 @@ class FineTune(Strategy):
         lr = ctx.lr or self.default_lr
         partial_epochs = max(1, math.floor(epochs * self.partial_share)) if epochs > 1 else 0
         stages = [(f"top-{self.partial_groups}", self.partial_groups, partial_epochs), ("all", None, epochs - partial_epochs)]
-        trainer = Trainer(model, batch_size=ctx.batch_size, precision=ctx.precision, seed=ctx.seed,
-                          patience=max(3, epochs // 4), num_workers=ctx.num_workers, reporter=ctx.reporter)
+        trainer = ctx.trainer(model, patience=max(3, epochs // 4))
         train_set, val_set = ctx.dataset(train, train=True), (ctx.dataset(val, train=False) if val else None)
         groups = model.backbone_groups()
         for stage, top, stage_epochs in stages:

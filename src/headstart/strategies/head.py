@@ -8,7 +8,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.strategies.base import FitContext, FitResult, Split, Strategy
-from headstart.training.engine import EpochRecord, Trainer
+from headstart.training.engine import EpochRecord
 
 
 class AugmentedFeatures(Dataset):
@@ -43,8 +43,7 @@ def train_head_on_features(
     if val is not None and len(val):
         x_val = ctx.features(model, val, "features (val)")
         val_set = TensorDataset(torch.from_numpy(x_val), torch.from_numpy(val.targets).long())
-    trainer = Trainer(model.head, batch_size=ctx.batch_size, seed=ctx.seed, patience=max(5, epochs // 3),
-                      reporter=ctx.reporter)
+    trainer = ctx.trainer(model.head, patience=max(5, epochs // 3), features_only=True)
     trainer.run_stage("head", train_set, val_set, [{"params": model.head.parameters(), "lr": lr}], epochs)
     trainer.restore_best()
     return trainer.history
@@ -56,6 +55,7 @@ class Head(Strategy):
     name = "head"
     head = HeadConfig("mlp", dropout=0.2, hidden=512)
     summary = "new MLP head on the frozen backbone, with augmentation"
+    frozen_backbone = True
     views = 4
     default_epochs = 30
     default_lr = 1e-3

@@ -27,6 +27,7 @@ class LinearProbe(Strategy):
     head = HeadConfig("linear", dropout=0.0)
     summary = "logistic regression on frozen features"
     uses_validation = False
+    frozen_backbone = True
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         x_train = ctx.features(model, train, "features (train)")
@@ -35,21 +36,23 @@ class LinearProbe(Strategy):
         folds = min(5, int(np.bincount(train.targets).min()), 3 if len(train) > 3000 else 5)
         if folds >= 2:
             cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=ctx.seed)
-            search = GridSearchCV(_logreg(DEFAULT_C, ctx.seed), {"C": list(C_GRID)}, cv=cv, scoring="accuracy")
+            scoring = "accuracy" if ctx.class_weight is None else "balanced_accuracy"
+            search = GridSearchCV(_logreg(DEFAULT_C, ctx), {"C": list(C_GRID)}, cv=cv, scoring=scoring)
             clf = search.fit(x_train, train.targets).best_estimator_
             best_c = float(search.best_params_["C"])
             scores = dict(zip(C_GRID, search.cv_results_["mean_test_score"].tolist(), strict=True))
         else:
             best_c, scores = DEFAULT_C, {}
-            clf = _logreg(best_c, ctx.seed).fit(x_train, train.targets)
+            clf = _logreg(best_c, ctx).fit(x_train, train.targets)
         fold_into_linear(model.head[-1], clf, scaler, ctx.num_classes)
         if scores:
             ctx.reporter.say(f"  logistic regression C={best_c}, {folds}-fold cross-validated accuracy {scores[best_c]:.3f}")
         return FitResult(details={"C": best_c, "cv_folds": folds, "cv_accuracy_by_C": {str(c): s for c, s in scores.items()}})
 
 
-def _logreg(c: float, seed: int) -> LogisticRegression:
-    return LogisticRegression(C=c, max_iter=2000, random_state=seed)
+def _logreg(c: float, ctx: FitContext) -> LogisticRegression:
+    weights = None if ctx.class_weight is None else dict(enumerate(ctx.class_weight.tolist()))
+    return LogisticRegression(C=c, max_iter=2000, random_state=ctx.seed, class_weight=weights)
 
 
 def fold_into_linear(

@@ -6,7 +6,6 @@ from headstart.errors import HeadstartError
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.strategies.base import FitContext, FitResult, Split, Strategy
 from headstart.strategies.head import train_head_on_features
-from headstart.training.engine import Trainer
 
 
 class Lora(Strategy):
@@ -37,8 +36,7 @@ class Lora(Strategy):
         config = LoraConfig(r=self.rank, lora_alpha=self.alpha, lora_dropout=self.dropout, bias="none")
         peft_model = get_peft_model(encoder, config)  # freezes everything but the adapters
         model.backbone.model = peft_model
-        trainer = Trainer(model, batch_size=ctx.batch_size, precision=ctx.precision, seed=ctx.seed,
-                          num_workers=ctx.num_workers, reporter=ctx.reporter)
+        trainer = ctx.trainer(model)
         params = [p for p in model.parameters() if p.requires_grad]
         trainer.run_stage(
             "lora", ctx.dataset(train, train=True), ctx.dataset(val, train=False) if val else None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.strategies.base import FitContext, FitResult, Split, Strategy, budget_epochs
-from headstart.training.engine import Trainer
 
 
 class Scratch(Strategy):
@@ -19,8 +18,7 @@ class Scratch(Strategy):
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         model.set_trainable(None)
         epochs = ctx.epochs or budget_epochs(len(train))
-        trainer = Trainer(model, batch_size=ctx.batch_size, precision=ctx.precision, seed=ctx.seed,
-                          patience=max(3, epochs // 4), num_workers=ctx.num_workers, reporter=ctx.reporter)
+        trainer = ctx.trainer(model, patience=max(3, epochs // 4))
         val_set = ctx.dataset(val, train=False) if val else None
         params = [{"params": list(model.parameters()), "lr": ctx.lr or self.default_lr}]
         trainer.run_stage("scratch", ctx.dataset(train, train=True), val_set, params, epochs)

@@ -41,6 +41,14 @@ class Task(ABC):
         """What the user should know about these inputs under this preprocessing (e.g. truncated texts)."""
         return []
 
+    def profile(self, items: Sequence[Any]) -> dict:
+        """A short description of the inputs for reports (image sizes, text lengths)."""
+        return {}
+
+    def preview(self, item: Any) -> Any:
+        """What a report shows of one input: a small PIL image, or a text snippet."""
+        return str(item)[:300]
+
     def baseline(self, train: Any, test: Any) -> tuple[str, float] | None:
         """A classical, non-transfer baseline's name and accuracy on ``test``, or None."""
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.fashion_mnist import load_fashion_mnist
 from headstart.data.images import (
     expand_image_inputs,
+    image_header,
     image_key,
     load_image,
     read_image_csv,
@@ -98,6 +100,26 @@ class ImageTask(Task):
         self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool
     ) -> Dataset:
         return ImageDataset(items, targets, image_transform(preprocessing, train))
+
+    def profile(self, items: Sequence[Any]) -> dict:
+        """Sizes and modes of up to 200 images (headers only for files)."""
+        sizes, modes = [], Counter()
+        for item in list(items)[:: max(1, len(items) // 200)][:200]:
+            header = image_header(item)
+            if header is not None:
+                sizes.append(header[0])
+                modes[header[1]] += 1
+        if not sizes:
+            return {}
+        widths, heights = np.array(sizes).T
+        return {"kind": "image", "looked_at": len(sizes), "modes": dict(modes),
+                "width": {"min": int(widths.min()), "median": int(np.median(widths)), "max": int(widths.max())},
+                "height": {"min": int(heights.min()), "median": int(np.median(heights)), "max": int(heights.max())}}
+
+    def preview(self, item: Any) -> Any:
+        image = load_image(item)
+        image.thumbnail((96, 96))
+        return image
 
     def content_key(self, item: Any) -> str:
         return image_key(item)

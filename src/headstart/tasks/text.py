@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -107,10 +108,11 @@ class TextTask(Task):
         truncated = dataset.count_truncated()
         if not truncated:
             return []
-        return [
+        message = (
             f"{truncated} of {len(items)} training texts are longer than {dataset.max_length} tokens and were "
             "truncated (raise --max-length, at most the model's limit, to keep more)"
-        ]
+        )
+        return [message]
 
     def baseline(self, train: LabeledData, test: LabeledData) -> tuple[str, float]:
         """TF-IDF of words and word pairs, then logistic regression: the classical baseline to beat."""
@@ -127,6 +129,11 @@ class TextTask(Task):
     ) -> Dataset:
         tokenizer = tokenizer_for(str(preprocessing["tokenizer"]))
         return TextDataset([str(t) for t in items], targets, tokenizer, int(preprocessing.get("max_length", 256)))
+
+    def profile(self, items: Sequence[Any]) -> dict:
+        words = np.array([len(str(t).split()) for t in items]) if len(items) else np.zeros(1)
+        return {"kind": "text", "texts": len(items),
+                "words": {"min": int(words.min()), "median": float(np.median(words)), "max": int(words.max())}}
 
     def content_key(self, item: Any) -> str:
         return digest("text", str(item))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -48,6 +49,7 @@ class Trainer:
         patience: int = 3,
         num_workers: int = 0,
         label_smoothing: float = 0.1,
+        class_weight: Sequence[float] | None = None,
         reporter: Reporter | None = None,
     ) -> None:
         set_seed(seed)
@@ -61,7 +63,8 @@ class Trainer:
         self.seed = seed
         self.patience = patience
         self.num_workers = num_workers
-        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        weight = None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32)
+        self.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing).to(self.accelerator.device)
         self.reporter = reporter or Reporter()
         self.history: list[EpochRecord] = []
         self._best: tuple[float, float] | None = None

@@ -1,0 +1,61 @@
+"""The learning-curve figure: test accuracy and training time against labelled examples per class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from headstart.files import atomic_write
+
+if TYPE_CHECKING:
+    from headstart.compare import Comparison
+
+STYLE = {"scratch": {"color": "#b0413e", "linestyle": "--"}, "linear-probe": {"color": "#3b75af"},
+         "head": {"color": "#7a5195"}, "fine-tune": {"color": "#2e8b57"}, "lora": {"color": "#ef8a17"}}
+
+
+def _x(size: int | str, largest: int) -> float:
+    """'all' sits one step to the right of the largest numeric size."""
+    return float(size) if size != "all" else float(largest) * 2
+
+
+def plot_curves(comparison: Comparison, path: Path) -> Path:
+    """Accuracy (mean over seeds, band from lowest to highest) and mean fit time per strategy, log-scaled sizes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    numeric = [p.per_class for p in comparison.points if p.per_class != "all"]
+    largest = max(numeric) if numeric else max(p.n_train for p in comparison.points)
+    strategies = list(dict.fromkeys(p.strategy for p in comparison.points))
+    fig, (acc_ax, time_ax) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+    for strategy in strategies:
+        curve = comparison.curve(strategy)
+        xs = [_x(size, largest) for size, *_ in curve]
+        means, lows, highs = (np.array(values) for values in zip(*[(m, lo, hi) for _, m, lo, hi in curve], strict=True))
+        style = STYLE.get(strategy, {})
+        acc_ax.plot(xs, means * 100, marker="o", label=strategy, **style)
+        acc_ax.fill_between(xs, lows * 100, highs * 100, alpha=0.15, color=style.get("color"))
+        times = [np.mean([p.fit_seconds for p in comparison.points if p.strategy == strategy and p.per_class == size])
+                 for size, *_ in curve]
+        time_ax.plot(xs, times, marker="o", label=strategy, **style)
+    sizes = list(dict.fromkeys(p.per_class for p in comparison.points))
+    for ax in (acc_ax, time_ax):
+        ax.set_xscale("log")
+        ax.set_xticks([_x(s, largest) for s in sizes], [str(s) for s in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("labelled examples per class")
+        ax.grid(alpha=0.3)
+    acc_ax.set_ylabel(f"test accuracy, % ({comparison.n_test:,} examples)")
+    acc_ax.set_title(f"{comparison.model}: transfer against training from scratch")
+    acc_ax.legend(loc="lower right")
+    time_ax.set_yscale("log")
+    time_ax.set_ylabel("training time, s")
+    time_ax.set_title("time per model")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+    return path
