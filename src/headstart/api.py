@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from dataclasses import dataclass, field
@@ -13,15 +14,18 @@ from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.images import PATH_COLUMNS
 from headstart.data.texts import TEXT_COLUMNS
 from headstart.embedding import leakage_warnings, load_embedder
-from headstart.errors import HeadstartError
+from headstart.errors import HeadstartError, Interrupted
 from headstart.features.embeddings import Embeddings
+from headstart.files import write_json
 from headstart.models import get_model_spec, list_models
 from headstart.progress import Reporter
 from headstart.ranking.rank import RANDOM_SUFFIX, Ranking
 from headstart.reports.html import write_report
 from headstart.reports.predictions import save_predictions
+from headstart.rundir import is_run_dir, start_run_dir
 from headstart.search import Neighbour, SimilarityIndex
 from headstart.tasks import get_task
+from headstart.training.checkpoint import CHECKPOINT
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -86,6 +90,7 @@ def train(
     label_column: str | None = None,
     baseline: bool = True,
     check_leakage: bool = True,
+    resume: bool = False,
     **params: Any,
 ) -> TrainResult:
     """Fit a classifier on ``data``, score it on the test (else validation) split and save a run directory.
@@ -95,6 +100,9 @@ def train(
     non-transfer model (logistic regression on pixels, or on TF-IDF for text) is scored on the same split. With
     ``check_leakage``, test items that repeat training items (exactly, or nearly by the pre-trained model's
     embeddings) are reported in the warnings.
+
+    The run folder is made first and holds a checkpoint while training; a run stopped part-way (Ctrl-C, a kill,
+    a crash) continues with ``train(..., out=RUN, resume=True)`` or ``headstart train --resume RUN``.
     """
     from headstart.classifier import CLASSIFIERS
 
@@ -105,7 +113,18 @@ def train(
     start = time.perf_counter()
     columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
     splits = get_task(task).read(data, per_class=per_class, test_per_class=test_per_class, seed=clf.seed, **columns)
-    clf.fit(splits)
+    data_args = {"data": str(data), "task": task, "per_class": per_class, "test_per_class": test_per_class, **columns}
+    run_dir = Path(out) if out else default_run_dir(model or "auto", strategy)
+    launch = {"params": clf.get_params(), "data": {"args": data_args}, "counts": splits.counts()}
+    if resume:
+        check_resumable(run_dir, launch)
+    else:
+        start_run_dir(run_dir)
+        write_json(run_dir / LAUNCH, {"format": LAUNCH_FORMAT, **launch})
+    try:
+        clf.fit(splits, checkpoint_dir=run_dir, resume=resume)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; continue with `headstart train --resume {run_dir}`") from None
     split_name, split = clf.splits_.evaluation_split()
     scores, proba = clf.evaluate_with_probabilities(split) if split is not None and len(split) else (None, None)
     baseline_score = None
@@ -127,22 +146,52 @@ def train(
         "baseline": baseline_score,
         "fit_seconds": round(clf.fit_seconds_, 2),
         "total_seconds": round(time.perf_counter() - start, 2),
-        "data_args": {
-            "data": str(data), "task": task, "per_class": per_class, "test_per_class": test_per_class, **columns,
-        },
+        "data_args": data_args,
         "warnings": clf.splits_.warnings,
         "leakage": leakage,
         "profile": {name: get_task(task).profile(part.items)
                     for name, part in (("train", clf.splits_.train), (split_name, split)) if scores and part is not None},
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
     }
-    clf.data_record_["args"] = summary["data_args"]
-    run_dir = Path(out) if out else default_run_dir(clf.spec_.name, clf.strategy_)
+    clf.data_record_["args"] = data_args
     clf.save(run_dir, summary)
     if scores is not None:
         save_predictions(run_dir, get_task(task), split, clf.classes_, proba)
     write_report(run_dir)
+    for name in (CHECKPOINT, LAUNCH):  # the run is complete: config.json has everything the launch record had
+        (run_dir / name).unlink(missing_ok=True)
     return TrainResult(clf, run_dir, summary)
+
+
+LAUNCH = "launch.json"
+LAUNCH_FORMAT = "headstart-launch"
+
+
+def read_launch(run_dir: str | Path) -> dict:
+    """How an unfinished run was started (``params``, ``data.args``), for ``headstart train --resume RUN``."""
+    root = Path(run_dir).expanduser()
+    if is_run_dir(root):
+        raise HeadstartError(f"{root} is a finished run; nothing to resume (train a new one with --out)")
+    try:
+        launch = json.loads((root / LAUNCH).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise HeadstartError(f"{root} has no readable {LAUNCH}; it is not an unfinished headstart run") from exc
+    if not isinstance(launch, dict) or launch.get("format") != LAUNCH_FORMAT:
+        raise HeadstartError(f"{root / LAUNCH} is not a headstart launch record; start the run again")
+    return launch
+
+
+def check_resumable(run_dir: Path, launch: dict) -> None:
+    """Refuse to resume with other data or parameters than the run was started with."""
+    saved = read_launch(run_dir)
+    if saved.get("counts") != launch["counts"]:
+        raise HeadstartError(
+            f"the data changed since {run_dir} started ({saved.get('counts')} then, {launch['counts']} now); "
+            "start a new run"
+        )
+    changed = sorted(k for k, v in launch["params"].items() if k != "verbose" and saved["params"].get(k) != v)
+    if changed:
+        raise HeadstartError(f"{', '.join(changed)} differ from the run at {run_dir}; resume with the same options")
 
 
 def evaluate(run: str | Path, data: str | Path) -> tuple[str, dict]:

@@ -30,6 +30,7 @@ from headstart.rundir import read_config, read_weights, save_adapter, save_run, 
 from headstart.strategies import FitContext, Split, get_strategy
 from headstart.strategies.auto import parse_budget, plan_auto
 from headstart.tasks import Task, get_task
+from headstart.training.checkpoint import Checkpoint
 from headstart.training.device import PRECISIONS
 
 
@@ -85,8 +86,14 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     # -- fitting ---------------------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Sequence | None = None) -> TransferClassifier:
-        """Train on ``X`` (a data source, or inputs with labels ``y``); returns ``self``."""
+    def fit(
+        self, X: Any, y: Sequence | None = None, *, checkpoint_dir: str | Path | None = None, resume: bool = False
+    ) -> TransferClassifier:
+        """Train on ``X`` (a data source, or inputs with labels ``y``); returns ``self``.
+
+        With ``checkpoint_dir``, the training state is saved there after every epoch; ``resume=True`` continues
+        from it (same data and parameters), ending with the same model as a run that was never stopped.
+        """
         if self.precision not in PRECISIONS:
             raise HeadstartError(f"unknown precision '{self.precision}'; use one of {', '.join(PRECISIONS)}")
         task = get_task(self.task)
@@ -118,6 +125,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
             batch_size=self.batch_size, precision=self.precision, epochs=self.epochs, lr=self.lr,
             num_workers=self.num_workers, reporter=reporter, cache=self._feature_cache(),
             class_weight=self._class_weights(train.targets, len(classes)),
+            checkpoint=Checkpoint(checkpoint_dir, resume) if checkpoint_dir is not None else None,
         )
         start = time.perf_counter()
         result = strategy.fit(model, train, self._encode(splits.val, classes), ctx)

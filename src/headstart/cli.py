@@ -56,6 +56,10 @@ def _load_config(path: Path | None) -> tuple[dict, dict]:
         raise HeadstartError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from exc
     if not isinstance(config, dict):
         raise HeadstartError(f"{path} must hold a mapping of option names to values")
+    return _split_config(config)
+
+
+def _split_config(config: dict) -> tuple[dict, dict]:
     params = dict(config.get("params", config))
     data_args = dict(config.get("data", {}).get("args", {})) if isinstance(config.get("data"), dict) else {}
     return params, data_args
@@ -93,9 +97,22 @@ def train(
         str | None, typer.Option(help="auto: weigh classes so each counts the same (imbalanced data); none [none].")
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue an interrupted run from its last checkpoint (other options ignored).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Adapt a pre-trained model to DATA and save a run directory."""
+    if resume is not None:
+        params, data_args = _split_config(api.read_launch(resume))
+        merged = {k: v for k, v in params.items() if k in TRAIN_PARAMS}
+        _print_summary(api.train(
+            data_args["data"], model=params.get("model"), strategy=params.get("strategy"), task=data_args.get("task"),
+            text_column=data_args.get("text_column"), label_column=data_args.get("label_column"),
+            per_class=data_args.get("per_class"), test_per_class=data_args.get("test_per_class"),
+            out=resume, resume=True, verbose=not quiet, **merged,
+        ))
+        return
     params, data_args = _load_config(config)
     given = {"weights": weights, "epochs": epochs, "lr": lr, "batch_size": batch_size, "image_size": image_size,
              "max_length": max_length, "val_size": val_size, "seed": seed, "precision": precision,
@@ -416,7 +433,7 @@ def main(argv: list[str] | None = None) -> Any:
         if debug:
             raise
         err.print(f"[bold red]error:[/] {exc}")
-        sys.exit(1)
+        sys.exit(getattr(exc, "exit_code", 1))
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

@@ -6,3 +6,9 @@ class HeadstartError(Exception):
 
     The CLI prints it without a traceback (unless ``--debug``); Python callers can catch it.
     """
+
+
+class Interrupted(HeadstartError):
+    """The user stopped a run (Ctrl-C); the message says how to continue it."""
+
+    exit_code = 130

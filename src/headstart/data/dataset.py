@@ -55,6 +55,11 @@ class DataSplits:
     def classes(self) -> list[str]:
         return self.train.classes
 
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Examples per class in each split that is there."""
+        parts = (("train", self.train), ("val", self.val), ("test", self.test))
+        return {name: part.class_counts() for name, part in parts if part is not None}
+
     def evaluation_split(self) -> tuple[str, LabeledData | None]:
         """The split final scores are reported on: test when there is one, else validation."""
         if self.test is not None and len(self.test):

@@ -16,6 +16,7 @@ from headstart.features.cache import FeatureCache, cached_features
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.progress import Reporter
 from headstart.tasks.base import Task
+from headstart.training.checkpoint import Checkpoint
 from headstart.training.engine import EpochRecord, Trainer
 
 
@@ -47,13 +48,14 @@ class FitContext:
     reporter: Reporter = field(default_factory=Reporter)
     cache: FeatureCache | None = None
     class_weight: np.ndarray | None = None  # per class, for the loss; None: every example counts the same
+    checkpoint: Checkpoint | None = None  # where trainers save their state every epoch (and resume from)
 
     def trainer(self, model: nn.Module, patience: int = 3, features_only: bool = False) -> Trainer:
         """A training loop with this context's knobs (on cached features: no autocast, no loader workers)."""
         return Trainer(
             model, batch_size=self.batch_size, precision="fp32" if features_only else self.precision, seed=self.seed,
             patience=patience, num_workers=0 if features_only else self.num_workers,
-            class_weight=self.class_weight, reporter=self.reporter,
+            class_weight=self.class_weight, reporter=self.reporter, checkpoint=self.checkpoint,
         )
 
     def dataset(self, split: Split, train: bool) -> Dataset:

@@ -18,16 +18,17 @@ class AugmentedFeatures(Dataset):
     once and sampling among them costs a few forward passes per image instead of one per epoch.
     """
 
-    def __init__(self, views: np.ndarray, targets: np.ndarray, seed: int) -> None:
+    def __init__(self, views: np.ndarray, targets: np.ndarray) -> None:
         self.views = torch.from_numpy(views)  # (n_views, n_items, n_features)
         self.targets = torch.from_numpy(targets).long()
-        self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
         return self.views.shape[1]
 
     def __getitem__(self, index: int):
-        return self.views[self.rng.integers(len(self.views)), index], self.targets[index]
+        # The global RNG, which the trainer re-seeds every epoch: an epoch's draws do not depend on earlier ones.
+        view = int(torch.randint(len(self.views), ()))
+        return self.views[view, index], self.targets[index]
 
 
 def train_head_on_features(
@@ -38,7 +39,7 @@ def train_head_on_features(
     stacked = [ctx.features(model, train, "features (train)")]
     for view in range(views):
         stacked.append(ctx.features(model, train, f"features (view {view + 1}/{views})", view=view))
-    train_set = AugmentedFeatures(np.stack(stacked), train.targets, ctx.seed)
+    train_set = AugmentedFeatures(np.stack(stacked), train.targets)
     val_set = None
     if val is not None and len(val):
         x_val = ctx.features(model, val, "features (val)")

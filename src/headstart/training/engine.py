@@ -3,6 +3,10 @@
 A ``Trainer`` runs one or more *stages* on the same model (e.g. head warm-up, then unfreezing), each with its own
 optimizer and warm-up + cosine schedule. It evaluates on the validation split after every epoch, stops a stage early when
 validation stops improving, and keeps the best weights seen across all stages.
+
+Every epoch starts from a seed made of the run's seed and the epoch's position, so an epoch's shuffling, dropout and
+augmentation do not depend on what ran before it in the process: that is what lets a run killed mid-epoch resume
+from its last checkpoint and end with the same metrics as one that was never stopped.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from headstart.progress import Reporter
+from headstart.training.checkpoint import Checkpoint, TrainerState, load_optimizer_state, optimizer_state
 from headstart.training.device import autocast, channels_last
 
 
@@ -51,6 +56,7 @@ class Trainer:
         label_smoothing: float = 0.1,
         class_weight: Sequence[float] | None = None,
         reporter: Reporter | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
         set_seed(seed)
         # accelerate keeps one process-wide state whose mixed-precision setting cannot change once set, while
@@ -69,16 +75,20 @@ class Trainer:
         self.history: list[EpochRecord] = []
         self._best: tuple[float, float] | None = None
         self._best_state: dict[str, torch.Tensor] | None = None
+        self._best_is_current = False
+        self.checkpoint = checkpoint
+        self._stages = 0
+        self._index, self._resume, self._saves = checkpoint.next_trainer() if checkpoint else (0, None, False)
+        self._saves = self._saves or self._resume is not None  # trainers replayed before the saved one do not save
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed + len(self.history))
+        # No generator of its own: the sampler draws from the global RNG, which every epoch re-seeds.
         drop_last = train and len(dataset) > self.batch_size
         loader = DataLoader(
             dataset,
             batch_size=self.batch_size if train else self.batch_size * 2,
             shuffle=train,
             drop_last=drop_last,
-            generator=generator,
             num_workers=self.num_workers,
             collate_fn=getattr(dataset, "collate_fn", None),
         )
@@ -95,25 +105,67 @@ class Trainer:
         warmup: float = 0.2,
     ) -> list[EpochRecord]:
         """Train ``epochs`` epochs with AdamW: linear warm-up to each group's ``lr``, then cosine decay."""
+        stage = self._stages
+        self._stages += 1
         if epochs <= 0:
             return []
+        start_epoch, stale = 1, 0
+        resume = self._take_resume(stage)
+        if resume is not None and (resume.stage > stage or resume.stage_done):
+            return [r for r in self.history if r.stage == name]  # finished before the interruption
         train_loader = self._loader(train_data, train=True)
         val_loader = self._loader(val_data, train=False) if val_data is not None and len(val_data) else None
         optimizer = torch.optim.AdamW(param_groups, weight_decay=weight_decay)
         scheduler = warmup_cosine(optimizer, epochs * len(train_loader), warmup)
         optimizer, scheduler = self.accelerator.prepare(optimizer, scheduler)
-        records, stale = [], 0
-        for epoch in range(1, epochs + 1):
+        if resume is not None:
+            load_optimizer_state(optimizer, resume.meta["optimizer"], resume.optimizer)
+            scheduler.load_state_dict(resume.meta["scheduler"])
+            start_epoch, stale = resume.epoch + 1, resume.meta["stale"]
+            self.reporter.say(f"  resuming {name} at epoch {start_epoch}/{epochs}")
+        records = [r for r in self.history if r.stage == name]
+        for epoch in range(start_epoch, epochs + 1):
+            set_seed(self.seed * 1000 + len(self.history))
             record = self._epoch(name, epoch, epochs, train_loader, val_loader, optimizer, scheduler)
             records.append(record)
             self.history.append(record)
             improved = self._remember_if_best(record)
             stale = 0 if improved else stale + 1
             self.reporter.say(_format_record(record, improved))
-            if val_loader is not None and stale >= self.patience:
+            stop = val_loader is not None and stale >= self.patience
+            self._save(stage, epoch, stop or epoch == epochs, stale, optimizer, scheduler)
+            if stop:
                 self.reporter.say(f"  early stop: no validation improvement in {stale} epochs")
                 break
         return records
+
+    def _take_resume(self, stage: int) -> TrainerState | None:
+        """The saved state, on this trainer's first stage after a resume: history, best and weights restored."""
+        state, self._resume = self._resume, None
+        if state is None:
+            return None
+        self.history = [EpochRecord(**row) for row in state.meta["history"]]
+        self._best = tuple(state.meta["best"]) if state.meta["best"] is not None else None
+        model = self.accelerator.unwrap_model(self.model)
+        model.load_state_dict(state.model)
+        self._best_is_current = state.best is None
+        self._best_state = state.best if state.best is not None else (
+            {k: v.detach().clone() for k, v in model.state_dict().items()} if self._best is not None else None
+        )
+        # A state saved in a later stage is still needed when this trainer's later stages run.
+        self._resume = state if state.stage > stage else None
+        return state
+
+    def _save(self, stage, epoch, stage_done, stale, optimizer, scheduler) -> None:
+        if self.checkpoint is None or not self._saves:
+            return
+        settings, moments = optimizer_state(optimizer)
+        model = self.accelerator.unwrap_model(self.model)
+        meta = {"history": [r.to_row() for r in self.history], "best": list(self._best) if self._best else None,
+                "stale": stale, "optimizer": settings, "scheduler": scheduler.state_dict()}
+        best = None if self._best_is_current else self._best_state
+        state = TrainerState(stage, epoch, stage_done, meta, model.state_dict(), moments, best)
+        self.checkpoint.save(self._index, state)
 
     def _epoch(self, name, epoch, epochs, loader, val_loader, optimizer, scheduler) -> EpochRecord:
         start = time.perf_counter()
@@ -156,8 +208,9 @@ class Trainer:
             return True
         score = (record.val_acc, -record.val_loss)
         if self._best is not None and score <= self._best:
+            self._best_is_current = False
             return False
-        self._best = score
+        self._best, self._best_is_current = score, True
         model = self.accelerator.unwrap_model(self.model)
         self._best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         return True
