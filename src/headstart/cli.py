@@ -10,6 +10,7 @@ import csv
 import json
 import sys
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
@@ -166,39 +167,37 @@ def predict(
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show per input.")] = 3,
     format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
 ) -> None:
-    """Print the predicted label and top-k probabilities for each input."""
-    from headstart.classifier import load
-    from headstart.tasks import get_task
-
+    """Print the predicted label and top-k probabilities for each input (streamed: any number of inputs)."""
     if format not in ("table", "json", "csv"):
         raise HeadstartError(f"unknown format '{format}'; use table, json or csv")
-    clf = load(run)
-    items = get_task(clf.task).expand_inputs(inputs)
-    proba = clf.predict_proba(items)
-    k = max(1, min(top_k, len(clf.classes_)))
-    rows = []
-    for item, p in zip(items, proba, strict=True):
-        order = p.argsort()[::-1][:k]
-        top = [{"label": str(clf.classes_[i]), "probability": round(float(p[i]), 6)} for i in order]
-        rows.append({"input": str(item), "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
-    _emit_predictions(rows, format)
+    _emit_predictions(api.predict(run, inputs, top_k, verbose=sys.stderr.isatty()), format)
 
 
-def _emit_predictions(rows: list[dict], format: str) -> None:
+def _emit_predictions(chunks: Iterator[list[dict]], format: str) -> None:
+    """Print each chunk of predictions as it comes, so memory stays flat however many inputs there are."""
+    writer = csv.writer(sys.stdout)
+    first = True
+    for rows in chunks:
+        if format == "json":
+            for row in rows:
+                sys.stdout.write(("[\n  " if first else ",\n  ") + json.dumps(row))
+                first = False
+        elif format == "csv":
+            if first:
+                writer.writerow(["input", "label", "probability", "top_k"])
+            for row in rows:
+                top = ";".join(f"{t['label']}:{t['probability']:.4f}" for t in row["top_k"])
+                writer.writerow([row["input"], row["label"], f"{row['probability']:.6f}", top])
+        else:
+            table = Table("input", "label", "probability", "top-k", show_header=first)
+            for row in rows:
+                top = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in row["top_k"])
+                table.add_row(row["input"], row["label"], f"{row['probability']:.1%}", top)
+            out.print(table)
+        first = False
+        sys.stdout.flush()
     if format == "json":
-        print(json.dumps(rows, indent=2))
-    elif format == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["input", "label", "probability", "top_k"])
-        for row in rows:
-            top = ";".join(f"{t['label']}:{t['probability']:.4f}" for t in row["top_k"])
-            writer.writerow([row["input"], row["label"], f"{row['probability']:.6f}", top])
-    else:
-        table = Table("input", "label", "probability", "top-k")
-        for row in rows:
-            top = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in row["top_k"])
-            table.add_row(row["input"], row["label"], f"{row['probability']:.1%}", top)
-        out.print(table)
+        sys.stdout.write("[]\n" if first else "\n]\n")
 
 
 @app.command()

@@ -170,6 +170,22 @@ def _pick_column(header: list[str], candidates: tuple[str, ...], wanted: str, pa
     )
 
 
+def _row_path(cell: str, folder: Path) -> Path:
+    """A CSV cell as a path: ``~`` expanded where it names a home, relative paths from the CSV's folder."""
+    try:
+        image_path = Path(cell).expanduser()
+    except RuntimeError:  # "~name" for a user that does not exist: an ordinary relative name then
+        image_path = Path(cell)
+    return image_path if image_path.is_absolute() else folder / image_path
+
+
+def _missing(image_path: Path) -> str | None:
+    try:
+        return None if image_path.is_file() else "file not found"
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte...
+        return f"not a usable path ({type(exc).__name__})"
+
+
 def read_image_csv(path: Path) -> DataSplits:
     """Read a CSV of ``path,label`` rows (with a header; an optional ``split`` column of train/val/test).
 
@@ -198,9 +214,8 @@ def read_image_csv(path: Path) -> DataSplits:
             skipped.append(f"row {line_no}: too few columns")
             continue
         label = row[label_col].strip()
-        image_path = Path(row[path_col].strip()).expanduser()
-        image_path = image_path if image_path.is_absolute() else path.parent / image_path
-        problem = "empty label" if not label else (None if image_path.is_file() else "file not found")
+        image_path = _row_path(row[path_col].strip(), path.parent)
+        problem = "empty label" if not label else _missing(image_path)
         problem = problem or check_image_file(image_path)
         if problem:
             skipped.append(f"row {line_no} ({image_path}): {problem}")

@@ -42,8 +42,12 @@ def _rows(path: Path, text: str) -> list[dict]:
         return rows
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    return [{"_line": i, **row} for i, row in enumerate(reader, start=2)]
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return [{"_line": i, **row} for i, row in enumerate(reader, start=2)]
+    except csv.Error as exc:
+        raise HeadstartError(f"{path} line {reader.line_num} is not valid {path.suffix[1:].upper()} ({exc}); "
+                             "check its quoting") from exc
 
 
 def _column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str, path: Path) -> str:
@@ -73,7 +77,8 @@ def read_text_file(path: Path, text_column: str | None = None, label_column: str
     rows = _rows(path, text)
     if not rows:
         raise HeadstartError(f"{path} has no rows; expected a header with a text and a label column")
-    columns = list(dict.fromkeys(k for row in rows for k in row if k != "_line"))
+    # Only named columns: csv gives extra cells of a long row under None, and JSON keys are always strings.
+    columns = list(dict.fromkeys(k for row in rows for k in row if isinstance(k, str) and k != "_line"))
     text_col = _column(columns, text_column, TEXT_COLUMNS, "text", path)
     label_col = _column(columns, label_column, LABEL_COLUMNS, "label", path)
     split_col = next((c for c in columns if c.strip().lower() == "split"), None)
@@ -115,6 +120,17 @@ def read_text_file(path: Path, text_column: str | None = None, label_column: str
     return DataSplits(data["train"], data.get("val"), data.get("test"), record, warnings)
 
 
+def _refuse_a_path(entry: str) -> None:
+    """A folder or a file named as a text is almost surely a mistake (an image for a text run, or a forgotten @)."""
+    if "\n" in entry or len(entry) > 4096:
+        return
+    path = Path(entry).expanduser()
+    if path.is_dir():
+        raise HeadstartError(f"{entry} is a folder, but this is a text model; pass texts, @FILE (one per line) or -")
+    if path.is_file():
+        raise HeadstartError(f"{entry} is a file: this text model reads texts, so pass @{entry} for its lines")
+
+
 def read_texts(inputs: list[str]) -> list[str]:
     """What ``predict`` gets for text: the arguments themselves, lines of ``@file``, or lines of stdin for ``-``."""
     texts: list[str] = []
@@ -127,6 +143,7 @@ def read_texts(inputs: list[str]) -> list[str]:
                 raise HeadstartError(f"no such file: {path} (an argument starting with @ names a file of texts)")
             texts.extend(line for line in _decode(path.read_bytes(), path)[0].splitlines() if line.strip())
         else:
+            _refuse_a_path(entry)
             texts.append(entry)
     if not texts:
         raise HeadstartError("no texts given: pass texts as arguments, @FILE (one per line), or - for stdin")
