@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,3 +30,17 @@ def write_text(path: Path, text: str) -> None:
 
 def write_json(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def extract_tar(archive: Path, target: Path) -> None:
+    """Unpack a downloaded tar archive into ``target``; a member that would land outside it (``../``, an absolute
+    path, a link pointing out, a device file) is refused with a clear error and nothing of it is written."""
+    from headstart.errors import HeadstartError
+
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")  # the stdlib's "data" filter (PEP 706) does the checking
+    except tarfile.FilterError as exc:
+        raise HeadstartError(f"{archive} tries to write outside {target} ({exc}); delete it and download again") from exc
+    except (tarfile.TarError, EOFError) as exc:
+        raise HeadstartError(f"{archive} is not a readable tar archive ({exc}); delete it and download again") from exc

@@ -12,7 +12,6 @@ import bz2
 import csv
 import importlib.util
 import io
-import tarfile
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.splits import split_validation, subsample_splits
 from headstart.errors import HeadstartError
+from headstart.files import extract_tar
 from headstart.models.network import require_network
 from headstart.paths import cache_root
 
@@ -54,8 +54,7 @@ def _from_original() -> tuple[list[str], list[str]]:
         archive.parent.mkdir(parents=True, exist_ok=True)
         urllib.request.urlretrieve(ORIGINAL_URL, archive.with_suffix(".part"))  # noqa: S310 - fixed source
         archive.with_suffix(".part").replace(archive)
-    with tarfile.open(archive) as tar:
-        tar.extractall(target, filter="data")  # the "data" filter refuses paths that leave ``target``
+    extract_tar(archive, target)
     texts, labels = [], []
     for name, label in (("rt-polarity.pos", "fresh"), ("rt-polarity.neg", "rotten")):
         for line in next(target.rglob(name)).read_bytes().decode("latin-1").splitlines():
