@@ -165,11 +165,25 @@ def validation_table(path: Path = RESULTS_DIR / "ranking_validation.jsonl") -> s
     return "\n".join(lines)
 
 
+def scaling_table(path: Path = RESULTS_DIR / "scaling.jsonl") -> str:
+    latest = {row["processes"]: row for row in _rows(path)}
+    base = latest.get(1)
+    lines = ["| processes | images | wall time (fixed cost) | extraction rate | speed-up | GFLOP/s |", "|---" * 6 + "|"]
+    for procs, row in sorted(latest.items()):
+        speedup = f"{row['images_per_second'] / base['images_per_second']:.2f}x" if base else "-"
+        lines.append(f"| {procs} | {row['images']:,} | {row['seconds_total']:.0f} s ({row['seconds_fixed']:.0f} s) | "
+                     f"{row['images_per_second']:.1f} img/s | {speedup} | {row['gflops_per_second']:.0f} |")
+    row = next(iter(latest.values()))
+    lines += ["", f"EfficientNet-Lite0 at {row['image_size']} px, fp32. Machine: {row['machine']}. Code: {row['commit']}."]
+    return "\n".join(lines)
+
+
 TABLES = {
     "fashion-mnist": (RESULTS, table),
     "rotten-tomatoes": (RESULTS_DIR / "rotten_tomatoes.jsonl", text_table),
     "ranking-speed": (RESULTS_DIR / "ranking_speed.jsonl", speed_table),
     "ranking-validation": (RESULTS_DIR / "ranking_validation.jsonl", validation_table),
+    "scaling": (RESULTS_DIR / "scaling.jsonl", scaling_table),
 }
 
 

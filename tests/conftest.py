@@ -7,8 +7,17 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from headstart.tasks.image import SAMPLE_DIR
+
+# Locally hypothesis explores new examples on every run; under CI it replays a fixed set, so that a landing does not
+# depend on luck (HYPOTHESIS_PROFILE=explore with a large max_examples is how to hunt for new failures).
+quick = {"max_examples": 60, "deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("dev", **quick)
+settings.register_profile("ci", **quick, derandomize=True, print_blob=True)
+settings.register_profile("explore", **{**quick, "max_examples": 2000})
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture(scope="session", autouse=True)

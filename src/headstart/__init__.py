@@ -7,10 +7,10 @@
 
 __version__ = "0.1.0"
 
-from headstart.api import evaluate, rank, train  # noqa: E402
-from headstart.classifier import ImageClassifier, TextClassifier, TransferClassifier, load  # noqa: E402
-from headstart.errors import HeadstartError  # noqa: E402
-from headstart.models import create_backbone, get_model_spec, list_models  # noqa: E402
+from headstart.api import evaluate, rank, train
+from headstart.classifier import ImageClassifier, TextClassifier, TransferClassifier, load
+from headstart.errors import HeadstartError
+from headstart.models import create_backbone, get_model_spec, list_models
 
 __all__ = [
     "HeadstartError",

@@ -17,7 +17,7 @@ from headstart.data.texts import TEXT_COLUMNS
 from headstart.embedding import leakage_warnings, load_embedder
 from headstart.errors import HeadstartError, Interrupted
 from headstart.features.embeddings import Embeddings
-from headstart.files import write_json
+from headstart.files import user_path, write_json
 from headstart.models import get_model_spec, list_models
 from headstart.progress import Reporter
 from headstart.ranking.rank import RANDOM_SUFFIX, Ranking
@@ -27,6 +27,7 @@ from headstart.rundir import is_run_dir, start_run_dir
 from headstart.search import Neighbour, SimilarityIndex
 from headstart.tasks import get_task
 from headstart.training.checkpoint import CHECKPOINT
+from headstart.training.distributed import world
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -66,7 +67,7 @@ def infer_task(data: str | Path, model: str | None = None) -> str:
     text = str(data)
     if text in NAMED_DATA:
         return NAMED_DATA[text]
-    path = Path(text).expanduser()
+    path = user_path(text)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json", ".tsv", ".txt"):
         return "text"
@@ -110,6 +111,9 @@ def train(
     task = task or infer_task(data, model)
     if task not in CLASSIFIERS:
         raise HeadstartError(f"unknown task '{task}'; use one of {', '.join(CLASSIFIERS)}")
+    here = world()  # under torchrun every process trains (on its share of each batch); only the first writes
+    if not here.is_main:
+        params["verbose"] = False
     clf = CLASSIFIERS[task](model=model, strategy=strategy, **params)
     start = time.perf_counter()
     columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
@@ -119,7 +123,7 @@ def train(
     launch = {"params": clf.get_params(), "data": {"args": data_args}, "counts": splits.counts()}
     if resume:
         check_resumable(run_dir, launch)
-    else:
+    elif here.is_main:
         start_run_dir(run_dir)
         write_json(run_dir / LAUNCH, {"format": LAUNCH_FORMAT, **launch})
     try:
@@ -155,6 +159,8 @@ def train(
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
     }
     clf.data_record_["args"] = data_args
+    if not here.is_main:
+        return TrainResult(clf, run_dir, summary)
     clf.save(run_dir, summary)
     if scores is not None:
         save_predictions(run_dir, get_task(task), split, clf.classes_, proba)
@@ -170,7 +176,7 @@ LAUNCH_FORMAT = "headstart-launch"
 
 def read_launch(run_dir: str | Path) -> dict:
     """How an unfinished run was started (``params``, ``data.args``), for ``headstart train --resume RUN``."""
-    root = Path(run_dir).expanduser()
+    root = user_path(run_dir)
     if is_run_dir(root):
         raise HeadstartError(f"{root} is a finished run; nothing to resume (train a new one with --out)")
     try:
@@ -285,7 +291,7 @@ def embed(
     columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
     splits = embedder.task.read(data, per_class=per_class, seed=int(params.get("seed", 0)), **columns)
     embeddings = embedder.embed_splits(splits)
-    if out is not None:
+    if out is not None and world().is_main:
         embeddings.to_parquet(out)
     return embeddings
 

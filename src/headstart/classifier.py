@@ -23,6 +23,7 @@ from headstart.data.splits import check_trainable, with_validation
 from headstart.errors import HeadstartError
 from headstart.evaluation import calibration, classification_metrics
 from headstart.features import FeatureCache, cached_features, extract_features
+from headstart.files import user_path
 from headstart.models import WeightsSource, create_backbone, get_model_spec, list_models
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.progress import Reporter
@@ -299,7 +300,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         clf = classifier_cls(**params)
         record = config["model"]
         spec = get_model_spec(record["name"]).with_weights(WeightsSource(**record["weights"]))
-        arch_spec, preprocessing = get_task(clf.task).load_assets(spec, config["preprocessing"], Path(path).expanduser())
+        arch_spec, preprocessing = get_task(clf.task).load_assets(spec, config["preprocessing"], user_path(path))
         head = HeadConfig(**config["head"])
         model = TransferModel(create_backbone(arch_spec, pretrained=False), len(config["classes"]), head)
         try:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,12 +19,14 @@ from rich.table import Table
 
 from headstart import api
 from headstart.errors import HeadstartError
+from headstart.training.distributed import launch, launched, world
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Transfer learning on a plain CPU: adapt a pre-trained model to your small labelled dataset.",
+    help="Transfer learning on a plain CPU: adapt a pre-trained model to your small labelled dataset. "
+    "Add --nproc N to train or embed to run it in N processes (torchrun; see 'Scaling out' in the README).",
 )
 # Piped output is read by programs and people alike: no wrapping of messages, room for wide tables.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -141,6 +143,8 @@ def train(
 
 
 def _print_summary(result: api.TrainResult) -> None:
+    if not world().is_main:
+        return
     summary = result.summary
     for warning in summary.get("warnings", []):
         err.print(f"[yellow]warning:[/] {warning}")
@@ -349,7 +353,8 @@ def embed(
     embeddings = api.embed(data, model, out_file, task=task, per_class=per_class, image_size=image_size,
                            precision=precision, cache=not no_cache, verbose=not quiet)
     dim = embeddings.vectors.shape[1] if len(embeddings) else 0
-    out.print(f"{len(embeddings)} embeddings of {dim} dimensions by {embeddings.model}: {out_file}")
+    if world().is_main:
+        out.print(f"{len(embeddings)} embeddings of {dim} dimensions by {embeddings.model}: {out_file}")
 
 
 @app.command()
@@ -421,12 +426,29 @@ def cache_clear() -> None:
     out.print(f"removed {count} entries ({size / 1e6:.1f} MB) from {cache.root}")
 
 
+def _pop_nproc(args: list[str]) -> tuple[list[str], int]:
+    """``--nproc N`` (any command): the arguments without it, and N (1 when absent)."""
+    for i, arg in enumerate(args):
+        if arg == "--nproc" or arg.startswith("--nproc="):
+            value = arg.split("=", 1)[1] if "=" in arg else (args[i + 1] if i + 1 < len(args) else "")
+            if not value.isdigit() or int(value) < 1:
+                raise HeadstartError(f"--nproc takes a number of processes (1 or more), not '{value}'")
+            rest = args[:i] + args[i + (1 if "=" in arg else 2) :]
+            return rest, int(value)
+    return args, 1
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the ``headstart`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
+        args, nproc = _pop_nproc(args)
+        if nproc > 1 and not {"train", "embed"} & set(args[:1]):
+            raise HeadstartError("--nproc works with train and embed; run other commands without it")
+        if nproc > 1 and not launched():
+            sys.exit(launch(args + (["--debug"] if debug else []), nproc))
         return app(args=args, prog_name="headstart")
     except HeadstartError as exc:
         if debug:

@@ -13,6 +13,7 @@ from torch import nn
 from headstart.data.dataset import DataSplits
 from headstart.features import FeatureCache, cached_features
 from headstart.features.embeddings import Embeddings
+from headstart.files import user_path
 from headstart.models import create_backbone, get_model_spec
 from headstart.progress import Reporter
 from headstart.rundir import is_run_dir
@@ -58,7 +59,7 @@ def load_embedder(model: str | Path | None, task: str | None, params: dict, repo
     from headstart.classifier import CLASSIFIERS, load
 
     if model is not None and is_run_dir(model):
-        clf = load(Path(model).expanduser())
+        clf = load(user_path(model))
         name, task_name, backbone, preprocessing = str(model), clf.task, clf.model_.backbone, clf.preprocessing_
     else:
         task_name = task or (get_model_spec(str(model)).task if model else "image")

@@ -11,6 +11,11 @@ from pathlib import Path
 from typing import Any
 
 
+def user_path(value: str | os.PathLike[str]) -> Path:
+    """``~`` expanded like a shell does; an unknown ``~user`` is left as it is instead of raising."""
+    return Path(os.path.expanduser(os.fspath(value)))
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write`` on a temporary file beside ``path``, then rename it to ``path``: readers see the old file
     or the whole new one, never a part."""

@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from headstart.errors import HeadstartError
-from headstart.files import atomic_write, write_json, write_text
+from headstart.files import atomic_write, user_path, write_json, write_text
 
 FORMAT = "headstart-run"
 FORMAT_VERSION = 1
@@ -38,7 +38,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def start_run_dir(path: str | Path) -> Path:
     """Create the run folder and remove any old ``config.json``, so the run reads as incomplete until saved."""
-    root = Path(path).expanduser()
+    root = user_path(path)
     try:
         root.mkdir(parents=True, exist_ok=True)
         (root / CONFIG).unlink(missing_ok=True)
@@ -79,7 +79,7 @@ def save_adapter(folder: Path, config: dict, weights: dict[str, torch.Tensor]) -
 
 def read_config(path: str | Path) -> dict:
     """The run's config, checked for format and version."""
-    root = Path(path).expanduser()
+    root = user_path(path)
     config_path = root / CONFIG
     if not root.is_dir():
         raise HeadstartError(f"run directory not found: {root}; pass the folder `headstart train` printed")
@@ -103,7 +103,7 @@ def read_config(path: str | Path) -> dict:
 def is_run_dir(path: str | Path) -> bool:
     """Whether ``path`` is a folder written by ``headstart train`` (a Hugging Face model folder also has a
     config.json, but not headstart's format marker)."""
-    config_path = Path(path).expanduser() / CONFIG
+    config_path = user_path(path) / CONFIG
     try:
         return json.loads(config_path.read_text(encoding="utf-8")).get("format") == FORMAT
     except (OSError, ValueError, AttributeError):
@@ -112,7 +112,7 @@ def is_run_dir(path: str | Path) -> bool:
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """The run's weights; anything but a valid safetensors file (e.g. a pickle) is refused."""
-    weights = Path(path).expanduser() / WEIGHTS
+    weights = user_path(path) / WEIGHTS
     if not weights.is_file():
         raise HeadstartError(f"{weights} is missing; the run is incomplete, train it again")
     try:

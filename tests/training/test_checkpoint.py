@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from headstart.errors import HeadstartError
-from headstart.training.checkpoint import CHECKPOINT, Checkpoint, TrainerState, load_optimizer_state, optimizer_state
+from headstart.training.checkpoint import (
+    CHECKPOINT,
+    Checkpoint,
+    TrainerState,
+    load_optimizer_state,
+    optimizer_state,
+)
 
 RAN = []
 

@@ -49,7 +49,7 @@ def find_fashion_mnist(root: str | Path | None = None, download: bool = True) ->
     cache.mkdir(parents=True, exist_ok=True)
     for name in (n for pair in FILES.values() for n in pair):
         partial = cache / (name + ".part")
-        urllib.request.urlretrieve(SOURCE_URL + name, partial)  # noqa: S310 - the official source
+        urllib.request.urlretrieve(SOURCE_URL + name, partial)
         partial.replace(cache / name)
     return cache
 

@@ -13,7 +13,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.digests import digest, file_digest
-from headstart.errors import HeadstartError
+from headstart.errors import HeadstartError, listed
+from headstart.files import user_path
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -166,14 +167,14 @@ def _pick_column(header: list[str], candidates: tuple[str, ...], wanted: str, pa
         if name in lowered:
             return lowered.index(name)
     raise HeadstartError(
-        f"{path} has no {wanted} column (columns: {', '.join(header)}); name one of them {candidates[0]!r}"
+        f"{path} has no {wanted} column (columns: {listed(header)}); name one of them {candidates[0]!r}"
     )
 
 
 def _row_path(cell: str, folder: Path) -> Path:
     """A CSV cell as a path: ``~`` expanded where it names a home, relative paths from the CSV's folder."""
     try:
-        image_path = Path(cell).expanduser()
+        image_path = user_path(cell)
     except RuntimeError:  # "~name" for a user that does not exist: an ordinary relative name then
         image_path = Path(cell)
     return image_path if image_path.is_absolute() else folder / image_path
@@ -236,7 +237,7 @@ def expand_image_inputs(inputs: list[str]) -> list[str]:
     """Turn files, folders (searched recursively) and glob patterns into a sorted list of image paths."""
     found: list[str] = []
     for entry in inputs:
-        path = Path(entry).expanduser()
+        path = user_path(entry)
         if path.is_dir():
             found.extend(str(p) for p in sorted(path.rglob("*")) if p.is_file() and _is_image_name(p))
         elif path.is_file():

@@ -19,7 +19,7 @@ from pathlib import Path
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.splits import split_validation, subsample_splits
 from headstart.errors import HeadstartError
-from headstart.files import extract_tar
+from headstart.files import extract_tar, user_path
 from headstart.models.network import require_network
 from headstart.paths import cache_root
 
@@ -52,7 +52,7 @@ def _from_original() -> tuple[list[str], list[str]]:
     archive = cache_root() / "rt-polaritydata.tar.gz"
     if not archive.is_file():
         archive.parent.mkdir(parents=True, exist_ok=True)
-        urllib.request.urlretrieve(ORIGINAL_URL, archive.with_suffix(".part"))  # noqa: S310 - fixed source
+        urllib.request.urlretrieve(ORIGINAL_URL, archive.with_suffix(".part"))
         archive.with_suffix(".part").replace(archive)
     extract_tar(archive, target)
     texts, labels = [], []
@@ -67,7 +67,7 @@ def _from_original() -> tuple[list[str], list[str]]:
 def find_corpus(path: str | Path | None = None) -> tuple[list[str], list[str], str]:
     """Texts, labels and where they were read from."""
     if path is not None:
-        file = Path(path).expanduser()
+        file = user_path(path)
         if not file.is_file():
             raise HeadstartError(f"Rotten Tomatoes file not found: {file}")
         return (*_from_file(file), str(file))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.images import SPLIT_NAMES
-from headstart.errors import HeadstartError
+from headstart.errors import HeadstartError, listed
+from headstart.files import user_path
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "body", "message", "document", "question", "utterance")
 LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "sentiment", "intent", "topic", "y")
@@ -55,12 +56,12 @@ def _column(columns: list[str], wanted: str | None, candidates: tuple[str, ...],
     if wanted:
         if wanted in columns:
             return wanted
-        raise HeadstartError(f"{path} has no column '{wanted}' (columns: {', '.join(columns)}); pass the right --{what}-column")
+        raise HeadstartError(f"{path} has no column '{wanted}' (columns: {listed(columns)}); pass the right --{what}-column")
     for name in candidates:
         if name in lowered:
             return lowered[name]
     raise HeadstartError(
-        f"{path} has no {what} column (columns: {', '.join(c for c in columns if c != '_line')}); "
+        f"{path} has no {what} column (columns: {listed(c for c in columns if c != '_line')}); "
         f"name it '{candidates[0]}' or pass --{what}-column"
     )
 
@@ -124,7 +125,7 @@ def _refuse_a_path(entry: str) -> None:
     """A folder or a file named as a text is almost surely a mistake (an image for a text run, or a forgotten @)."""
     if "\n" in entry or len(entry) > 4096:
         return
-    path = Path(entry).expanduser()
+    path = user_path(entry)
     if path.is_dir():
         raise HeadstartError(f"{entry} is a folder, but this is a text model; pass texts, @FILE (one per line) or -")
     if path.is_file():
@@ -138,7 +139,7 @@ def read_texts(inputs: list[str]) -> list[str]:
         if entry == "-":
             texts.extend(line.rstrip("\n") for line in sys.stdin if line.strip())
         elif entry.startswith("@"):
-            path = Path(entry[1:]).expanduser()
+            path = user_path(entry[1:])
             if not path.is_file():
                 raise HeadstartError(f"no such file: {path} (an argument starting with @ names a file of texts)")
             texts.extend(line for line in _decode(path.read_bytes(), path)[0].splitlines() if line.strip())

@@ -39,6 +39,7 @@ from headstart.features.extract import iter_features
 from headstart.files import write_json
 from headstart.paths import feature_cache_dir
 from headstart.progress import Reporter
+from headstart.training.distributed import barrier, world
 
 CACHE_FORMAT = 1
 META = "entry.json"
@@ -223,6 +224,30 @@ def cached_features(
         return out
     if cache and len(todo) < len(keys):
         (reporter or Reporter()).say(f"  {description}: {len(keys) - len(todo)} of {len(keys)} from the cache")
+    here = world()
+    args = (keys, cache, meta, batch_size, precision, num_workers, reporter)
+    if cache is None or here.size == 1:
+        return _extract(backbone, dataset, todo, out, *args, description)
+    # Several processes: each extracts every size-th batch of the missing items (the same batches one process
+    # would make, so the features are bit for bit the same) into the shared cache, then all read the whole.
+    barrier()  # every process has read the cache before any writes to it, so all agree on what is missing
+    batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)][here.rank :: here.size]
+    mine = np.concatenate(batches) if batches else np.zeros(0, np.int64)
+    _extract(backbone, dataset, mine, None, *args, f"{description} [{here.rank + 1}/{here.size}]")
+    barrier()
+    out, missing = cache.load(meta, keys)
+    if missing.any():
+        raise HeadstartError(
+            f"{int(missing.sum())} features extracted by other processes are not in {cache.root}; with several "
+            "machines, set HEADSTART_FEATURE_CACHE to a folder they all share"
+        )
+    return out
+
+
+def _extract(
+    backbone, dataset, todo, out, keys, cache, meta, batch_size, precision, num_workers, reporter, description
+) -> np.ndarray:
+    """Extract the rows ``todo`` into ``out`` (made when None), storing them in ``cache`` shard by shard."""
     pending_rows: list[int] = []
     pending: list[np.ndarray] = []
     done = 0

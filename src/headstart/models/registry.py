@@ -15,6 +15,7 @@ from typing import Any
 from torch import nn
 
 from headstart.errors import HeadstartError
+from headstart.files import user_path
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def get_model_spec(name: str, weights: str | Path | None = None) -> ModelSpec:
             "(with --weights FILE when offline); `headstart models` lists them"
         )
     if weights is not None:
-        path = Path(weights).expanduser()
+        path = user_path(weights)
         if not path.is_file():
             raise HeadstartError(f"weights file not found: {path}; pass the path of a .safetensors or .pth file")
         spec = spec.with_weights(WeightsSource("file", str(path)))

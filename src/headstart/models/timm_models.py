@@ -18,6 +18,7 @@ from headstart.models.network import require_network
 from headstart.models.registry import ModelSpec, WeightsSource, register_model, register_resolver
 from headstart.models.weights import load_state_dict_file, load_state_dict_into
 
+
 def build_timm(spec: ModelSpec, pretrained: bool = True, keep_source_head: bool = False) -> nn.Module:
     """Create ``spec.architecture`` with timm and load the weights ``spec.weights`` points at."""
     use_hub = pretrained and spec.weights.kind == "hub"

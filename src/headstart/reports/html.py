@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from headstart.files import write_text
+from headstart.files import user_path, write_text
 from headstart.reports import figures
 from headstart.rundir import METRICS, SUMMARY, read_config
 
@@ -80,7 +80,7 @@ def data_warnings(counts: dict[str, dict[str, int]]) -> list[str]:
 
 def write_report(run_dir: str | Path) -> Path:
     """Draw the figures (PNG beside the page) and write report.html; returns its path."""
-    root = Path(run_dir).expanduser()
+    root = user_path(run_dir)
     config = read_config(root)
     summary = json.loads((root / SUMMARY).read_text(encoding="utf-8")) if (root / SUMMARY).is_file() else {}
     history = _read_csv(root / METRICS)

@@ -24,6 +24,7 @@ from headstart.data.images import (
     read_image_folder,
 )
 from headstart.data.splits import subsample_splits
+from headstart.files import user_path
 from headstart.tasks.base import Task, fit_logistic_baseline, register_task
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample" / "fashion-mnist"
@@ -74,7 +75,7 @@ class ImageTask(Task):
         text = str(source)
         if text == "fashion-mnist":
             return load_fashion_mnist(per_class=per_class, test_per_class=test_per_class, seed=seed)
-        path = SAMPLE_DIR if text == "sample" else Path(text).expanduser()
+        path = SAMPLE_DIR if text == "sample" else user_path(text)
         splits = read_image_csv(path) if path.suffix.lower() in (".csv", ".tsv") else read_image_folder(path)
         return subsample_splits(splits, per_class, test_per_class, seed)
 

@@ -17,6 +17,7 @@ from headstart.data.splits import subsample_splits
 from headstart.data.texts import read_text_file, read_texts
 from headstart.digests import digest
 from headstart.errors import HeadstartError
+from headstart.files import user_path
 from headstart.models.hf_text import model_folder
 from headstart.models.registry import ModelSpec, WeightsSource
 from headstart.tasks.base import Task, fit_logistic_baseline, register_task
@@ -78,7 +79,7 @@ class TextTask(Task):
         text = str(source)
         if text == "rotten-tomatoes":
             return load_rotten_tomatoes(per_class=per_class, test_per_class=test_per_class, seed=seed)
-        path = SAMPLE_FILE if text == "text-sample" else Path(text).expanduser()
+        path = SAMPLE_FILE if text == "text-sample" else user_path(text)
         if path.is_dir():
             raise HeadstartError(f"{path} is a folder; text data is one .csv, .tsv or .jsonl file")
         splits = read_text_file(path, text_column, label_column)

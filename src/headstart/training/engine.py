@@ -65,7 +65,8 @@ class Trainer:
         self.accelerator = Accelerator()
         self.precision = precision
         self.model = self.accelerator.prepare_model(model)
-        self.batch_size = batch_size
+        # With N processes each takes 1/N of every batch, so the optimisation sees the same global batch size.
+        self.batch_size = max(1, math.ceil(batch_size / self.accelerator.num_processes))
         self.seed = seed
         self.patience = patience
         self.num_workers = num_workers
@@ -76,19 +77,20 @@ class Trainer:
         self._best: tuple[float, float] | None = None
         self._best_state: dict[str, torch.Tensor] | None = None
         self._best_is_current = False
+        self._shuffle = torch.Generator()
         self.checkpoint = checkpoint
         self._stages = 0
         self._index, self._resume, self._saves = checkpoint.next_trainer() if checkpoint else (0, None, False)
         self._saves = self._saves or self._resume is not None  # trainers replayed before the saved one do not save
 
     def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
-        # No generator of its own: the sampler draws from the global RNG, which every epoch re-seeds.
         drop_last = train and len(dataset) > self.batch_size
         loader = DataLoader(
             dataset,
             batch_size=self.batch_size if train else self.batch_size * 2,
             shuffle=train,
             drop_last=drop_last,
+            generator=self._shuffle,  # re-seeded every epoch (and shared by the processes, through accelerate)
             num_workers=self.num_workers,
             collate_fn=getattr(dataset, "collate_fn", None),
         )
@@ -113,6 +115,10 @@ class Trainer:
         resume = self._take_resume(stage)
         if resume is not None and (resume.stage > stage or resume.stage_done):
             return [r for r in self.history if r.stage == name]  # finished before the interruption
+        if self.accelerator.num_processes > 1:
+            # DistributedDataParallel syncs the gradients of the parameters trainable when it wraps the model, and
+            # each stage unfreezes more of them: wrap again for this stage.
+            self.model = self.accelerator.prepare_model(self.accelerator.unwrap_model(self.model))
         train_loader = self._loader(train_data, train=True)
         val_loader = self._loader(val_data, train=False) if val_data is not None and len(val_data) else None
         optimizer = torch.optim.AdamW(param_groups, weight_decay=weight_decay)
@@ -125,7 +131,9 @@ class Trainer:
             self.reporter.say(f"  resuming {name} at epoch {start_epoch}/{epochs}")
         records = [r for r in self.history if r.stage == name]
         for epoch in range(start_epoch, epochs + 1):
-            set_seed(self.seed * 1000 + len(self.history))
+            epoch_seed = self.seed * 1000 + len(self.history)
+            set_seed(epoch_seed)
+            self._shuffle.manual_seed(epoch_seed)
             record = self._epoch(name, epoch, epochs, train_loader, val_loader, optimizer, scheduler)
             records.append(record)
             self.history.append(record)
@@ -157,7 +165,7 @@ class Trainer:
         return state
 
     def _save(self, stage, epoch, stage_done, stale, optimizer, scheduler) -> None:
-        if self.checkpoint is None or not self._saves:
+        if self.checkpoint is None or not self._saves or not self.accelerator.is_main_process:
             return
         settings, moments = optimizer_state(optimizer)
         model = self.accelerator.unwrap_model(self.model)
@@ -183,12 +191,21 @@ class Trainer:
             total_loss += loss.item() * len(targets)
             correct += (logits.argmax(1) == targets).sum().item()
             seen += len(targets)
+        total_loss, correct, seen = self._sum_over_processes(total_loss, correct, seen)
         lr = max(group["lr"] for group in optimizer.param_groups)
         val_loss, val_acc = self.evaluate(val_loader) if val_loader is not None else (None, None)
         return EpochRecord(
             name, epoch, total_loss / max(seen, 1), correct / max(seen, 1), val_loss, val_acc, lr,
             time.perf_counter() - start,
         )
+
+    def _sum_over_processes(self, *values: float) -> list[float]:
+        if self.accelerator.num_processes == 1:
+            return list(values)
+        total = self.accelerator.reduce(
+            torch.tensor(values, dtype=torch.float64, device=self.accelerator.device), "sum"
+        )
+        return total.tolist()
 
     @torch.inference_mode()
     def evaluate(self, loader: DataLoader) -> tuple[float, float]:
@@ -198,9 +215,13 @@ class Trainer:
         for inputs, targets in loader:
             with autocast(self.accelerator.device, self.precision):
                 logits = self.model(channels_last(inputs)).float()
-            total_loss += nn.functional.cross_entropy(logits, targets, reduction="sum").item()
-            correct += (logits.argmax(1) == targets).sum().item()
-            seen += len(targets)
+            losses = nn.functional.cross_entropy(logits, targets, reduction="none")
+            hits = logits.argmax(1) == targets
+            # Every example once: the processes' shares, without the repeats that even out their last batches.
+            losses, hits = self.accelerator.gather_for_metrics((losses, hits))
+            total_loss += losses.sum().item()
+            correct += hits.sum().item()
+            seen += len(hits)
         return total_loss / max(seen, 1), correct / max(seen, 1)
 
     def _remember_if_best(self, record: EpochRecord) -> bool:
