@@ -148,14 +148,16 @@ def predict(
     inputs: Inputs,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show per input.")] = 3,
     format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+    runtime: Annotated[
+        str, typer.Option(help="torch, or onnx (ONNX Runtime on RUN/export/model.onnx, exported first if missing).")
+    ] = "torch",
 ) -> None:
     """Print the predicted label and top-k probabilities for each input."""
-    from headstart.classifier import load
     from headstart.tasks import get_task
 
     if format not in ("table", "json", "csv"):
         raise HeadstartError(f"unknown format '{format}'; use table, json or csv")
-    clf = load(run)
+    clf = _predictor(run, runtime)
     items = get_task(clf.task).expand_inputs(inputs)
     proba = clf.predict_proba(items)
     k = max(1, min(top_k, len(clf.classes_)))
@@ -165,6 +167,26 @@ def predict(
         top = [{"label": str(clf.classes_[i]), "probability": round(float(p[i]), 6)} for i in order]
         rows.append({"input": str(item), "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
     _emit_predictions(rows, format)
+
+
+def _predictor(run: Path, runtime: str) -> Any:
+    """The run's classifier (torch), or its exported ONNX file in ONNX Runtime (exported now if not yet)."""
+    if runtime == "torch":
+        from headstart.classifier import load
+
+        return load(run)
+    if runtime != "onnx":
+        raise HeadstartError(f"unknown runtime '{runtime}'; use torch or onnx")
+    from headstart.export.runtime import OnnxModel
+    from headstart.export.writer import default_export_path
+
+    path = default_export_path(run.expanduser(), "onnx")
+    if not path.is_file():
+        from headstart.export import export_run
+
+        err.print(f"exporting {run} to {path} first (once; `headstart export` does it explicitly)")
+        export_run(run, "onnx")
+    return OnnxModel(path)
 
 
 def _emit_predictions(rows: list[dict], format: str) -> None:
@@ -182,6 +204,32 @@ def _emit_predictions(rows: list[dict], format: str) -> None:
             top = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in row["top_k"])
             table.add_row(row["input"], row["label"], f"{row['probability']:.1%}", top)
         out.print(table)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A run directory made by `headstart train`.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="onnx or torchscript.")] = "onnx",
+    quantize: Annotated[str | None, typer.Option(help="int8: also write an int8 ONNX file and report its accuracy.")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="The file to write [RUN/export/model.onnx|.pt].")] = None,
+    data: Annotated[str | None, typer.Option(help="With --quantize: data to measure accuracy on [the run's own].")] = None,
+) -> None:
+    """Write RUN as one ONNX or TorchScript file that runs without headstart (preprocessing inside the graph)."""
+    from headstart.export import export_run
+
+    result = export_run(run, format, out_file, quantize, data)
+    out.print(f"{format}: {result.path} ({result.path.stat().st_size / 1e6:.1f} MB), description: {result.meta_path}")
+    if result.meta["task"] == "text":
+        out.print(f"tokenizer: {result.path.parent / 'tokenizer'}")
+    q = result.quantized
+    if q:
+        out.print(f"int8: {q['path']} ({q['bytes'] / 1e6:.1f} MB)")
+        if "accuracy_change" in q:
+            out.print(f"int8 accuracy on the {q['split']} split (n={q['n']}): {q['int8_accuracy']:.1%} vs fp32 "
+                      f"{q['fp32_accuracy']:.1%}, change {q['accuracy_change'] * 100:+.1f} points, "
+                      f"same label for {q['agreement']:.1%}")
+        else:
+            out.print(q["note"])
 
 
 @app.command()
