@@ -22,6 +22,7 @@ from headstart.reports.html import write_report
 from headstart.reports.predictions import save_predictions
 from headstart.search import Neighbour, SimilarityIndex
 from headstart.tasks import get_task
+from headstart.training import speed
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -105,9 +106,11 @@ def train(
     start = time.perf_counter()
     columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
     splits = get_task(task).read(data, per_class=per_class, test_per_class=test_per_class, seed=clf.seed, **columns)
+    throughput = speed.reset()
     clf.fit(splits)
     split_name, split = clf.splits_.evaluation_split()
     scores, proba = clf.evaluate_with_probabilities(split) if split is not None and len(split) else (None, None)
+    speed_record = speed.speed_report(throughput, model_flops(clf, clf.splits_.train.items[:4]))
     baseline_score = None
     if baseline and scores:
         name, accuracy = get_task(task).baseline(clf.splits_.train, split)
@@ -126,6 +129,7 @@ def train(
         "scores": scores,
         "baseline": baseline_score,
         "fit_seconds": round(clf.fit_seconds_, 2),
+        "speed": speed_record,
         "total_seconds": round(time.perf_counter() - start, 2),
         "data_args": {
             "data": str(data), "task": task, "per_class": per_class, "test_per_class": test_per_class, **columns,
@@ -143,6 +147,15 @@ def train(
         save_predictions(run_dir, get_task(task), split, clf.classes_, proba)
     write_report(run_dir)
     return TrainResult(clf, run_dir, summary)
+
+
+def model_flops(clf: Any, items: list[Any]) -> float:
+    """FLOPs of one forward pass of the fitted model per input, counted on a few real inputs."""
+    from torch.utils.data import DataLoader
+
+    dataset = get_task(clf.task).inputs_dataset(items, None, clf.preprocessing_, train=False)
+    inputs, _ = next(iter(DataLoader(dataset, batch_size=len(items), collate_fn=getattr(dataset, "collate_fn", None))))
+    return speed.flops_per_input(clf.model_, inputs, len(items))
 
 
 def evaluate(run: str | Path, data: str | Path) -> tuple[str, dict]:

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from headstart.progress import Reporter
-from headstart.training.device import autocast, channels_last
+from headstart.training.device import autocast, channels_last, resolve_precision, to_channels_last
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Trainer:
         self,
         model: nn.Module,
         batch_size: int = 32,
-        precision: str = "fp32",
+        precision: str = "auto",
         seed: int = 0,
         patience: int = 3,
         num_workers: int = 0,
@@ -57,8 +57,10 @@ class Trainer:
         # headstart trains several models per process (warm-up, stages, runs with different --precision). So
         # accelerate handles devices and processes, and bf16 autocast is applied per forward pass here.
         self.accelerator = Accelerator()
-        self.precision = precision
-        self.model = self.accelerator.prepare_model(model)
+        # "auto": fp32 training steps, bf16 evaluation passes where the hardware has native bf16.
+        self.precision = resolve_precision(precision, training=True, device=self.accelerator.device)
+        self.eval_precision = resolve_precision(precision, device=self.accelerator.device)
+        self.model = self.accelerator.prepare_model(to_channels_last(model))
         self.batch_size = batch_size
         self.seed = seed
         self.patience = patience
@@ -144,7 +146,7 @@ class Trainer:
         self.model.eval()
         total_loss, correct, seen = 0.0, 0, 0
         for inputs, targets in loader:
-            with autocast(self.accelerator.device, self.precision):
+            with autocast(self.accelerator.device, self.eval_precision):
                 logits = self.model(channels_last(inputs)).float()
             total_loss += nn.functional.cross_entropy(logits, targets, reduction="sum").item()
             correct += (logits.argmax(1) == targets).sum().item()
