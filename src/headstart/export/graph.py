@@ -6,11 +6,11 @@ the exported file is checked against it.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from headstart.tasks.image import scale_side
 
 # ONNX Resize has linear and cubic modes (cubic with PyTorch's a=-0.75); PIL's other filters have no twin.
 GRAPH_INTERPOLATION = {"bicubic": "bicubic", "bilinear": "bilinear", "nearest": "nearest"}
@@ -18,9 +18,7 @@ GRAPH_INTERPOLATION = {"bicubic": "bicubic", "bilinear": "bilinear", "nearest": 
 
 def crop_geometry(preprocessing: dict) -> tuple[int, int]:
     """``(scale, crop)``: the side images are resized to, then the centre crop (timm's eval transform)."""
-    crop = int(preprocessing.get("input_size", (3, 224, 224))[-1])
-    crop_pct = float(preprocessing.get("crop_pct", 0.875) or 1.0)
-    return math.floor(crop / crop_pct), crop
+    return scale_side(preprocessing), int(preprocessing.get("input_size", (3, 224, 224))[-1])
 
 
 class ImagePipeline(nn.Module):

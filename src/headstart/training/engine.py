@@ -82,6 +82,8 @@ class Trainer:
             drop_last=drop_last,
             generator=generator,
             num_workers=self.num_workers,
+            # Workers that live for the whole stage keep their decoded-image cache from one epoch to the next.
+            persistent_workers=self.num_workers > 0,
             collate_fn=getattr(dataset, "collate_fn", None),
         )
         return self.accelerator.prepare_data_loader(loader)
