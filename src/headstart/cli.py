@@ -235,6 +235,9 @@ def export(
             out.print(f"int8 accuracy on the {q['split']} split (n={q['n']}): {q['int8_accuracy']:.1%} vs fp32 "
                       f"{q['fp32_accuracy']:.1%}, change {q['accuracy_change'] * 100:+.1f} points, "
                       f"same label for {q['agreement']:.1%}")
+            if q["accuracy_change"] < -0.01:
+                err.print(f"[yellow]warning:[/] int8 costs {-q['accuracy_change'] * 100:.1f} accuracy points on this "
+                          "model; ship the fp32 file (dynamic int8 suits transformers more than small CNNs)")
         else:
             out.print(q["note"])
 
