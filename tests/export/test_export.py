@@ -53,11 +53,13 @@ def test_image_export_equals_pytorch(image_run, format):
     result = export_run(run, format)
     items, inputs = image_inputs(data)
     expected = reference(run, inputs)
-    if format == "onnx":
-        got = onnx_outputs(result.path, inputs, ["images"])
-    else:
-        got = torch.jit.load(str(result.path))(*inputs).numpy()
-    assert np.abs(got - expected).max() < 1e-4
+    other = (torch.randint(0, 256, (3, 3, 300, 300), dtype=torch.uint8),)  # another size: shrunk, not enlarged
+    for batch, reference_output in ((inputs, expected), (other, reference(run, other))):
+        if format == "onnx":
+            got = onnx_outputs(result.path, batch, ["images"])
+        else:
+            got = torch.jit.load(str(result.path))(*batch).numpy()
+        assert np.abs(got - reference_output).max() < 1e-4
     assert result.meta["classes"] == ["bag", "sneaker", "trouser"]
     assert result.meta["preprocessing"]["centre_crop"] == [64, 64]
 
@@ -77,16 +79,17 @@ def test_text_export_equals_pytorch(text_run, format):
 
 
 def test_onnx_runtime_agrees_with_the_classifier(image_run, text_run):
-    """The graph's bicubic resize (a=-0.75, as ONNX and PyTorch do it) is not PIL's (a=-0.5): labels agree, and
-    probabilities differ by a few points for images; text runs the same tokenizer and model, so within 1e-4."""
+    """The graph resizes as PIL does (off by one grey level on a few pixels: PIL rounds its weights to fixed point);
+    text runs the same tokenizer and model, so within 1e-4."""
     for data, run in (image_run, text_run):
         export_run(run, "onnx")
         clf = load(run)
         split = get_task(clf.task).read(data, test_per_class=10).test
         ours = clf.predict_proba(split.items)
         exported = OnnxModel(run / "export" / "model.onnx").predict_proba(split.items)
-        assert (ours.argmax(1) == exported.argmax(1)).mean() >= 0.9
-        assert np.abs(ours - exported).max() < (1e-4 if clf.task == "text" else 0.2)
+        assert (ours.argmax(1) == exported.argmax(1)).mean() == 1
+        assert np.abs(ours - exported).max() < (1e-4 if clf.task == "text" else 5e-3)
+        print(clf.task, "largest probability difference with predict:", np.abs(ours - exported).max())
 
 
 STANDALONE = """

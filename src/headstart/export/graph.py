@@ -8,12 +8,47 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from headstart.tasks.image import scale_side
 
-# ONNX Resize has linear and cubic modes (cubic with PyTorch's a=-0.75); PIL's other filters have no twin.
-GRAPH_INTERPOLATION = {"bicubic": "bicubic", "bilinear": "bilinear", "nearest": "nearest"}
+
+def _bicubic(x: torch.Tensor) -> torch.Tensor:
+    """PIL's bicubic filter (a = -0.5)."""
+    x = x.abs()
+    near = (1.5 * x - 2.5) * x * x + 1
+    far = ((x - 5) * x + 8) * x * (-0.5) + 2
+    return torch.where(x < 1, near, torch.where(x < 2, far, torch.zeros_like(x)))
+
+
+def _bilinear(x: torch.Tensor) -> torch.Tensor:
+    return (1 - x.abs()).clamp(min=0)
+
+
+# PIL's resampling filters and their support; other interpolations fall back to bilinear.
+FILTERS = {"bicubic": (_bicubic, 2.0), "bilinear": (_bilinear, 1.0)}
+
+
+def resize_weights(size: int, out: int, kind: str, like: torch.Tensor) -> torch.Tensor:
+    """The (out x size) matrix of PIL's resampling along one axis: antialiased when shrinking, rows summing to 1.
+
+    ``size`` may be a traced dimension: the weights are computed in the graph, so one exported file serves any size.
+    """
+    filt, _ = FILTERS.get(kind, FILTERS["bilinear"])
+    index = torch.arange(size, dtype=like.dtype, device=like.device)
+    scale = (index[-1:] + 1) / out
+    stretch = scale.clamp(min=1.0)
+    centres = (torch.arange(out, dtype=like.dtype, device=like.device) + 0.5) * scale
+    weights = filt((index[None, :] - centres[:, None] + 0.5) / stretch)
+    return weights / weights.sum(1, keepdim=True)
+
+
+def pil_resize(x: torch.Tensor, out: int, kind: str) -> torch.Tensor:
+    """Resize N x C x H x W (0-255) to ``out`` x ``out`` as PIL does on 8-bit images: horizontal pass, round, vertical
+    pass, round (``floor(v + 0.5)``, clipped to 0-255)."""
+    rows = resize_weights(x.shape[-1], out, kind, x)
+    x = (torch.matmul(x, rows.t()) + 0.5).floor().clamp(0.0, 255.0)
+    cols = resize_weights(x.shape[-2], out, kind, x)
+    return (torch.matmul(cols, x) + 0.5).floor().clamp(0.0, 255.0)
 
 
 def crop_geometry(preprocessing: dict) -> tuple[int, int]:
@@ -24,15 +59,15 @@ def crop_geometry(preprocessing: dict) -> tuple[int, int]:
 class ImagePipeline(nn.Module):
     """uint8 or float (0-255) RGB images, NCHW, square (any side) -> class probabilities.
 
-    Inside: resize to ``scale`` x ``scale``, centre crop ``crop`` x ``crop``, scale to [0, 1], normalise, model,
-    softmax. For square images this is headstart's own (timm) preprocessing up to the resampling filter.
+    Inside: resize to ``scale`` x ``scale`` with PIL's filter, centre crop ``crop`` x ``crop``, scale to [0, 1],
+    normalise, model, softmax. For square images this is headstart's own (timm on PIL) preprocessing.
     """
 
     def __init__(self, model: nn.Module, preprocessing: dict) -> None:
         super().__init__()
         self.model = model
         self.scale, self.crop = crop_geometry(preprocessing)
-        self.mode = GRAPH_INTERPOLATION.get(preprocessing.get("interpolation", "bilinear"), "bilinear")
+        self.mode = preprocessing.get("interpolation", "bilinear")
         mean = torch.tensor(preprocessing.get("mean", (0.485, 0.456, 0.406)), dtype=torch.float32)
         std = torch.tensor(preprocessing.get("std", (0.229, 0.224, 0.225)), dtype=torch.float32)
         # (x / 255 - mean) / std as one multiply-add.
@@ -40,11 +75,7 @@ class ImagePipeline(nn.Module):
         self.register_buffer("offset", (-mean / std).view(1, 3, 1, 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float()
-        align = None if self.mode == "nearest" else False
-        x = F.interpolate(x, size=(self.scale, self.scale), mode=self.mode, align_corners=align)
-        if self.mode == "bicubic":
-            x = x.clamp(0.0, 255.0)  # PIL clips bicubic overshoot to the uint8 range
+        x = pil_resize(images.float(), self.scale, self.mode)
         top = (self.scale - self.crop) // 2
         x = x[:, :, top : top + self.crop, top : top + self.crop]
         x = x * self.factor + self.offset

@@ -15,7 +15,7 @@ from torch import nn
 
 from headstart import __version__
 from headstart.errors import HeadstartError
-from headstart.export.graph import GRAPH_INTERPOLATION, ImagePipeline, TextPipeline, crop_geometry
+from headstart.export.graph import FILTERS, ImagePipeline, TextPipeline, crop_geometry
 from headstart.files import write_json
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -60,12 +60,14 @@ def build_pipeline(clf) -> tuple[nn.Module, tuple[torch.Tensor, ...], dict]:
     model = clf.model_.eval().requires_grad_(False)  # a deployed model is never trained
     if clf.task == "image":
         scale, crop = crop_geometry(clf.preprocessing_)
+        interpolation = clf.preprocessing_.get("interpolation", "bilinear")
+        interpolation = interpolation if interpolation in FILTERS else "bilinear"
         pipeline = ImagePipeline(model, clf.preprocessing_).eval()
         example = (torch.randint(0, 256, (2, 3, crop, crop), dtype=torch.uint8),)
         inputs = {"images": "uint8 or float32 0-255, N x 3 x H x W, RGB, square images (any side)"}
         preprocessing = {"resize": [scale, scale], "centre_crop": [crop, crop], "mean": list(clf.preprocessing_["mean"]),
                          "std": list(clf.preprocessing_["std"]),
-                         "interpolation": GRAPH_INTERPOLATION.get(clf.preprocessing_.get("interpolation"), "bilinear")}
+                         "interpolation": f"PIL {interpolation} (8-bit, antialiased)"}
         return pipeline, example, {"inputs": inputs, "preprocessing": preprocessing}
     from headstart.tasks.text import tokenizer_for
 
