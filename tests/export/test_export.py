@@ -27,9 +27,9 @@ def reference(run, inputs):
 def image_inputs(data):
     items = get_task("image").read(data).test.items[:5]
     from headstart.data.images import load_image
-    from headstart.export.runtime import square_uint8
+    from headstart.export.runtime import chw_uint8
 
-    return items, (torch.from_numpy(np.stack([square_uint8(load_image(i)) for i in items])),)
+    return items, (torch.from_numpy(np.stack([chw_uint8(load_image(i)) for i in items])),)
 
 
 def text_inputs(run):
@@ -53,7 +53,7 @@ def test_image_export_equals_pytorch(image_run, format):
     result = export_run(run, format)
     items, inputs = image_inputs(data)
     expected = reference(run, inputs)
-    other = (torch.randint(0, 256, (3, 3, 300, 300), dtype=torch.uint8),)  # another size: shrunk, not enlarged
+    other = (torch.randint(0, 256, (3, 3, 200, 300), dtype=torch.uint8),)  # another size and shape, shrunk
     for batch, reference_output in ((inputs, expected), (other, reference(run, other))):
         if format == "onnx":
             got = onnx_outputs(result.path, batch, ["images"])
@@ -79,7 +79,7 @@ def test_text_export_equals_pytorch(text_run, format):
 
 
 def test_onnx_runtime_agrees_with_the_classifier(image_run, text_run):
-    """The graph resizes as PIL does (off by one grey level on a few pixels: PIL rounds its weights to fixed point);
+    """The graph resizes and crops as PIL does (one grey level off on a few pixels: PIL's fixed-point weights);
     text runs the same tokenizer and model, so within 1e-4."""
     for data, run in (image_run, text_run):
         export_run(run, "onnx")

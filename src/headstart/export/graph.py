@@ -28,27 +28,31 @@ def _bilinear(x: torch.Tensor) -> torch.Tensor:
 FILTERS = {"bicubic": (_bicubic, 2.0), "bilinear": (_bilinear, 1.0)}
 
 
-def resize_weights(size: int, out: int, kind: str, like: torch.Tensor) -> torch.Tensor:
-    """The (out x size) matrix of PIL's resampling along one axis: antialiased when shrinking, rows summing to 1.
-
-    ``size`` may be a traced dimension: the weights are computed in the graph, so one exported file serves any size.
+def axis_weights(size: int, other: int, scale: int, crop: int, kind: str, like: torch.Tensor) -> torch.Tensor:
+    """The (crop x size) matrix of PIL's resampling along an axis of ``size`` pixels (the image's other axis has
+    ``other``): torchvision's Resize(scale) (shorter side to ``scale``), then its centre crop, as one step. Rows sum
+    to 1; antialiased when shrinking. The sizes may be traced dimensions: one exported file serves any image size.
     """
     filt, _ = FILTERS.get(kind, FILTERS["bilinear"])
     index = torch.arange(size, dtype=like.dtype, device=like.device)
-    scale = (index[-1:] + 1) / out
-    stretch = scale.clamp(min=1.0)
-    centres = (torch.arange(out, dtype=like.dtype, device=like.device) + 0.5) * scale
-    weights = filt((index[None, :] - centres[:, None] + 0.5) / stretch)
+    n = index[-1:] + 1
+    m = torch.arange(other, dtype=like.dtype, device=like.device)[-1:] + 1
+    out = torch.where(n <= m, torch.full_like(n, float(scale)), torch.floor(scale * n / m))
+    offset = torch.round((out - crop) / 2)
+    ratio = n / out
+    centres = (offset + torch.arange(crop, dtype=like.dtype, device=like.device) + 0.5) * ratio
+    weights = filt((index[None, :] - centres[:, None] + 0.5) / ratio.clamp(min=1.0))
     return weights / weights.sum(1, keepdim=True)
 
 
-def pil_resize(x: torch.Tensor, out: int, kind: str) -> torch.Tensor:
-    """Resize N x C x H x W (0-255) to ``out`` x ``out`` as PIL does on 8-bit images: horizontal pass, round, vertical
-    pass, round (``floor(v + 0.5)``, clipped to 0-255)."""
-    rows = resize_weights(x.shape[-1], out, kind, x)
-    x = (torch.matmul(x, rows.t()) + 0.5).floor().clamp(0.0, 255.0)
-    cols = resize_weights(x.shape[-2], out, kind, x)
-    return (torch.matmul(cols, x) + 0.5).floor().clamp(0.0, 255.0)
+def pil_resize_crop(x: torch.Tensor, scale: int, crop: int, kind: str) -> torch.Tensor:
+    """N x C x H x W (0-255) resized so its shorter side is ``scale``, then centre-cropped to ``crop`` x ``crop``, as
+    PIL does on 8-bit images: horizontal pass, round, vertical pass, round (``floor(v + 0.5)``, clipped to 0-255)."""
+    height, width = x.shape[-2], x.shape[-1]
+    across = axis_weights(width, height, scale, crop, kind, x)
+    down = axis_weights(height, width, scale, crop, kind, x)
+    x = (torch.matmul(x, across.t()) + 0.5).floor().clamp(0.0, 255.0)
+    return (torch.matmul(down, x) + 0.5).floor().clamp(0.0, 255.0)
 
 
 def crop_geometry(preprocessing: dict) -> tuple[int, int]:
@@ -57,10 +61,10 @@ def crop_geometry(preprocessing: dict) -> tuple[int, int]:
 
 
 class ImagePipeline(nn.Module):
-    """uint8 or float (0-255) RGB images, NCHW, square (any side) -> class probabilities.
+    """uint8 or float (0-255) RGB images, NCHW (any size) -> class probabilities.
 
-    Inside: resize to ``scale`` x ``scale`` with PIL's filter, centre crop ``crop`` x ``crop``, scale to [0, 1],
-    normalise, model, softmax. For square images this is headstart's own (timm on PIL) preprocessing.
+    Inside: resize (shorter side to ``scale``) and centre crop ``crop`` x ``crop`` with PIL's filter, scale to [0, 1],
+    normalise, model, softmax: headstart's own (timm on PIL) evaluation preprocessing.
     """
 
     def __init__(self, model: nn.Module, preprocessing: dict) -> None:
@@ -75,11 +79,8 @@ class ImagePipeline(nn.Module):
         self.register_buffer("offset", (-mean / std).view(1, 3, 1, 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = pil_resize(images.float(), self.scale, self.mode)
-        top = (self.scale - self.crop) // 2
-        x = x[:, :, top : top + self.crop, top : top + self.crop]
-        x = x * self.factor + self.offset
-        return torch.softmax(self.model(x), dim=1)
+        x = pil_resize_crop(images.float(), self.scale, self.crop, self.mode)
+        return torch.softmax(self.model(x * self.factor + self.offset), dim=1)
 
 
 class TextPipeline(nn.Module):

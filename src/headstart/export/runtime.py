@@ -17,12 +17,9 @@ from headstart.training.device import usable_cores
 BATCH = 32
 
 
-def square_uint8(image) -> np.ndarray:
-    """An RGB PIL image centre-cropped to a square, as a 3 x S x S uint8 array (the exported graph's input)."""
-    width, height = image.size
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    return np.asarray(image.crop((left, top, left + side, top + side)), dtype=np.uint8).transpose(2, 0, 1)
+def chw_uint8(image) -> np.ndarray:
+    """An RGB PIL image as a 3 x H x W uint8 array (the exported graph's input)."""
+    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
 
 
 class OnnxModel:
@@ -66,7 +63,7 @@ class OnnxModel:
 
         by_size: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = defaultdict(list)
         for index, item in enumerate(items):
-            array = square_uint8(load_image(item))
+            array = chw_uint8(load_image(item))
             by_size[array.shape].append((index, array))
         for group in by_size.values():
             for start in range(0, len(group), BATCH):

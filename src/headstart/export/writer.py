@@ -64,8 +64,8 @@ def build_pipeline(clf) -> tuple[nn.Module, tuple[torch.Tensor, ...], dict]:
         interpolation = interpolation if interpolation in FILTERS else "bilinear"
         pipeline = ImagePipeline(model, clf.preprocessing_).eval()
         example = (torch.randint(0, 256, (2, 3, crop, crop), dtype=torch.uint8),)
-        inputs = {"images": "uint8 or float32 0-255, N x 3 x H x W, RGB, square images (any side)"}
-        preprocessing = {"resize": [scale, scale], "centre_crop": [crop, crop], "mean": list(clf.preprocessing_["mean"]),
+        inputs = {"images": "uint8 or float32 0-255, N x 3 x H x W, RGB, any size (one size per batch)"}
+        preprocessing = {"resize_shorter_side": scale, "centre_crop": [crop, crop], "mean": list(clf.preprocessing_["mean"]),
                          "std": list(clf.preprocessing_["std"]),
                          "interpolation": f"PIL {interpolation} (8-bit, antialiased)"}
         return pipeline, example, {"inputs": inputs, "preprocessing": preprocessing}
