@@ -175,6 +175,70 @@ def scaling_table(path: Path = RESULTS_DIR / "scaling.jsonl") -> str:
                      f"{row['images_per_second']:.1f} img/s | {speedup} | {row['gflops_per_second']:.0f} |")
     row = next(iter(latest.values()))
     lines += ["", f"EfficientNet-Lite0 at {row['image_size']} px, fp32. Machine: {row['machine']}. Code: {row['commit']}."]
+def _goal(met: bool) -> str:
+    return "met" if met else "**missed**"
+
+
+def _footer(row: dict, detail: str) -> list[str]:
+    return ["", f"Machine: {row['machine']}. {detail}. Code: {row['commit']}."]
+
+
+def extraction_table(path: Path = RESULTS_DIR / "speed.jsonl") -> str:
+    """Streamed extraction speed per precision against the measured matmul peak, and the bf16 accuracy check."""
+    rows = [row for row in _rows(path) if not row.get("smoke")]
+    runs = {row["precision"]: row for row in rows if "check" not in row}
+    lines = ["| precision (ran as) | images | images/s | GFLOP/image | of the bf16 matmul peak | of its own precision's "
+             "peak | peak RSS |", "|---" * 7 + "|"]
+    for row in runs.values():
+        lines.append(f"| {row['precision']} ({row['ran_as']}) | {row['images']:,} | {row['images_per_second']:.1f} | "
+                     f"{row['gflops_per_image']:.2f} | {row['fraction_of_bf16_peak']:.0%} | "
+                     f"{row['fraction_of_own_peak']:.0%} | {row['peak_rss_mb'] / 1024:.2f} GB |")
+    lines.append("")
+    best = max(runs.values(), key=lambda r: r["fraction_of_bf16_peak"], default=None)
+    if best is not None:
+        lines.append(f"- Goal: extraction at 40% or more of the bf16 limit: {_goal(best['fraction_of_bf16_peak'] >= 0.4)} "
+                     f"({best['fraction_of_bf16_peak']:.0%}; peaks measured: fp32 {best['peak_fp32_gflops']:.0f}, "
+                     f"bf16 {best['peak_bf16_gflops']:.0f} GFLOP/s). Under 4 GB for {best['images']:,} images: {_goal(best['peak_rss_mb'] < 4096)}.")
+    for check in (row for row in rows if row.get("check") == "bf16-accuracy"):
+        within = abs(check["difference_points"]) <= 0.3
+        lines.append(f"- bf16 against fp32 features, linear probe at {check['per_class']} per class: {check['bf16']:.1%} "
+                     f"vs {check['fp32']:.1%} ({check['difference_points']:+.2f} points); within 0.3 points: "
+                     f"{_goal(within)}{'' if within else ' (use --precision fp32)'}.")
+    if runs:
+        row = next(iter(runs.values()))
+        lines += _footer(row, f"Batch {row['batch_size']}, 224 px")
+    return "\n".join(lines)
+
+
+def side_by_side_table(path: Path = RESULTS_DIR / "side_by_side.jsonl") -> str:
+    """Accuracy and time per method and size, and the issue's two ratios."""
+    cells = {(row["per_class"], row["method"]): row for row in _rows(path) if not row.get("smoke")}
+    lines = ["| per class | method | test accuracy | training time | s / fine-tuning epoch |", "|---" * 5 + "|"]
+    for (size, method), row in sorted(cells.items()):
+        epoch = f"{row['epoch_seconds']:.0f}" if row.get("epoch_seconds") else "-"
+        lines.append(f"| {size} | {method} | {row['test_accuracy']:.1%} | {_duration(row['train_seconds'])} | {epoch} |")
+    lines.append("")
+    for size in sorted({size for size, _ in cells}):
+        ours = {m: r for (s, m), r in cells.items() if s == size and m.startswith("headstart")}
+        tutorial = next((r for (s, m), r in cells.items() if s == size and m.startswith("pytorch")), None)
+        fastai = next((r for (s, m), r in cells.items() if s == size and m.startswith("fastai")), None)
+        if tutorial and ours:
+            reaching = [r["train_seconds"] for r in ours.values() if r["test_accuracy"] >= tutorial["test_accuracy"]]
+            if reaching:
+                ratio = tutorial["train_seconds"] / min(reaching)
+                lines.append(f"- {size} per class: headstart reaches the tutorial's {tutorial['test_accuracy']:.1%} "
+                             f"{ratio:.1f}x sooner (goal 10x): {_goal(ratio >= 10)}.")
+            else:
+                lines.append(f"- {size} per class: no headstart strategy reaches the tutorial's "
+                             f"{tutorial['test_accuracy']:.1%}: **missed**.")
+        tuned = ours.get("headstart fine-tune")
+        if fastai and tuned and tuned.get("epoch_seconds"):
+            ratio = fastai["epoch_seconds"] / tuned["epoch_seconds"]
+            lines.append(f"- {size} per class: headstart's fine-tune epoch is {ratio:.1f}x faster than fastai's "
+                         f"(goal 2x): {_goal(ratio >= 2)}.")
+    if cells:
+        row = next(iter(cells.values()))
+        lines += _footer(row, f"224 px, test split {row['n_test']:,} images")
     return "\n".join(lines)
 
 
@@ -184,6 +248,8 @@ TABLES = {
     "ranking-speed": (RESULTS_DIR / "ranking_speed.jsonl", speed_table),
     "ranking-validation": (RESULTS_DIR / "ranking_validation.jsonl", validation_table),
     "scaling": (RESULTS_DIR / "scaling.jsonl", scaling_table),
+    "speed": (RESULTS_DIR / "speed.jsonl", extraction_table),
+    "side-by-side": (RESULTS_DIR / "side_by_side.jsonl", side_by_side_table),
 }
 
 

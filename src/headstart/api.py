@@ -26,6 +26,7 @@ from headstart.reports.predictions import save_predictions
 from headstart.rundir import is_run_dir, start_run_dir
 from headstart.search import Neighbour, SimilarityIndex
 from headstart.tasks import get_task
+from headstart.training import speed
 from headstart.training.checkpoint import CHECKPOINT
 from headstart.training.distributed import world
 
@@ -126,12 +127,14 @@ def train(
     elif here.is_main:
         start_run_dir(run_dir)
         write_json(run_dir / LAUNCH, {"format": LAUNCH_FORMAT, **launch})
+    throughput = speed.reset()
     try:
         clf.fit(splits, checkpoint_dir=run_dir, resume=resume)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; continue with `headstart train --resume {run_dir}`") from None
     split_name, split = clf.splits_.evaluation_split()
     scores, proba = clf.evaluate_with_probabilities(split) if split is not None and len(split) else (None, None)
+    speed_record = speed.speed_report(throughput, model_flops(clf, clf.splits_.train.items[:4]))
     baseline_score = None
     if baseline and scores:
         name, accuracy = get_task(task).baseline(clf.splits_.train, split)
@@ -150,6 +153,7 @@ def train(
         "scores": scores,
         "baseline": baseline_score,
         "fit_seconds": round(clf.fit_seconds_, 2),
+        "speed": speed_record,
         "total_seconds": round(time.perf_counter() - start, 2),
         "data_args": data_args,
         "warnings": clf.splits_.warnings,
@@ -205,18 +209,23 @@ PREDICT_CHUNK = 512
 
 
 def predict(
-    run: str | Path, inputs: list[str], top_k: int = 3, chunk: int = PREDICT_CHUNK, verbose: bool = False
+    run: str | Path,
+    inputs: list[str],
+    top_k: int = 3,
+    chunk: int = PREDICT_CHUNK,
+    verbose: bool = False,
+    runtime: str = "torch",
 ) -> Iterator[list[dict]]:
     """Predictions of a saved run for ``inputs`` (files, folders, globs; texts), one list of rows per ``chunk``
     inputs: each row has the input, its label and probability, and the ``top_k`` classes. Only one chunk is in
-    memory at a time, so 10,000 inputs cost what 512 do."""
-    from headstart.classifier import load
-
-    clf = load(run)
+    memory at a time, so 10,000 inputs cost what 512 do. ``runtime="onnx"`` runs the run's exported ONNX file in
+    ONNX Runtime (exporting it first when it is not there yet)."""
+    clf = load_predictor(run, runtime, Reporter(verbose))
     items = get_task(clf.task).expand_inputs(inputs)
     k = max(1, min(top_k, len(clf.classes_)))
     starts = range(0, len(items), chunk)
-    clf.verbose = verbose and len(starts) == 1  # one bar: per batch for one chunk, else per chunk
+    if hasattr(clf, "verbose"):
+        clf.verbose = verbose and len(starts) == 1  # one bar: per batch for one chunk, else per chunk
     for start in Reporter(verbose).track(starts, len(starts), f"predicting {len(items)} inputs"):
         part = items[start : start + chunk]
         rows = []
@@ -224,6 +233,32 @@ def predict(
             top = [{"label": str(clf.classes_[i]), "probability": round(float(p[i]), 6)} for i in p.argsort()[::-1][:k]]
             rows.append({"input": str(item), "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
         yield rows
+def model_flops(clf: Any, items: list[Any]) -> float:
+    """FLOPs of one forward pass of the fitted model per input, counted on a few real inputs."""
+    from torch.utils.data import DataLoader
+
+    dataset = get_task(clf.task).inputs_dataset(items, None, clf.preprocessing_, train=False)
+    inputs, _ = next(iter(DataLoader(dataset, batch_size=len(items), collate_fn=getattr(dataset, "collate_fn", None))))
+    return speed.flops_per_input(clf.model_, inputs, len(items))
+
+
+def load_predictor(run: str | Path, runtime: str = "torch", reporter: Reporter | None = None) -> Any:
+    """The run's classifier (torch), or its exported ONNX file in ONNX Runtime (exported now if not yet)."""
+    if runtime == "torch":
+        from headstart.classifier import load
+
+        return load(run)
+    if runtime != "onnx":
+        raise HeadstartError(f"unknown runtime '{runtime}'; use torch or onnx")
+    from headstart.export import export_run
+    from headstart.export.runtime import OnnxModel
+    from headstart.export.writer import default_export_path
+
+    path = default_export_path(user_path(run), "onnx")
+    if not path.is_file():
+        (reporter or Reporter()).say(f"exporting {run} to {path} first (once; `headstart export` does it explicitly)")
+        export_run(run, "onnx")
+    return OnnxModel(path)
 
 
 def evaluate(run: str | Path, data: str | Path) -> tuple[str, dict]:

@@ -62,7 +62,7 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
         max_length: int | None = None,
         val_size: float = 0.2,
         seed: int = 0,
-        precision: str = "fp32",
+        precision: str = "auto",
         num_workers: int = 0,
         cache: bool | str = True,
         budget: str | float | None = None,

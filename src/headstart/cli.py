@@ -86,7 +86,9 @@ def train(
     max_length: Annotated[int | None, typer.Option(help="Text: maximum tokens per text [256].")] = None,
     val_size: Annotated[float | None, typer.Option(help="Validation fraction when DATA has none [0.2].")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
-    precision: Annotated[str | None, typer.Option(help="fp32 or bf16 [fp32].")] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="auto, fp32 or bf16 [auto: bf16 extraction/inference where the CPU has it].")
+    ] = None,
     num_workers: Annotated[int | None, typer.Option(help="Data-loading worker processes [0].")] = None,
     per_class: Annotated[int | None, typer.Option(help="Use at most N training examples per class.")] = None,
     test_per_class: Annotated[int | None, typer.Option(help="Use at most N test examples per class.")] = None,
@@ -160,6 +162,11 @@ def _print_summary(result: api.TrainResult) -> None:
         base = summary["baseline"]
         out.print(f"baseline without transfer ({base['name']}): {base['accuracy']:.1%}")
     out.print(f"time: fit {summary['fit_seconds']:.1f}s, total {summary['total_seconds']:.1f}s")
+    rate = summary.get("speed", {})
+    if rate.get("items_per_second"):
+        out.print(f"speed: {rate['items_per_second']:.1f} inputs/s extracting or predicting ({rate['precision']}), "
+                  f"{rate['gflops_per_item']:.2f} GFLOP each: {rate['fraction_of_peak']:.0%} of this machine's "
+                  f"{rate['precision']} matmul peak ({rate['peak_gflops']:.0f} GFLOP/s)")
     out.print(f"run: {result.run_dir}")
     out.print(f"report: {result.run_dir / 'report.html'}")
 
@@ -170,11 +177,14 @@ def predict(
     inputs: Inputs,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show per input.")] = 3,
     format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+    runtime: Annotated[
+        str, typer.Option(help="torch, or onnx (ONNX Runtime on RUN/export/model.onnx, exported first if missing).")
+    ] = "torch",
 ) -> None:
     """Print the predicted label and top-k probabilities for each input (streamed: any number of inputs)."""
     if format not in ("table", "json", "csv"):
         raise HeadstartError(f"unknown format '{format}'; use table, json or csv")
-    _emit_predictions(api.predict(run, inputs, top_k, verbose=sys.stderr.isatty()), format)
+    _emit_predictions(api.predict(run, inputs, top_k, runtime=runtime, verbose=sys.stderr.isatty()), format)
 
 
 def _emit_predictions(chunks: Iterator[list[dict]], format: str) -> None:
@@ -202,6 +212,35 @@ def _emit_predictions(chunks: Iterator[list[dict]], format: str) -> None:
         sys.stdout.flush()
     if format == "json":
         sys.stdout.write("[]\n" if first else "\n]\n")
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A run directory made by `headstart train`.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="onnx or torchscript.")] = "onnx",
+    quantize: Annotated[str | None, typer.Option(help="int8: also write an int8 ONNX file and report its accuracy.")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="The file to write [RUN/export/model.onnx|.pt].")] = None,
+    data: Annotated[str | None, typer.Option(help="With --quantize: data to measure accuracy on [the run's own].")] = None,
+) -> None:
+    """Write RUN as one ONNX or TorchScript file that runs without headstart (preprocessing inside the graph)."""
+    from headstart.export import export_run
+
+    result = export_run(run, format, out_file, quantize, data)
+    out.print(f"{format}: {result.path} ({result.path.stat().st_size / 1e6:.1f} MB), description: {result.meta_path}")
+    if result.meta["task"] == "text":
+        out.print(f"tokenizer: {result.path.parent / 'tokenizer'}")
+    q = result.quantized
+    if q:
+        out.print(f"int8: {q['path']} ({q['bytes'] / 1e6:.1f} MB)")
+        if "accuracy_change" in q:
+            out.print(f"int8 accuracy on the {q['split']} split (n={q['n']}): {q['int8_accuracy']:.1%} vs fp32 "
+                      f"{q['fp32_accuracy']:.1%}, change {q['accuracy_change'] * 100:+.1f} points, "
+                      f"same label for {q['agreement']:.1%}")
+            if q["accuracy_change"] < -0.01:
+                err.print(f"[yellow]warning:[/] int8 costs {-q['accuracy_change'] * 100:.1f} accuracy points on this "
+                          "model; ship the fp32 file (dynamic int8 suits transformers more than small CNNs)")
+        else:
+            out.print(q["note"])
 
 
 @app.command()
@@ -268,7 +307,7 @@ def compare(
     task: Annotated[str | None, typer.Option(help="image or text [from the model, else from DATA].")] = None,
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (strategy default if unset).")] = None,
-    precision: Annotated[str, typer.Option(help="fp32 or bf16.")] = "fp32",
+    precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 [auto: bf16 where the CPU has it].")] = "auto",
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [runs/<time>-compare].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -307,7 +346,7 @@ def rank(
     task: Annotated[str | None, typer.Option(help="image or text [from the models, else from DATA].")] = None,
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [each model's].")] = None,
     max_length: Annotated[int | None, typer.Option(help="Text: maximum tokens per text [256].")] = None,
-    precision: Annotated[str, typer.Option(help="fp32 or bf16.")] = "fp32",
+    precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 [auto: bf16 where the CPU has it].")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the table as JSON.")] = None,
@@ -345,7 +384,7 @@ def embed(
     task: Annotated[str | None, typer.Option(help="image or text [from the model, else from DATA].")] = None,
     per_class: Annotated[int | None, typer.Option(help="Use at most N training examples per class.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
-    precision: Annotated[str, typer.Option(help="fp32 or bf16.")] = "fp32",
+    precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 [auto: bf16 where the CPU has it].")] = "auto",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:

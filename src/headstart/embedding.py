@@ -30,7 +30,7 @@ class Embedder:
     backbone: nn.Module
     preprocessing: dict
     batch_size: int = 64
-    precision: str = "fp32"
+    precision: str = "auto"
     cache: FeatureCache | None = None
     reporter: Reporter | None = None
 

@@ -59,7 +59,8 @@ def test_second_run_extracts_nothing_and_equals_a_plain_extraction(setup, tmp_pa
     assert reads == len(paths)
     again, reads = run(backbone, preprocessing, paths, cache)
     assert reads == 0
-    plain = extract_features(backbone, TASK.inputs_dataset(paths, None, preprocessing, train=False), batch_size=4)
+    plain = extract_features(backbone, TASK.inputs_dataset(paths, None, preprocessing, train=False), batch_size=4,
+                             precision="fp32")
     np.testing.assert_array_equal(first, again)
     np.testing.assert_allclose(first, plain, atol=1e-5)
     [entry] = cache.entries()
@@ -157,12 +158,14 @@ def test_cli_info_and_clear(setup, tmp_path, monkeypatch):
 def test_cached_prediction_of_a_frozen_backbone_equals_the_plain_forward(fitted_probe, sample_dir):
     """The fast path (cached features, then the head) gives the plain full-model probabilities."""
     images = sorted(str(p) for p in (sample_dir / "test").glob("*/*.png"))[::20]
-    fast = fitted_probe.predict_proba(images)
-    fast_again = fitted_probe.predict_proba(images)  # now every feature comes from the cache
-    fitted_probe.set_params(cache=False)
+    precision = fitted_probe.precision
+    fitted_probe.set_params(precision="fp32")  # exact comparison (bf16 autocast also rounds the head's inputs)
     try:
+        fast = fitted_probe.predict_proba(images)
+        fast_again = fitted_probe.predict_proba(images)  # now every feature comes from the cache
+        fitted_probe.set_params(cache=False)
         plain = fitted_probe.predict_proba(images)
     finally:
-        fitted_probe.set_params(cache=True)
+        fitted_probe.set_params(cache=True, precision=precision)
     np.testing.assert_allclose(fast, plain, atol=1e-5)
     np.testing.assert_array_equal(fast, fast_again)

@@ -134,7 +134,7 @@ def rank_models(
         dataset = task.inputs_dataset(data.items, None, preprocessing, train=False)
         features = cached_features(
             backbone, dataset, keys, cache, preprocessing, batch_size=max(int(params.get("batch_size", 32)), 64),
-            precision=params.get("precision", "fp32"), num_workers=int(params.get("num_workers", 0)),
+            precision=params.get("precision", "auto"), num_workers=int(params.get("num_workers", 0)),
             reporter=reporter, description=f"features ({name})",
         )
         source_probs = None

@@ -197,5 +197,5 @@ def _features(
     keys = [task.content_key(item) for item in data.items]
     return cached_features(backbone, dataset, keys, cache, preprocessing,
                            batch_size=max(int(params.get("batch_size", 32)), 64),
-                           precision=params.get("precision", "fp32"), reporter=reporter,
+                           precision=params.get("precision", "auto"), reporter=reporter,
                            description=f"features ({spec.name}, quick probe)")

@@ -41,7 +41,7 @@ class FitContext:
     num_classes: int
     seed: int = 0
     batch_size: int = 32
-    precision: str = "fp32"
+    precision: str = "auto"
     epochs: int | None = None
     lr: float | None = None
     num_workers: int = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +29,8 @@ from headstart.data.splits import subsample_splits
 from headstart.files import user_path
 from headstart.tasks.base import Task, fit_logistic_baseline, register_task
 
+IMAGE_CACHE_ENV = "HEADSTART_IMAGE_CACHE_MB"
+DEFAULT_IMAGE_CACHE_MB = 1024
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample" / "fashion-mnist"
 
 
@@ -43,20 +47,70 @@ def image_transform(preprocessing: dict, train: bool):
     return create_transform(is_training=False, crop_pct=preprocessing.get("crop_pct", 0.875), **common)
 
 
-class ImageDataset(Dataset):
-    """Decodes each item (path, PIL image or array) to RGB and applies the model's transform."""
+def decoded_cache_budget() -> int:
+    """Bytes of decoded images a dataset may keep (``HEADSTART_IMAGE_CACHE_MB``, default 1024; 0 turns it off)."""
+    try:
+        return int(float(os.environ.get(IMAGE_CACHE_ENV, DEFAULT_IMAGE_CACHE_MB)) * 1e6)
+    except ValueError:
+        return int(DEFAULT_IMAGE_CACHE_MB * 1e6)
 
-    def __init__(self, items: Sequence[Any], targets: Sequence[int] | None, transform) -> None:
+
+def scale_side(preprocessing: dict) -> int:
+    """The shorter side the evaluation transform resizes to before its centre crop (timm: size / crop_pct)."""
+    size = int(tuple(preprocessing.get("input_size", (3, 224, 224)))[-1])
+    return int(math.floor(size / float(preprocessing.get("crop_pct", 0.875) or 1.0)))
+
+
+class DecodedImages:
+    """Images decoded once and kept as uint8 RGB arrays, larger ones first shrunk to ``side`` on their shorter
+    side (what the evaluation transform's first step does anyway), until ``budget`` bytes are used."""
+
+    def __init__(self, side: int, budget: int) -> None:
+        self.side = side
+        self.budget = budget
+        self.arrays: dict[int, np.ndarray] = {}
+        self.used = 0
+
+    def get(self, index: int, item: Any) -> Image.Image:
+        array = self.arrays.get(index)
+        if array is not None:
+            return Image.fromarray(array)
+        image = load_image(item)
+        if min(image.size) > self.side:
+            image = resize_shorter_side(image, self.side)
+        array = np.asarray(image)
+        if self.used + array.nbytes <= self.budget:
+            self.arrays[index] = array
+            self.used += array.nbytes
+        return image
+
+
+def resize_shorter_side(image: Image.Image, side: int) -> Image.Image:
+    """``image`` with its shorter side ``side`` (bicubic, as torchvision's Resize(int) does it on PIL images)."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.functional import resize
+
+    return resize(image, side, interpolation=InterpolationMode.BICUBIC)
+
+
+class ImageDataset(Dataset):
+    """Decodes each item (path, PIL image or array) to RGB and applies the model's transform; with ``decoded``,
+    each file is decoded once and later epochs start from the kept pixels."""
+
+    def __init__(self, items: Sequence[Any], targets: Sequence[int] | None, transform,
+                 decoded: DecodedImages | None = None) -> None:
         self.items = items
         self.targets = targets
         self.transform = transform
+        self.decoded = decoded
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image = self.transform(load_image(self.items[index]))
-        return image, (self.targets[index] if self.targets is not None else -1)
+        item = self.items[index]
+        image = load_image(item) if self.decoded is None else self.decoded.get(index, item)
+        return self.transform(image), (self.targets[index] if self.targets is not None else -1)
 
 
 class ImageTask(Task):
@@ -100,7 +154,11 @@ class ImageTask(Task):
     def inputs_dataset(
         self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool
     ) -> Dataset:
-        return ImageDataset(items, targets, image_transform(preprocessing, train))
+        budget = decoded_cache_budget() if len(items) > 1 else 0
+        scale, interpolation = scale_side(preprocessing), preprocessing.get("interpolation", "bilinear")
+        # Shrinking in the cache is exact for bicubic evaluation transforms; others decode at full size.
+        decoded = DecodedImages(scale if interpolation == "bicubic" else 1 << 30, budget) if budget else None
+        return ImageDataset(items, targets, image_transform(preprocessing, train), decoded)
 
     def profile(self, items: Sequence[Any]) -> dict:
         """Sizes and modes of up to 200 images (headers only for files)."""

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from headstart.progress import Reporter
 from headstart.training.checkpoint import Checkpoint, TrainerState, load_optimizer_state, optimizer_state
-from headstart.training.device import autocast, channels_last
+from headstart.training.device import autocast, channels_last, resolve_precision, to_channels_last
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Trainer:
         self,
         model: nn.Module,
         batch_size: int = 32,
-        precision: str = "fp32",
+        precision: str = "auto",
         seed: int = 0,
         patience: int = 3,
         num_workers: int = 0,
@@ -63,8 +63,10 @@ class Trainer:
         # headstart trains several models per process (warm-up, stages, runs with different --precision). So
         # accelerate handles devices and processes, and bf16 autocast is applied per forward pass here.
         self.accelerator = Accelerator()
-        self.precision = precision
-        self.model = self.accelerator.prepare_model(model)
+        # "auto": fp32 training steps, bf16 evaluation passes where the hardware has native bf16.
+        self.precision = resolve_precision(precision, training=True, device=self.accelerator.device)
+        self.eval_precision = resolve_precision(precision, device=self.accelerator.device)
+        self.model = self.accelerator.prepare_model(to_channels_last(model))
         # With N processes each takes 1/N of every batch, so the optimisation sees the same global batch size.
         self.batch_size = max(1, math.ceil(batch_size / self.accelerator.num_processes))
         self.seed = seed
@@ -92,6 +94,8 @@ class Trainer:
             drop_last=drop_last,
             generator=self._shuffle,  # re-seeded every epoch (and shared by the processes, through accelerate)
             num_workers=self.num_workers,
+            # Workers that live for the whole stage keep their decoded-image cache from one epoch to the next.
+            persistent_workers=self.num_workers > 0,
             collate_fn=getattr(dataset, "collate_fn", None),
         )
         return self.accelerator.prepare_data_loader(loader)
@@ -213,7 +217,7 @@ class Trainer:
         self.model.eval()
         total_loss, correct, seen = 0.0, 0, 0
         for inputs, targets in loader:
-            with autocast(self.accelerator.device, self.precision):
+            with autocast(self.accelerator.device, self.eval_precision):
                 logits = self.model(channels_last(inputs)).float()
             losses = nn.functional.cross_entropy(logits, targets, reduction="none")
             hits = logits.argmax(1) == targets

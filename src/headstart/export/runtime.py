@@ -1,0 +1,76 @@
+"""Running an exported ONNX model with ONNX Runtime: what ``headstart predict --runtime onnx`` uses."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from headstart.errors import HeadstartError
+from headstart.export.writer import meta_path_for, require_onnx
+from headstart.training.device import usable_cores
+
+BATCH = 32
+
+
+def chw_uint8(image) -> np.ndarray:
+    """An RGB PIL image as a 3 x H x W uint8 array (the exported graph's input)."""
+    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+
+
+class OnnxModel:
+    """An exported ONNX file and its ``.json`` description: ``predict_proba(items)`` like a classifier's."""
+
+    def __init__(self, path: str | Path) -> None:
+        require_onnx()
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        meta_path = meta_path_for(self.path)
+        if not self.path.is_file() or not meta_path.is_file():
+            raise HeadstartError(f"{self.path} or {meta_path.name} is missing; run `headstart export RUN` first")
+        self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        self.classes_ = np.asarray(self.meta["classes"])
+        self.task = self.meta["task"]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = usable_cores()
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
+    def predict_proba(self, items: Sequence[Any]) -> np.ndarray:
+        out = np.zeros((len(items), len(self.classes_)), np.float32)
+        for indices, feeds in self._batches(list(items)):
+            out[indices] = self.session.run(["probabilities"], feeds)[0]
+        return out
+
+    def predict(self, items: Sequence[Any]) -> np.ndarray:
+        return self.classes_[self.predict_proba(items).argmax(axis=1)]
+
+    def _batches(self, items: list[Any]):
+        if self.task == "text":
+            tokenizer = self._tokenizer()
+            max_length = int(self.meta["preprocessing"]["max_length"])
+            for start in range(0, len(items), BATCH):
+                chunk = [str(t) for t in items[start : start + BATCH]]
+                encoded = tokenizer(chunk, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+                feeds = {name: encoded[name].astype(np.int64) for name in ("input_ids", "attention_mask")}
+                yield list(range(start, start + len(chunk))), feeds
+            return
+        from headstart.data.images import load_image
+
+        by_size: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = defaultdict(list)
+        for index, item in enumerate(items):
+            array = chw_uint8(load_image(item))
+            by_size[array.shape].append((index, array))
+        for group in by_size.values():
+            for start in range(0, len(group), BATCH):
+                chunk = group[start : start + BATCH]
+                yield [i for i, _ in chunk], {"images": np.stack([a for _, a in chunk])}
+
+    def _tokenizer(self):
+        from headstart.models.hf_text import load_tokenizer
+
+        return load_tokenizer(str(self.path.parent / self.meta["preprocessing"]["tokenizer"]))

@@ -1,0 +1,108 @@
+"""Throughput and how close it is to the machine: measured matmul peak, FLOPs per input, items per second.
+
+The implied fraction of the limit is ``rate x FLOPs per input / peak matmul FLOP/s`` (the peak measured once per
+machine, thread count and torch version with a short ``torch.matmul`` probe, and kept in the headstart cache).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from headstart.files import write_json
+from headstart.paths import cache_root
+
+PROBE_SIZE = 1024
+PROBE_REPEATS = 8
+
+
+@dataclass
+class Throughput:
+    """Items and seconds of forward-only passes (feature extraction, inference), accumulated as they run."""
+
+    items: int = 0
+    seconds: float = 0.0
+    precision: str = "fp32"
+
+    def add(self, items: int, seconds: float, precision: str) -> None:
+        self.items += items
+        self.seconds += seconds
+        self.precision = precision
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds if self.seconds else 0.0
+
+
+# What the current process extracted; api.train resets it before a fit and reads it afterwards.
+RECORDED = Throughput()
+
+
+def reset() -> Throughput:
+    global RECORDED
+    RECORDED = Throughput()
+    return RECORDED
+
+
+def _machine_key() -> str:
+    return f"{platform.processor() or platform.machine()}|torch {torch.__version__}|{torch.get_num_threads()} threads"
+
+
+def probe_peak(dtype: torch.dtype, size: int = PROBE_SIZE, repeats: int = PROBE_REPEATS) -> float:
+    """The best matmul FLOP/s of ``repeats`` square ``size`` products in ``dtype``."""
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    torch.matmul(a, b)  # warm-up (kernel selection, allocation)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def machine_peaks() -> dict[str, float]:
+    """Peak matmul FLOP/s in fp32 and bf16 on this machine, measured once and cached."""
+    path = cache_root() / "machine-peak.json"
+    key = _machine_key()
+    try:
+        stored = json.loads(path.read_text())
+        if stored.get("key") == key:
+            return stored["peaks"]
+    except (OSError, ValueError, KeyError):
+        pass
+    peaks = {"fp32": probe_peak(torch.float32), "bf16": probe_peak(torch.bfloat16)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, {"key": key, "peaks": peaks})
+    except OSError:
+        pass  # a read-only cache only costs a new probe next time
+    return peaks
+
+
+def flops_per_input(model: nn.Module, inputs: Any, count: int) -> float:
+    """FLOPs of one forward pass per input (``count`` inputs in ``inputs``), by torch's FLOP counter."""
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model(inputs)
+    model.train(was_training)
+    return counter.get_total_flops() / max(count, 1)
+
+
+def speed_report(throughput: Throughput, flops: float) -> dict:
+    """Items/s, FLOPs per item and the fraction of the measured peak of the precision that ran."""
+    if not throughput.items:
+        return {"note": "no forward pass was timed (every feature came from the cache)"}
+    peak = machine_peaks()[throughput.precision]
+    achieved = throughput.rate * flops
+    return {"items_per_second": round(throughput.rate, 2), "items": throughput.items, "precision": throughput.precision,
+            "gflops_per_item": round(flops / 1e9, 3), "achieved_gflops": round(achieved / 1e9, 2),
+            "peak_gflops": round(peak / 1e9, 2), "fraction_of_peak": round(achieved / peak, 4)}

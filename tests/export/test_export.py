@@ -1,0 +1,190 @@
+"""Exported files give PyTorch's outputs (1e-4, fp32), run without headstart, and int8 reports its accuracy change."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from headstart import HeadstartError, load
+from headstart.export import export_run
+from headstart.export.runtime import OnnxModel
+from headstart.export.writer import build_pipeline
+from headstart.tasks import get_task
+
+
+def reference(run, inputs):
+    """The same graph run in PyTorch, as probabilities."""
+    pipeline, _, _ = build_pipeline(load(run))
+    with torch.inference_mode():
+        return pipeline(*inputs).numpy()
+
+
+def image_inputs(data):
+    items = get_task("image").read(data).test.items[:5]
+    from headstart.data.images import load_image
+    from headstart.export.runtime import chw_uint8
+
+    return items, (torch.from_numpy(np.stack([chw_uint8(load_image(i)) for i in items])),)
+
+
+def text_inputs(run):
+    from headstart.models.hf_text import load_tokenizer
+
+    texts = ["A moving, beautifully acted film.", "A dull, lifeless mess that goes on and on.", "Fine."]
+    encoded = load_tokenizer(str(run / "export" / "tokenizer"))(texts, padding=True, return_tensors="pt")
+    return texts, (encoded["input_ids"], encoded["attention_mask"])
+
+
+def onnx_outputs(path, inputs, names):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {n: t.numpy() for n, t in zip(names, inputs, strict=True)})[0]
+
+
+@pytest.mark.parametrize("format", ["onnx", "torchscript"])
+def test_image_export_equals_pytorch(image_run, format):
+    data, run = image_run
+    result = export_run(run, format)
+    items, inputs = image_inputs(data)
+    expected = reference(run, inputs)
+    other = (torch.randint(0, 256, (3, 3, 200, 300), dtype=torch.uint8),)  # another size and shape, shrunk
+    for batch, reference_output in ((inputs, expected), (other, reference(run, other))):
+        if format == "onnx":
+            got = onnx_outputs(result.path, batch, ["images"])
+        else:
+            got = torch.jit.load(str(result.path))(*batch).numpy()
+        assert np.abs(got - reference_output).max() < 1e-4
+    assert result.meta["classes"] == ["bag", "sneaker", "trouser"]
+    assert result.meta["preprocessing"]["centre_crop"] == [64, 64]
+
+
+@pytest.mark.parametrize("format", ["onnx", "torchscript"])
+def test_text_export_equals_pytorch(text_run, format):
+    _, run = text_run
+    result = export_run(run, format)
+    assert (result.path.parent / "tokenizer" / "tokenizer.json").is_file()
+    _, inputs = text_inputs(run)
+    expected = reference(run, inputs)
+    if format == "onnx":
+        got = onnx_outputs(result.path, inputs, ["input_ids", "attention_mask"])
+    else:
+        got = torch.jit.load(str(result.path))(*inputs).numpy()
+    assert np.abs(got - expected).max() < 1e-4
+
+
+def test_onnx_runtime_agrees_with_the_classifier(image_run, text_run):
+    """The graph resizes and crops as PIL does (one grey level off on a few pixels: PIL's fixed-point weights);
+    text runs the same tokenizer and model, so within 1e-4."""
+    for data, run in (image_run, text_run):
+        export_run(run, "onnx")
+        clf = load(run)
+        split = get_task(clf.task).read(data, test_per_class=10).test
+        ours = clf.predict_proba(split.items)
+        exported = OnnxModel(run / "export" / "model.onnx").predict_proba(split.items)
+        assert (ours.argmax(1) == exported.argmax(1)).mean() == 1
+        assert np.abs(ours - exported).max() < (1e-4 if clf.task == "text" else 5e-3)
+        print(clf.task, "largest probability difference with predict:", np.abs(ours - exported).max())
+
+
+STANDALONE = """
+import json, sys, numpy as np, onnxruntime as ort
+from PIL import Image
+folder = sys.argv[1]
+meta = json.load(open(folder + "/model.json"))
+session = ort.InferenceSession(folder + "/model.onnx")
+image = np.asarray(Image.open(sys.argv[2]).convert("RGB")).transpose(2, 0, 1)[None]
+probabilities = session.run(None, {"images": image})[0]
+assert "headstart" not in sys.modules
+print(json.dumps({"label": meta["classes"][int(probabilities.argmax())], "sum": float(probabilities.sum())}))
+"""
+
+
+def test_exported_file_runs_without_headstart(image_run, tmp_path):
+    data, run = image_run
+    export_run(run, "onnx")
+    image = sorted((data / "test" / "sneaker").glob("*.png"))[0]
+    script = tmp_path / "standalone.py"
+    script.write_text(STANDALONE)
+    env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"}
+    result = subprocess.run([sys.executable, "-I", str(script), str(run / "export"), str(image)],
+                            capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["label"] == "sneaker" and abs(answer["sum"] - 1) < 1e-4
+
+
+def test_int8_quantisation_reports_its_accuracy_change(image_run, text_run):
+    """Reported for both; dynamic int8 keeps a transformer's accuracy (it may not a small CNN's: reported)."""
+    for (_, run), n in ((image_run, 24), (text_run, 20)):
+        result = export_run(run, "onnx", quantize="int8")
+        q = result.quantized
+        assert q["bytes"] < q["fp32_bytes"] / 2
+        assert q["split"] == "test" and q["n"] == n
+        assert abs(q["accuracy_change"] - (q["int8_accuracy"] - q["fp32_accuracy"])) < 1e-9
+        print(result.meta["task"], "int8:", q)
+    assert q["accuracy_change"] >= -0.1
+
+
+def test_bad_requests_say_how_to_fix_them(image_run, tmp_path):
+    _, run = image_run
+    with pytest.raises(HeadstartError, match="onnx or torchscript"):
+        export_run(run, "tflite")
+    with pytest.raises(HeadstartError, match="needs --format onnx"):
+        export_run(run, "torchscript", quantize="int8")
+    with pytest.raises(HeadstartError, match="must end in .onnx"):
+        export_run(run, "onnx", out=tmp_path / "model.bin")
+
+
+def headstart(*args):
+    result = subprocess.run([sys.executable, "-m", "headstart", *map(str, args)], capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_cli_export_and_predict_with_onnx_runtime(image_run, tmp_path):
+    data, run = image_run
+    target = tmp_path / "lite0.onnx"
+    result = headstart("export", run, "--format", "onnx", "--quantize", "int8", "-o", target)
+    assert target.is_file() and (tmp_path / "lite0.int8.onnx").is_file() and (tmp_path / "lite0.json").is_file()
+    assert "int8 accuracy on the test split (n=24)" in result.stdout and "points" in result.stdout
+    images = data / "test"
+    torch_rows = json.loads(headstart("predict", run, images, "-f", "json").stdout)
+    onnx_rows = json.loads(headstart("predict", run, images, "-f", "json", "--runtime", "onnx").stdout)
+    assert [r["label"] for r in onnx_rows] == [r["label"] for r in torch_rows]
+    assert [r["input"] for r in onnx_rows] == [r["input"] for r in torch_rows]
+
+
+TEXT_STANDALONE = """
+import json, sys, numpy as np, onnxruntime as ort
+from tokenizers import Tokenizer
+folder = sys.argv[1]
+tokenizer = Tokenizer.from_file(folder + "/tokenizer/tokenizer.json")
+tokenizer.enable_padding()
+tokenizer.enable_truncation(max_length=64)
+batch = tokenizer.encode_batch(sys.argv[2:])
+feeds = {"input_ids": np.array([e.ids for e in batch], np.int64),
+         "attention_mask": np.array([e.attention_mask for e in batch], np.int64)}
+probabilities = ort.InferenceSession(folder + "/model.onnx").run(None, feeds)[0]
+assert "headstart" not in sys.modules and "transformers" not in sys.modules
+print(json.dumps(probabilities.tolist()))
+"""
+
+
+def test_text_export_runs_with_the_tokenizers_package_alone(text_run, tmp_path):
+    _, run = text_run
+    export_run(run, "onnx")
+    texts = ["A moving, beautifully acted film.", "A dull, lifeless mess that goes on and on."]
+    script = tmp_path / "standalone_text.py"
+    script.write_text(TEXT_STANDALONE)
+    result = subprocess.run([sys.executable, "-I", str(script), str(run / "export"), *texts], capture_output=True,
+                            text=True, timeout=300, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    expected = load(run).predict_proba(texts)
+    assert np.abs(np.array(json.loads(result.stdout)) - expected).max() < 1e-4
