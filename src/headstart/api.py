@@ -51,7 +51,8 @@ def evaluation_data(splits: DataSplits) -> tuple[str, LabeledData]:
     return (name, split) if split is not None and len(split) else ("all", splits.train)
 
 
-NAMED_DATA = {"sample": "image", "fashion-mnist": "image", "text-sample": "text", "rotten-tomatoes": "text"}
+NAMED_DATA = {"sample": "image", "fashion-mnist": "image", "text-sample": "text", "rotten-tomatoes": "text",
+              "detect-sample": "detect"}
 
 
 def infer_task(data: str | Path, model: str | None = None) -> str:
@@ -63,6 +64,8 @@ def infer_task(data: str | Path, model: str | None = None) -> str:
         return NAMED_DATA[text]
     path = Path(text).expanduser()
     suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml") or (path / "data.yaml").is_file():
+        return "detect"
     if suffix in (".jsonl", ".ndjson", ".json", ".tsv", ".txt"):
         return "text"
     if suffix == ".csv" and path.is_file():
@@ -99,8 +102,12 @@ def train(
     from headstart.classifier import CLASSIFIERS
 
     task = task or infer_task(data, model)
+    if task == "detect":
+        from headstart.detection.run import train_detection
+
+        return train_detection(data, model, strategy, out, **params)
     if task not in CLASSIFIERS:
-        raise HeadstartError(f"unknown task '{task}'; use one of {', '.join(CLASSIFIERS)}")
+        raise HeadstartError(f"unknown task '{task}'; use one of {', '.join(CLASSIFIERS)}, detect")
     clf = CLASSIFIERS[task](model=model, strategy=strategy, **params)
     start = time.perf_counter()
     columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
@@ -148,7 +155,12 @@ def train(
 def evaluate(run: str | Path, data: str | Path) -> tuple[str, dict]:
     """Score a saved run on ``data`` (its test split when it has one); returns (split used, metrics)."""
     from headstart.classifier import load
+    from headstart.rundir import read_config
 
+    if read_config(run).get("task") == "detect":
+        from headstart.detection.run import evaluate_detection
+
+        return evaluate_detection(run, data)
     clf = load(run)
     split_name, split = evaluation_data(get_task(clf.task).read(data, seed=clf.seed))
     return split_name, clf.evaluate(split)

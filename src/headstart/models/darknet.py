@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from headstart.errors import HeadstartError
+from headstart.models.transfer import frozen_batchnorms
 
 LEAKY_SLOPE = 0.1
 BN_EPS = 1e-6  # Darknet's own epsilon (sqrt(var + .000001f))
@@ -150,6 +151,7 @@ class Darknet(nn.Module):
         return self.heads[0].num_classes
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        self.last_input_side = int(x.shape[-1])  # what the loss measures its boxes against
         outputs: dict[int, torch.Tensor] = {}
         maps = []
         for index, (kind, layer) in enumerate(zip(self.kinds, self.layers, strict=True)):
@@ -164,6 +166,14 @@ class Darknet(nn.Module):
             if index in self._keep:
                 outputs[index] = x
         return maps
+
+    def train(self, mode: bool = True) -> Darknet:
+        """As ``nn.Module.train``, but frozen BatchNorm layers keep their pre-trained statistics (eval mode)."""
+        super().train(mode)
+        if mode:
+            for module in frozen_batchnorms(self.modules()):
+                module.eval()
+        return self
 
     def output_convs(self) -> list[nn.Conv2d]:
         """The 1x1 convolutions that produce the yolo maps: the class-specific output layers."""
