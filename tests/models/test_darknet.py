@@ -87,7 +87,7 @@ def test_weights_that_do_not_fit_the_cfg(networks, tmp_path):
 
 def test_local_cfg_path(networks, tmp_path):
     _, _, spec = networks
-    cfg, weights, _ = darknet_files(spec)
+    cfg = darknet_files(spec)[0]
     (tmp_path / "mine.cfg").write_bytes(cfg.read_bytes())
     local = get_model_spec(str(tmp_path / "mine.cfg"))
     assert local.task == "detect" and local.weights.kind == "none"

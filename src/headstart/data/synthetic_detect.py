@@ -38,11 +38,7 @@ def _backgrounds() -> list[Image.Image]:
     from skimage import data
     from sklearn.datasets import load_sample_images
 
-    arrays = [data.grass(), data.gravel(), data.brick(), load_sample_images().images[0]]
-    try:
-        arrays.append(data.hubble_deep_field())
-    except Exception:  # noqa: BLE001 - an optional extra background (needs no download in current scikit-image)
-        pass
+    arrays = [data.grass(), data.gravel(), data.brick(), data.hubble_deep_field(), load_sample_images().images[0]]
     return [Image.fromarray(a).convert("RGB") for a in arrays]
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from headstart.data.detection import BoxData
+from headstart.data.images import load_image
 from headstart.detection.boxes import Detections
 from headstart.detection.draw import draw_detections, save_drawn
-from headstart.data.images import load_image
 
 EXAMPLES_DIR = "examples"
 EXAMPLES_SHOWN = 8

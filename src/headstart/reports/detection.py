@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 
 from headstart.reports import figures
@@ -17,8 +16,8 @@ def detection_sections(root: Path, config: dict, summary: dict, history: list[di
     from headstart.reports.html import _figure, _table, footer
 
     scores = summary.get("scores") or {}
-    parts = [f"<h1>headstart detection run: {html.escape(str(config['model']['name']))}, "
-             f"{html.escape(config['strategy'])}</h1>", f"<p>{html.escape(str(root))}</p>"]
+    title = f"headstart detection run: {config['model']['name']}, {config['strategy']}"
+    parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(str(root))}</p>"]
     if scores:
         parts.append(f"<p>Scored on the <b>{html.escape(str(summary.get('evaluated_on')))}</b> split "
                      f"({scores['images']} images, {scores['boxes']} boxes), COCO-style with torchmetrics.</p>")
