@@ -164,6 +164,14 @@ class ObjectDetector(BaseEstimator):
         targets = [{"boxes": torch.as_tensor(t.boxes), "labels": torch.as_tensor(t.labels)} for t in data.targets]
         return detection_metrics(predictions, targets, self.classes_.tolist()), predictions
 
+    def export_onnx(self, path: str | Path) -> Path:
+        """The detector as ONNX: input ``images`` (B, 3, S, S) letterboxed in [0, 1]; output ``rows`` (B, N, 5 + C)
+        (cx, cy, w, h in input pixels, objectness, class probabilities), before NMS."""
+        from headstart.detection.export import export_onnx
+
+        self._check_fitted()
+        return export_onnx(self.model_, path, input_side(self.preprocessing_))
+
     # -- saving ----------------------------------------------------------------------------------------------
     def save(self, path: str | Path, summary: dict | None = None) -> Path:
         """A run directory (config.json, model.safetensors, metrics.csv) that ``ObjectDetector.load`` reads."""
