@@ -58,7 +58,8 @@ def evaluation_data(splits: DataSplits) -> tuple[str, LabeledData]:
     return (name, split) if split is not None and len(split) else ("all", splits.train)
 
 
-NAMED_DATA = {"sample": "image", "fashion-mnist": "image", "text-sample": "text", "rotten-tomatoes": "text"}
+NAMED_DATA = {"sample": "image", "fashion-mnist": "image", "text-sample": "text", "rotten-tomatoes": "text",
+              "detect-sample": "detect"}
 
 
 def infer_task(data: str | Path, model: str | None = None) -> str:
@@ -70,6 +71,8 @@ def infer_task(data: str | Path, model: str | None = None) -> str:
         return NAMED_DATA[text]
     path = user_path(text)
     suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml") or (path / "data.yaml").is_file():
+        return "detect"
     if suffix in (".jsonl", ".ndjson", ".json", ".tsv", ".txt"):
         return "text"
     if suffix == ".csv" and path.is_file():
@@ -110,8 +113,14 @@ def train(
     from headstart.classifier import CLASSIFIERS
 
     task = task or infer_task(data, model)
+    if task == "detect":
+        from headstart.detection.run import train_detection
+
+        if resume:
+            raise HeadstartError("--resume works for classification runs; start the detection run again")
+        return train_detection(data, model, strategy, out, **params)
     if task not in CLASSIFIERS:
-        raise HeadstartError(f"unknown task '{task}'; use one of {', '.join(CLASSIFIERS)}")
+        raise HeadstartError(f"unknown task '{task}'; use one of {', '.join(CLASSIFIERS)}, detect")
     here = world()  # under torchrun every process trains (on its share of each batch); only the first writes
     if not here.is_main:
         params["verbose"] = False
@@ -264,7 +273,12 @@ def load_predictor(run: str | Path, runtime: str = "torch", reporter: Reporter |
 def evaluate(run: str | Path, data: str | Path) -> tuple[str, dict]:
     """Score a saved run on ``data`` (its test split when it has one); returns (split used, metrics)."""
     from headstart.classifier import load
+    from headstart.rundir import read_config
 
+    if read_config(run).get("task") == "detect":
+        from headstart.detection.run import evaluate_detection
+
+        return evaluate_detection(run, data)
     clf = load(run)
     split_name, split = evaluation_data(get_task(clf.task).read(data, seed=clf.seed))
     return split_name, clf.evaluate(split)

@@ -37,7 +37,7 @@ Inputs = Annotated[
 ]
 TRAIN_PARAMS = (
     "weights", "epochs", "lr", "batch_size", "image_size", "max_length", "val_size", "seed", "precision", "num_workers",
-    "cache", "budget", "class_weight",
+    "cache", "budget", "class_weight", "freeze",
 )
 
 
@@ -102,12 +102,13 @@ def train(
         str | None, typer.Option(help="auto: weigh classes so each counts the same (imbalanced data); none [none].")
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
+    freeze: Annotated[int | None, typer.Option(help="Detection: keep the first N layers as pre-trained.")] = None,
     resume: Annotated[
         Path | None, typer.Option(help="Continue an interrupted run from its last checkpoint (other options ignored).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
-    """Adapt a pre-trained model to DATA and save a run directory."""
+    """Adapt a pre-trained model to DATA and save a run directory (detection: --task detect, YOLO or COCO data)."""
     if resume is not None:
         params, data_args = _split_config(api.read_launch(resume))
         merged = {k: v for k, v in params.items() if k in TRAIN_PARAMS}
@@ -122,7 +123,7 @@ def train(
     given = {"weights": weights, "epochs": epochs, "lr": lr, "batch_size": batch_size, "image_size": image_size,
              "max_length": max_length, "val_size": val_size, "seed": seed, "precision": precision,
              "num_workers": num_workers, "cache": False if no_cache else None, "budget": budget,
-             "class_weight": class_weight}
+             "class_weight": class_weight, "freeze": freeze}
     merged = {k: v for k, v in params.items() if k in TRAIN_PARAMS and v is not None}
     merged.update({k: v for k, v in given.items() if v is not None})
     data = data or data_args.get("data")
@@ -152,7 +153,10 @@ def _print_summary(result: api.TrainResult) -> None:
         err.print(f"[yellow]warning:[/] {warning}")
     scores = summary.get("scores")
     line = f"[bold]{summary['model']}[/] + [bold]{summary['strategy']}[/]"
-    if scores:
+    if scores and "map50" in scores:
+        line += (f": {summary['evaluated_on']} mAP@0.5 [bold green]{scores['map50']:.3f}[/], mAP@0.5:0.95 "
+                 f"{scores['map']:.3f} ({scores['images']} images, {scores['boxes']} boxes)")
+    elif scores:
         line += (
             f": {summary['evaluated_on']} accuracy [bold green]{scores['accuracy']:.1%}[/] "
             f"(macro-F1 {scores['macro_f1']:.3f}, n={scores['n']})"
@@ -173,18 +177,56 @@ def _print_summary(result: api.TrainResult) -> None:
 
 @app.command()
 def predict(
-    run: Annotated[Path, typer.Argument(help="A run directory made by `headstart train`.")],
-    inputs: Inputs,
+    run: Annotated[str, typer.Argument(help="A run directory made by `headstart train` (or, with --model, an input).")],
+    inputs: Annotated[list[str] | None, typer.Argument(help="Images: files, folders, globs. Text: texts, @FILE (one per line), - (stdin).")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Detection: a pre-trained detector, zero-shot (e.g. yolov3-tiny).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show per input.")] = 3,
     format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
     runtime: Annotated[
         str, typer.Option(help="torch, or onnx (ONNX Runtime on RUN/export/model.onnx, exported first if missing).")
     ] = "torch",
+    draw: Annotated[Path | None, typer.Option(help="Detection: write each image with its boxes drawn to this folder.")] = None,
+    conf: Annotated[float | None, typer.Option(help="Detection: lowest score shown [0.25].")] = None,
 ) -> None:
-    """Print the predicted label and top-k probabilities for each input (streamed: any number of inputs)."""
+    """Print the predicted label and top-k probabilities for each input, streamed: any number of inputs
+    (detection: boxes, classes, scores)."""
+    from headstart.rundir import read_config
+
     if format not in ("table", "json", "csv"):
         raise HeadstartError(f"unknown format '{format}'; use table, json or csv")
-    _emit_predictions(api.predict(run, inputs, top_k, runtime=runtime, verbose=sys.stderr.isatty()), format)
+    if model is not None or read_config(run).get("task") == "detect":
+        _predict_detections(model, run, inputs or [], format, draw, conf)
+        return
+    _emit_predictions(api.predict(run, inputs or [], top_k, runtime=runtime, verbose=sys.stderr.isatty()), format)
+
+
+def _predict_detections(model: str | None, run: str, inputs: list[str], format: str, draw: Path | None,
+                        conf: float | None) -> None:
+    """Boxes of a detection run (RUN), or of a pre-trained detector zero-shot (--model; RUN is then an input)."""
+    from headstart.data.images import load_image
+    from headstart.detection.draw import draw_detections, save_drawn
+    from headstart.detector import ObjectDetector
+    from headstart.tasks import get_task
+
+    detector = ObjectDetector.pretrained(model) if model else ObjectDetector.load(run)
+    items = get_task("detect").expand_inputs(([run] if model else []) + inputs)
+    classes = detector.classes_.tolist()
+    found = detector.predict(items, conf=conf)
+    rows = [{"input": str(item), "detections": f.rows(classes)} for item, f in zip(items, found, strict=True)]
+    if draw is not None:
+        for row, item, f in zip(rows, items, found, strict=True):
+            row["drawn"] = str(save_drawn(draw / Path(item).name, draw_detections(load_image(item), f, classes)))
+    if format == "json":
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("input", "class", "score", "box (x1, y1, x2, y2)")
+    for row in rows:
+        for place, d in enumerate(row["detections"] or [{"label": "-", "score": None, "box": []}]):
+            score = "" if d["score"] is None else f"{d['score']:.2f}"
+            table.add_row(row["input"] if place == 0 else "", d["label"], score, ", ".join(f"{v:.0f}" for v in d["box"]))
+    out.print(table)
+    if draw is not None:
+        out.print(f"drawn: {draw}")
 
 
 def _emit_predictions(chunks: Iterator[list[dict]], format: str) -> None:
@@ -253,6 +295,14 @@ def evaluate(
     split, metrics = api.evaluate(run, data)
     if format == "json":
         print(json.dumps({"split": split, **metrics}, indent=2))
+        return
+    if "map50" in metrics:
+        out.print(f"{split} split, {metrics['images']} images, {metrics['boxes']} boxes: mAP@0.5 "
+                  f"[bold]{metrics['map50']:.3f}[/], mAP@0.5:0.95 {metrics['map']:.3f}, mAR@100 {metrics['mar100']:.3f}")
+        table = Table("class", "AP@0.5", "AP@0.5:0.95", "boxes", title="per class")
+        for name, s in metrics["per_class"].items():
+            table.add_row(name, f"{s['ap50']:.3f}", f"{s['ap']:.3f}", str(s["boxes"]))
+        out.print(table)
         return
     out.print(
         f"{split} split, n={metrics['n']}: accuracy [bold]{metrics['accuracy']:.1%}[/], balanced accuracy "

@@ -135,6 +135,9 @@ def compare(
     from headstart.reports.curves import plot_curves
 
     task = task or infer_task(data, model)
+    if task == "detect":
+        raise HeadstartError("compare does not do detection yet; `python bench/detection.py --sizes 25,100` gives "
+                             "transfer against scratch mAP at several dataset sizes")
     if task not in CLASSIFIERS:
         raise HeadstartError(f"unknown task '{task}'; use one of {', '.join(CLASSIFIERS)}")
     reporter = Reporter(verbose)

@@ -133,4 +133,4 @@ def create_backbone(
 
 def _ensure_builtin() -> None:
     # The built-in entries register themselves on import; importing here keeps registry.py free of task code.
-    from headstart.models import hf_text, timm_models  # noqa: F401
+    from headstart.models import detectors, hf_text, timm_models  # noqa: F401

@@ -89,6 +89,10 @@ def write_report(run_dir: str | Path) -> Path:
     scores = summary.get("scores") or {}
     counts = config.get("data", {}).get("counts", {})
 
+    if config.get("task") == "detect":
+        from headstart.reports.detection import detection_sections
+
+        return _write_page(root, detection_sections(root, config, summary, history))
     parts = [f"<h1>headstart run: {html.escape(str(config['model']['name']))}, {html.escape(config['strategy'])}</h1>",
              f"<p>{html.escape(str(root))}</p>"]
     if scores:
@@ -142,11 +146,21 @@ def write_report(run_dir: str | Path) -> Path:
                                  "reliability diagram"))
     parts.append(_mistakes(root, predictions))
 
-    parts.append("<h2>Timings</h2>")
-    parts.append(_table(["step", "seconds"], [["fit", summary.get("fit_seconds", "")],
-                                               ["total (with scoring and saving)", summary.get("total_seconds", "")]]))
-    parts.append("<h2>Configuration</h2>")
-    parts.append(_table(["option", "value"], [[k, json.dumps(v)] for k, v in config.get("params", {}).items()]))
+    return _write_page(root, parts + footer(summary, config))
+
+
+def footer(summary: dict, config: dict) -> list[str]:
+    """The timings and configuration sections that end every report."""
+    return [
+        "<h2>Timings</h2>",
+        _table(["step", "seconds"], [["fit", summary.get("fit_seconds", "")],
+                                     ["total (with scoring and saving)", summary.get("total_seconds", "")]]),
+        "<h2>Configuration</h2>",
+        _table(["option", "value"], [[k, json.dumps(v)] for k, v in config.get("params", {}).items()]),
+    ]
+
+
+def _write_page(root: Path, parts: list[str]) -> Path:
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>headstart report</title>'
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
     write_text(root / REPORT, page)

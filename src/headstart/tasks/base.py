@@ -96,7 +96,7 @@ def register_task(task: Task) -> Task:
 
 
 def get_task(name: str) -> Task:
-    from headstart.tasks import image, text  # noqa: F401 - they register themselves
+    from headstart.tasks import detect, image, text  # noqa: F401 - they register themselves
 
     if name not in _TASKS:
         raise HeadstartError(f"unknown task '{name}'; use one of {', '.join(sorted(_TASKS))}")

@@ -187,13 +187,13 @@ class Trainer:
         for inputs, targets in steps:
             with autocast(self.accelerator.device, self.precision):
                 logits = self.model(channels_last(inputs))
-            loss = self.loss_fn(logits.float(), targets)
+            loss = self.compute_loss(logits, targets)
             optimizer.zero_grad(set_to_none=True)
             self.accelerator.backward(loss)
             optimizer.step()
             scheduler.step()
             total_loss += loss.item() * len(targets)
-            correct += (logits.argmax(1) == targets).sum().item()
+            correct += self.count_correct(logits, targets)
             seen += len(targets)
         total_loss, correct, seen = self._sum_over_processes(total_loss, correct, seen)
         lr = max(group["lr"] for group in optimizer.param_groups)
@@ -210,6 +210,14 @@ class Trainer:
             torch.tensor(values, dtype=torch.float64, device=self.accelerator.device), "sum"
         )
         return total.tolist()
+
+    def compute_loss(self, outputs, targets) -> torch.Tensor:
+        """The training loss of a batch (a trainer for another task, e.g. detection, overrides this)."""
+        return self.loss_fn(outputs.float(), targets)
+
+    def count_correct(self, outputs, targets) -> int:
+        """How many of a batch's predictions are right (0 where a task has no per-example accuracy)."""
+        return (outputs.argmax(1) == targets).sum().item()
 
     @torch.inference_mode()
     def evaluate(self, loader: DataLoader) -> tuple[float, float]:
