@@ -173,8 +173,13 @@ def scaling_table(path: Path = RESULTS_DIR / "scaling.jsonl") -> str:
         speedup = f"{row['images_per_second'] / base['images_per_second']:.2f}x" if base else "-"
         lines.append(f"| {procs} | {row['images']:,} | {row['seconds_total']:.0f} s ({row['seconds_fixed']:.0f} s) | "
                      f"{row['images_per_second']:.1f} img/s | {speedup} | {row['gflops_per_second']:.0f} |")
-    row = next(iter(latest.values()))
-    lines += ["", f"EfficientNet-Lite0 at {row['image_size']} px, fp32. Machine: {row['machine']}. Code: {row['commit']}."]
+    if latest:
+        row = next(iter(latest.values()))
+        lines += ["", f"EfficientNet-Lite0 at {row['image_size']} px, {row.get('precision', 'fp32')}. "
+                  f"Machine: {row['machine']}. Code: {row['commit']}."]
+    return "\n".join(lines)
+
+
 def _goal(met: bool) -> str:
     return "met" if met else "**missed**"
 

@@ -43,12 +43,12 @@ def image_folder(root: Path, count: int) -> Path:
     return folder
 
 
-def timed_embed(folder: Path, procs: int, work: Path) -> float:
+def timed_embed(folder: Path, procs: int, work: Path, precision: str) -> float:
     cache = tempfile.mkdtemp(dir=work)
     env = {**os.environ, "HEADSTART_FEATURE_CACHE": cache}
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "headstart", "embed", str(folder), "-o", str(Path(cache) / "e.parquet"),
-                    "--nproc", str(procs), "--quiet"], check=True, env=env, capture_output=True)
+                    "--nproc", str(procs), "--precision", precision, "--quiet"], check=True, env=env, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -56,15 +56,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--procs", default="1,2")
+    parser.add_argument("--precision", default="fp32", help="fp32 (default, comparable across CPUs), bf16 or auto")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="headstart-scaling-"))
     big, small = image_folder(work, args.images), image_folder(work, 16)
     for procs in [int(p) for p in args.procs.split(",")]:
-        fixed = timed_embed(small, procs, work)
-        total = timed_embed(big, procs, work)
+        fixed = timed_embed(small, procs, work, args.precision)
+        total = timed_embed(big, procs, work, args.precision)
         rate = (args.images - 16) / max(total - fixed, 1e-9)
         append_row(RESULTS, {
-            "processes": procs, "images": args.images, "image_size": 224, "model": "efficientnet_lite0",
+            "processes": procs, "images": args.images, "image_size": 224, "model": "efficientnet_lite0", "precision": args.precision,
             "seconds_total": round(total, 1), "seconds_fixed": round(fixed, 1), "images_per_second": round(rate, 1),
             "gflops_per_second": round(rate * LITE0_GFLOPS, 1), "machine": machine(), "commit": commit(),
         })
