@@ -140,7 +140,8 @@ def train(
     try:
         clf.fit(splits, checkpoint_dir=run_dir, resume=resume)
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted; continue with `headstart train --resume {run_dir}`") from None
+        again = f" --nproc {here.size}" if here.size > 1 else ""
+        raise Interrupted(f"interrupted; continue with `headstart train --resume {run_dir}{again}`") from None
     split_name, split = clf.splits_.evaluation_split()
     scores, proba = clf.evaluate_with_probabilities(split) if split is not None and len(split) else (None, None)
     speed_record = speed.speed_report(throughput, model_flops(clf, clf.splits_.train.items[:4]))

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from headstart import api
 from headstart.errors import HeadstartError
-from headstart.training.distributed import launch, launched, world
+from headstart.training.distributed import is_first_process, launch, launched, world
 
 app = typer.Typer(
     add_completion=False,
@@ -542,10 +542,12 @@ def main(argv: list[str] | None = None) -> Any:
     except HeadstartError as exc:
         if debug:
             raise
-        err.print(f"[bold red]error:[/] {exc}")
+        if is_first_process():  # under --nproc every process meets the same error; one says it
+            err.print(f"[bold red]error:[/] {exc}")
         sys.exit(getattr(exc, "exit_code", 1))
     except KeyboardInterrupt:
-        err.print("interrupted")
+        if is_first_process():
+            err.print("interrupted")
         sys.exit(130)
 
 

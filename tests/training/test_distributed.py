@@ -1,12 +1,14 @@
-"""Two CPU processes (torchrun, gloo) train like one and extract exactly what one process extracts."""
+"""Two CPU processes (torchrun, gloo) train like one, resume after Ctrl-C, and extract exactly what one extracts."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ import pytest
 
 from headstart.features.embeddings import Embeddings
 from tests.conftest import copy_sample
+from tests.training.test_resume import outcome, saved_position
 
 TRAIN = ["--strategy", "fine-tune", "--epochs", "4", "--image-size", "64", "--seed", "1", "--quiet"]
 # Stated tolerance: each process normalises its half of a batch (BatchNorm), so losses differ slightly.
@@ -39,9 +42,17 @@ def history(run: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def test_two_processes_train_like_one(data, tmp_path):
+@pytest.fixture(scope="module")
+def two_process_run(data, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    root = tmp_path_factory.mktemp("two")
+    result = headstart("train", data, *TRAIN, "--out", root / "two", "--nproc", "2", cache=root / "cache")
+    return root / "two", result
+
+
+def test_two_processes_train_like_one(data, two_process_run, tmp_path):
     headstart("train", data, *TRAIN, "--out", tmp_path / "one", cache=tmp_path / "cache-one")
-    result = headstart("train", data, *TRAIN, "--out", tmp_path / "two", "--nproc", "2", cache=tmp_path / "cache-two")
+    two_run, result = two_process_run
+    (tmp_path / "two").symlink_to(two_run)
     assert result.stdout.count("test accuracy") == 1, "only the first process reports"
     one, two = (json.loads((tmp_path / r / "summary.json").read_text())["scores"] for r in ("one", "two"))
     assert abs(one["accuracy"] - two["accuracy"]) <= ACCURACY_TOLERANCE
@@ -50,6 +61,28 @@ def test_two_processes_train_like_one(data, tmp_path):
     for a, b in zip(rows_one, rows_two, strict=True):
         assert abs(float(a["val_loss"]) - float(b["val_loss"])) <= LOSS_TOLERANCE
     assert not (tmp_path / "two" / "checkpoint.safetensors").exists()
+
+
+def test_ctrl_c_then_resume_with_two_processes(data, two_process_run, tmp_path):
+    """Ctrl-C reaches the launcher and both processes (one process group, as in a terminal); the resumed run ends
+    exactly where the uninterrupted two-process run does."""
+    run = tmp_path / "cut"
+    env = {**os.environ, "HEADSTART_FEATURE_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "headstart", "train", str(data), *TRAIN, "--out", str(run),
+                             "--nproc", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    while (saved_position(run) or (0,))[0] < 1:  # trainer 0 is the head warm-up on cached features
+        assert proc.poll() is None, f"training ended before it could be interrupted: {proc.stderr.read()}"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == f"error: interrupted; continue with `headstart train --resume {run} --nproc 2`"
+    assert "Traceback" not in stderr
+    headstart("train", "--resume", run, "--nproc", "2", "--quiet", cache=tmp_path / "cache")
+    assert outcome(run) == outcome(two_process_run[0])
 
 
 def test_sharded_extraction_equals_one_process_exactly(data, tmp_path):

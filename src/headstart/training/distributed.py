@@ -8,8 +8,8 @@ process group (gloo on CPU, NCCL on GPUs); this module only asks it who we are.
 
 from __future__ import annotations
 
+import logging
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 
@@ -33,6 +33,11 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def is_first_process() -> bool:
+    """Rank 0 (or not launched), from the launcher's environment alone: safe where the group may not exist."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def world() -> World:
     """This process's rank and the number of processes; the process group is set up on first use."""
     if not launched():
@@ -51,19 +56,31 @@ def barrier() -> None:
 
 
 def launch(argv: list[str], nproc: int) -> int:
-    """Run ``headstart ARGV`` in ``nproc`` processes on this machine with torchrun; returns the exit code.
+    """Run ``headstart ARGV`` in ``nproc`` processes on this machine with torchrun, in this process as the
+    ``torchrun`` script does; returns the exit code (the first process's when it failed, 130 on Ctrl-C).
 
-    torchrun gives each process one thread (OMP_NUM_THREADS=1) unless it is set, so N processes share the cores.
+    Each process gets cores // nproc threads unless OMP_NUM_THREADS is set. The first process explains a failure
+    in one line, so torchrun's own multi-line report of it is not printed.
     """
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={nproc}",
-        "--module",
-        "headstart",
-        *argv,
-    ]
-    threads = os.environ.get("OMP_NUM_THREADS", str(max(1, usable_cores() // nproc)))
-    return subprocess.call(command, env={**os.environ, "OMP_NUM_THREADS": threads})
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // nproc)))
+    for name in [*logging.root.manager.loggerDict, "torch.distributed.elastic"]:  # torch sets levels per module
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        run(parse_args(["--standalone", f"--nproc-per-node={nproc}", "--module", "headstart", *argv]))
+    except SignalException:
+        return 130
+    except ChildFailedError as exc:
+        failures = exc.failures
+        if 0 in failures:
+            code = failures[0].exitcode
+            return code if code > 0 else 128 - code  # killed by signal s: exitcode is -s
+        rank, failure = exc.get_first_failure()
+        print(f"error: process {rank} of {nproc} failed (exit code {failure.exitcode}); run the command again with "
+              "--debug to see its traceback", file=sys.stderr)
+        return 1
+    return 0
