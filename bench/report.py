@@ -69,8 +69,8 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-TEXT_ORDER = ["tfidf", "linear-probe", "head", "fine-tune", "lora", "scratch", "setfit"]
-HEADSTART_TEXT = ["linear-probe", "head", "fine-tune", "lora"]
+TEXT_ORDER = ["tfidf", "linear-probe", "head", "fine-tune", "contrastive", "lora", "scratch", "setfit"]
+HEADSTART_TEXT = ["linear-probe", "head", "fine-tune", "contrastive", "lora"]
 
 
 def text_table(path: Path = RESULTS_DIR / "rotten_tomatoes.jsonl") -> str:

@@ -89,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="8,16,64,all", help="labelled reviews per class, or 'all'")
     parser.add_argument("--seeds", default="0,1,2", help="seeds for the few-shot sizes ('all' uses the first)")
-    parser.add_argument("--methods", default="tfidf,linear-probe,head,fine-tune,lora,scratch,setfit")
+    parser.add_argument("--methods", default="tfidf,linear-probe,head,fine-tune,contrastive,lora,scratch,setfit")
     parser.add_argument("--setfit-max-steps", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON-lines file rows are appended to")
     args = parser.parse_args()

@@ -76,7 +76,7 @@ def train(
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Registered model or timm name.")] = None,
     strategy: Annotated[
-        str | None, typer.Option("--strategy", "-s", help="linear-probe, head, fine-tune, lora, scratch or auto.")
+        str | None, typer.Option("--strategy", "-s", help="linear-probe, head, fine-tune, contrastive, lora, scratch or auto.")
     ] = None,
     weights: Annotated[str | None, typer.Option(help="Local weights file (.safetensors or .pth).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (strategy default if unset).")] = None,
@@ -358,6 +358,7 @@ def compare(
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (strategy default if unset).")] = None,
     precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 [auto: bf16 where the CPU has it].")] = "auto",
+    test_per_class: Annotated[int | None, typer.Option(help="Score on at most N test examples per class.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [runs/<time>-compare].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -372,7 +373,8 @@ def compare(
     params = {k: v for k, v in {"image_size": image_size, "epochs": epochs}.items() if v is not None}
     result = run_compare(
         data, model, [s.strip() for s in strategies.split(",") if s.strip()], parse_sizes(sizes), seed_list,
-        task=task, out=out_dir, verbose=not quiet, precision=precision, **params,
+        task=task, test_per_class=test_per_class, out=out_dir, verbose=not quiet, precision=precision,
+        **params,
     )
     table = Table("strategy", *(f"{size} / class" for size, *_ in result.curve(result.points[0].strategy)))
     for strategy in dict.fromkeys(p.strategy for p in result.points):

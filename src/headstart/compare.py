@@ -124,12 +124,14 @@ def compare(
     seeds: Sequence[int] = (0, 1, 2),
     *,
     task: str | None = None,
+    test_per_class: int | None = None,
     out: str | Path | None = None,
     verbose: bool = False,
     **params: Any,
 ) -> Comparison:
     """Train ``strategies`` at every size (labelled examples per class; "all" uses one seed) and seed, score each
-    on one fixed test split, and write curves.csv, curves.png and summary.json to ``out``."""
+    on one fixed test split (at most ``test_per_class`` per class, drawn with seed 0), and write curves.csv,
+    curves.png and summary.json to ``out``."""
     from headstart.api import infer_task
     from headstart.classifier import CLASSIFIERS
     from headstart.reports.curves import plot_curves
@@ -141,7 +143,7 @@ def compare(
     if task not in CLASSIFIERS:
         raise HeadstartError(f"unknown task '{task}'; use one of {', '.join(CLASSIFIERS)}")
     reporter = Reporter(verbose)
-    pool, test, test_record = fixed_test_split(get_task(task).read(data, seed=0))
+    pool, test, test_record = fixed_test_split(get_task(task).read(data, test_per_class=test_per_class, seed=0))
     out_dir = Path(out) if out else Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-compare"
     out_dir.mkdir(parents=True, exist_ok=True)
     points: list[CurvePoint] = []

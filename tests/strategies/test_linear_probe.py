@@ -4,7 +4,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from headstart.data.images import load_image
-from headstart.strategies.linear_probe import fold_into_linear
+from headstart.strategies.linear_probe import fold_into_linear, keep_constant_features_unscaled
 from headstart.tasks import get_task
 
 
@@ -19,6 +19,26 @@ def test_folded_head_reproduces_sklearn_probabilities():
         fold_into_linear(layer, clf, scaler, n_classes)
         ours = torch.softmax(layer(torch.from_numpy(x)), 1).detach().numpy()
         np.testing.assert_allclose(ours, clf.predict_proba(scaler.transform(x)), atol=1e-9)
+
+
+def test_a_feature_constant_in_training_does_not_blow_up_the_folded_head():
+    """MiniLM's pooled features have a dimension that is 0 up to 1e-32 noise; scaled to unit variance, it gave head
+    weights of 1e30 (which int8 quantization cannot hold). The folded head must stay small and agree with
+    scikit-learn."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 8)).astype(np.float32)
+    x[:, 3] = rng.normal(size=32) * 1e-32
+    y = np.arange(32) % 2
+    raw = StandardScaler().fit(x)
+    assert raw.scale_[3] < 1e-20  # what scikit-learn makes of it: not constant, so it divides by it
+    scaler = keep_constant_features_unscaled(StandardScaler().fit(x))
+    assert scaler.scale_[3] == 1.0 and np.array_equal(scaler.scale_[[0, 1, 2]], raw.scale_[[0, 1, 2]])
+    clf = LogisticRegression(C=1.0, max_iter=1000).fit(scaler.transform(x), y)
+    layer = torch.nn.Linear(8, 2)
+    fold_into_linear(layer, clf, scaler, 2)
+    assert layer.weight.abs().max() < 100
+    ours = torch.softmax(layer(torch.from_numpy(x)), 1).detach().numpy()
+    np.testing.assert_allclose(ours, clf.predict_proba(scaler.transform(x)), atol=1e-5)
 
 
 def pixels(data):

@@ -1,15 +1,16 @@
-"""Strategies: linear-probe, head, fine-tune, lora, scratch, and auto, which picks one of them."""
+"""Strategies: linear-probe, head, fine-tune, contrastive, lora, scratch, and auto, which picks one of them."""
 
 from headstart.errors import HeadstartError
 from headstart.strategies.auto import choose_strategy
 from headstart.strategies.base import FitContext, FitResult, Split, Strategy
+from headstart.strategies.contrastive import Contrastive
 from headstart.strategies.fine_tune import FineTune
 from headstart.strategies.head import Head
 from headstart.strategies.linear_probe import LinearProbe
 from headstart.strategies.lora import Lora
 from headstart.strategies.scratch import Scratch
 
-STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (LinearProbe, Head, FineTune, Lora, Scratch)}
+STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (LinearProbe, Head, FineTune, Contrastive, Lora, Scratch)}
 STRATEGY_NAMES = (*STRATEGIES, "auto")
 
 

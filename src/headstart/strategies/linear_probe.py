@@ -31,7 +31,7 @@ class LinearProbe(Strategy):
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         x_train = ctx.features(model, train, "features (train)")
-        scaler = StandardScaler().fit(x_train)
+        scaler = keep_constant_features_unscaled(StandardScaler().fit(x_train))
         x_train = scaler.transform(x_train)
         folds = min(5, int(np.bincount(train.targets).min()), 3 if len(train) > 3000 else 5)
         if folds >= 2:
@@ -48,6 +48,18 @@ class LinearProbe(Strategy):
         if scores:
             ctx.reporter.say(f"  logistic regression C={best_c}, {folds}-fold cross-validated accuracy {scores[best_c]:.3f}")
         return FitResult(details={"C": best_c, "cv_folds": folds, "cv_accuracy_by_C": {str(c): s for c, s in scores.items()}})
+
+
+def keep_constant_features_unscaled(scaler: StandardScaler) -> StandardScaler:
+    """Give features that barely vary (spread under a millionth of the median feature's) a scale of 1.
+
+    MiniLM's pooled embeddings have a dimension that is 0 up to 1e-32 of noise; scikit-learn scales it to unit
+    variance, which is harmless inside the regression but, folded into the head, turns its small weight into 1e30
+    (an int8-quantized head is then all zeros). Such a feature carries nothing a classifier could use.
+    """
+    constant = scaler.scale_ < 1e-6 * np.median(scaler.scale_)
+    scaler.scale_[constant] = 1.0
+    return scaler
 
 
 def _logreg(c: float, ctx: FitContext) -> LogisticRegression:
