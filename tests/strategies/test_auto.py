@@ -65,3 +65,11 @@ def test_auto_probes_with_few_examples_and_saves_its_reason(tmp_path, sample_dir
     clf.save(tmp_path / "run")
     loaded = load(tmp_path / "run")
     assert loaded.strategy_reason_ == clf.strategy_reason_ and loaded.fit_details_["auto"]["strategy"] == "linear-probe"
+
+
+def test_auto_adapts_text_with_contrastive_and_images_with_fine_tune():
+    reviews = get_task("text").read("text-sample", per_class=30, seed=0).train
+    plan = plan_auto(reviews, get_task("text"), ["minilm-l6"], {"seed": 0}, None)
+    assert plan.strategy == "contrastive" and "contrastive is estimated" in plan.reason
+    assert set(plan.details["estimated_seconds"]) == {"linear-probe", "contrastive", "head"}
+    assert get_task("image").adapting_strategies[0] == "fine-tune"

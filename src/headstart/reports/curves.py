@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from headstart.compare import Comparison
 
 STYLE = {"scratch": {"color": "#b0413e", "linestyle": "--"}, "linear-probe": {"color": "#3b75af"},
-         "head": {"color": "#7a5195"}, "fine-tune": {"color": "#2e8b57"}, "lora": {"color": "#ef8a17"}}
+         "head": {"color": "#7a5195"}, "fine-tune": {"color": "#2e8b57"}, "lora": {"color": "#ef8a17"},
+         "contrastive": {"color": "#d45087"}}
 
 
 def _x(size: int | str, largest: int) -> float:
@@ -27,6 +28,7 @@ def plot_curves(comparison: Comparison, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     numeric = [p.per_class for p in comparison.points if p.per_class != "all"]
     largest = max(numeric) if numeric else max(p.n_train for p in comparison.points)
@@ -53,6 +55,9 @@ def plot_curves(comparison: Comparison, path: Path) -> Path:
     acc_ax.set_title(f"{comparison.model}: transfer against training from scratch")
     acc_ax.legend(loc="lower right")
     time_ax.set_yscale("log")
+    time_ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    time_ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    time_ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     time_ax.set_ylabel("training time, s")
     time_ax.set_title("time per model")
     fig.tight_layout()

@@ -25,6 +25,7 @@ from headstart.features import cached_features
 from headstart.models import create_backbone, get_model_spec
 from headstart.progress import Reporter
 from headstart.strategies.base import budget_epochs
+from headstart.strategies.contrastive import Contrastive
 from headstart.strategies.head import Head
 from headstart.tasks.base import Task
 from headstart.training.device import default_device
@@ -105,6 +106,9 @@ def estimate_seconds(strategy: str, n_train: int, forward: float, val_share: flo
         return n_train * forward
     if strategy == "head":
         return (1 + Head.views) * fit * forward + val * forward
+    if strategy == "contrastive":  # every example, no validation split; at most max_steps batches of 32
+        epochs = max(1, min(Contrastive.default_epochs, Contrastive.max_steps // max(1, n_train // 32)))
+        return (epochs * TRAIN_COST + 1) * n_train * forward
     epochs = budget_epochs(int(fit))
     return (2 * fit + val) * forward + epochs * (TRAIN_COST * fit + val) * forward
 
@@ -134,8 +138,9 @@ def plan_auto(
        that alone would take more than ``SHARE_FOR_CHOOSING`` of the budget).
     2. A quick probe: a cross-validated logistic regression on those features.
     3. The strategy: a linear probe with fewer than ``FEW_SHOT_PER_CLASS`` examples in a class, or when the quick
-       probe already separates the classes; else fine-tune, or head, or the linear probe, whichever is the
-       strongest that the remaining budget allows (times estimated from a measured forward pass).
+       probe already separates the classes; else the first of the task's ``adapting_strategies`` (images:
+       fine-tune, head; text: contrastive, head) that the remaining budget allows, or the linear probe (times
+       estimated from a measured forward pass).
     """
     from headstart.ranking.rank import rank_models
 
@@ -166,7 +171,8 @@ def plan_auto(
     steps.append(f"a quick linear probe on {len(subsample)} examples scores {probe:.1%} (cross-validated)")
 
     remaining = None if budget is None else budget - (time.perf_counter() - start)
-    estimates = {s: estimate_seconds(s, n, forwards[model]) for s in ("linear-probe", "head", "fine-tune")}
+    adapting = task.adapting_strategies
+    estimates = {s: estimate_seconds(s, n, forwards[model]) for s in ("linear-probe", *adapting)}
     by_size, size_reason = choose_strategy(train.labels)
     if by_size == "linear-probe":
         strategy = by_size
@@ -175,11 +181,11 @@ def plan_auto(
         strategy = "linear-probe"
         steps.append(f"frozen features already separate the classes (>= {SEPARABLE:.0%}): fine-tuning has little to add")
     else:
-        fitting = [s for s in ("fine-tune", "head") if remaining is None or estimates[s] <= remaining]
+        fitting = [s for s in adapting if remaining is None or estimates[s] <= remaining]
         strategy = fitting[0] if fitting else "linear-probe"
         limit = "no time limit" if remaining is None else f"{remaining:.0f} s of budget left"
-        steps.append(f"{strategy} is estimated at {estimates[strategy]:.0f} s ({limit}; fine-tune "
-                     f"~{estimates['fine-tune']:.0f} s, head ~{estimates['head']:.0f} s)")
+        others = ", ".join(f"{s} ~{estimates[s]:.0f} s" for s in adapting)
+        steps.append(f"{strategy} is estimated at {estimates[strategy]:.0f} s ({limit}; {others})")
     details = {
         "candidates": list(candidates), "model": model, "strategy": strategy, "budget_seconds": budget,
         "choosing_seconds": round(time.perf_counter() - start, 2), "quick_probe_accuracy": probe,

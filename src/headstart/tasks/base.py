@@ -20,6 +20,8 @@ class Task(ABC):
     name: str
     default_model: str
     augments: bool = False  # whether training inputs are randomly augmented (views differ from the plain input)
+    # What ``auto`` trains when there is enough data, strongest first (docs/benchmarks.md has the measurements).
+    adapting_strategies: tuple[str, ...] = ("fine-tune", "head")
 
     @abstractmethod
     def read(self, source: str | Path, **options: Any) -> DataSplits:

