@@ -70,6 +70,7 @@ def _duration(seconds: float) -> str:
 
 
 TEXT_ORDER = ["tfidf", "linear-probe", "head", "fine-tune", "contrastive", "lora", "scratch", "setfit"]
+GOAL_SIZES = {"16", "64"}  # where issue #3 sets its goal
 HEADSTART_TEXT = ["linear-probe", "head", "fine-tune", "contrastive", "lora"]
 
 
@@ -114,15 +115,19 @@ def text_table(path: Path = RESULTS_DIR / "rotten_tomatoes.jsonl") -> str:
             return stats[(size, method)][2] / setfit_fit
 
         matching = sorted((ratio(m), m) for a, m in ours if a >= setfit_accuracy)
+        judged = size in GOAL_SIZES
         text = (f"- {size} per class: SetFit {setfit_accuracy:.1%} (training {_duration(setfit_fit)}); the most accurate "
                 f"headstart strategy, {best}, {best_accuracy:.1%} in {ratio(best):.2g}x SetFit's training time")
         if matching:
             fastest_ratio, fastest = matching[0]
             verdict = "met" if fastest_ratio <= 1 / 3 else "**missed**"
-            text += (f"; the fastest that matches or beats SetFit, {fastest}, {stats[(size, fastest)][0]:.1%} in "
-                     f"{fastest_ratio:.2g}x. Goal (match or beat it in at most a third of its time): {verdict}.")
-        else:
+            text += f"; the fastest that matches or beats SetFit, {fastest}, {stats[(size, fastest)][0]:.1%} in {fastest_ratio:.2g}x."
+            if judged:
+                text += f" Goal (match or beat it in at most a third of its time): {verdict}."
+        elif judged:
             text += ". Goal (match or beat it in at most a third of its time): **missed**, no strategy matches it."
+        else:
+            text += "."
         lines.append(text)
     any_row = next(iter(cells.values()))
     seeds = sorted({seed for _, _, seed in cells})
