@@ -73,3 +73,11 @@ def test_auto_adapts_text_with_contrastive_and_images_with_fine_tune():
     assert plan.strategy == "contrastive" and "contrastive is estimated" in plan.reason
     assert set(plan.details["estimated_seconds"]) == {"linear-probe", "contrastive", "head"}
     assert get_task("image").adapting_strategies[0] == "fine-tune"
+
+
+def test_auto_uses_contrastive_for_few_texts_unless_the_budget_forbids_it():
+    reviews = get_task("text").read("text-sample", per_class=8, seed=0).train
+    plan = plan_auto(reviews, get_task("text"), ["minilm-l6"], {"seed": 0}, None)
+    assert plan.strategy == "contrastive" and "smallest class has 8 training examples" in plan.reason
+    tight = plan_auto(reviews, get_task("text"), ["minilm-l6"], {"seed": 0}, 0.5)
+    assert tight.strategy == "linear-probe" and "so the linear probe instead" in tight.reason

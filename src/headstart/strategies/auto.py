@@ -137,8 +137,9 @@ def plan_auto(
     1. With several candidates, rank them by LogME on up to ``RANK_PER_CLASS`` examples per class (skipped when
        that alone would take more than ``SHARE_FOR_CHOOSING`` of the budget).
     2. A quick probe: a cross-validated logistic regression on those features.
-    3. The strategy: a linear probe with fewer than ``FEW_SHOT_PER_CLASS`` examples in a class, or when the quick
-       probe already separates the classes; else the first of the task's ``adapting_strategies`` (images:
+    3. The strategy: the task's ``few_shot_strategy`` (images: the linear probe; text: contrastive, if the budget
+       allows) with fewer than ``FEW_SHOT_PER_CLASS`` examples in a class; the linear probe when the quick probe
+       already separates the classes; else the first of the task's ``adapting_strategies`` (images:
        fine-tune, head; text: contrastive, head) that the remaining budget allows, or the linear probe (times
        estimated from a measured forward pass).
     """
@@ -174,7 +175,17 @@ def plan_auto(
     adapting = task.adapting_strategies
     estimates = {s: estimate_seconds(s, n, forwards[model]) for s in ("linear-probe", *adapting)}
     by_size, size_reason = choose_strategy(train.labels)
-    if by_size == "linear-probe":
+    few_shot = task.few_shot_strategy
+    if by_size == "linear-probe" and few_shot != by_size:
+        estimates.setdefault(few_shot, estimate_seconds(few_shot, n, forwards[model]))
+        fits = remaining is None or estimates[few_shot] <= remaining
+        strategy = few_shot if fits else by_size
+        smallest = min(Counter(train.labels).values())
+        limit = "no time limit" if remaining is None else f"{remaining:.0f} s of budget left"
+        steps.append(f"the smallest class has {smallest} training examples (< {FEW_SHOT_PER_CLASS}): with so few, "
+                     f"{few_shot} is the strongest measured for {task.name} data; it is estimated at "
+                     f"{estimates[few_shot]:.0f} s ({limit})" + ("" if fits else ", so the linear probe instead"))
+    elif by_size == "linear-probe":
         strategy = by_size
         steps.append(size_reason)
     elif probe >= SEPARABLE:

@@ -20,7 +20,8 @@ class Task(ABC):
     name: str
     default_model: str
     augments: bool = False  # whether training inputs are randomly augmented (views differ from the plain input)
-    # What ``auto`` trains when there is enough data, strongest first (docs/benchmarks.md has the measurements).
+    # What ``auto`` trains with few examples per class, and with enough, strongest first (docs/benchmarks.md).
+    few_shot_strategy: str = "linear-probe"
     adapting_strategies: tuple[str, ...] = ("fine-tune", "head")
 
     @abstractmethod

@@ -65,7 +65,9 @@ class TextDataset(Dataset):
 class TextTask(Task):
     name = "text"
     default_model = "minilm-l6"
-    # On Rotten Tomatoes at 64 reviews per class contrastive scores 6 points above head and 9 above fine-tune.
+    # On Rotten Tomatoes contrastive scores 3 points above the linear probe at 8 and 16 reviews per class, and at 64
+    # 6 points above head and 9 above fine-tune.
+    few_shot_strategy = "contrastive"
     adapting_strategies = ("contrastive", "head")
 
     def read(
