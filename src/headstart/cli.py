@@ -19,6 +19,7 @@ from rich.table import Table
 
 from headstart import api
 from headstart.errors import HeadstartError
+from headstart.training import interrupt
 from headstart.training.distributed import is_first_process, launch, launched, world
 
 app = typer.Typer(
@@ -540,6 +541,7 @@ def main(argv: list[str] | None = None) -> Any:
             raise HeadstartError("--nproc works with train and embed; run other commands without it")
         if nproc > 1 and not launched():
             sys.exit(launch(args + (["--debug"] if debug else []), nproc))
+        interrupt.install()
         return app(args=args, prog_name="headstart")
     except HeadstartError as exc:
         if debug:

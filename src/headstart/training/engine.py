@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from headstart.progress import Reporter
+from headstart.training import interrupt
 from headstart.training.checkpoint import Checkpoint, TrainerState, load_optimizer_state, optimizer_state
 from headstart.training.device import autocast, channels_last, resolve_precision, to_channels_last
 
@@ -188,6 +189,7 @@ class Trainer:
         total_loss, correct, seen = 0.0, 0, 0
         steps = self.reporter.track(loader, len(loader), f"{name} {epoch}/{epochs}")
         for inputs, targets in steps:
+            interrupt.check()
             with autocast(self.accelerator.device, self.precision):
                 logits = self.model(channels_last(inputs))
             loss = self.compute_loss(logits, targets)
