@@ -56,7 +56,7 @@ def test_transfer_beats_scratch_and_the_figure_is_drawn(result):
 
 def test_scratch_needs_interpolates_on_a_log_scale(tmp_path):
     def point(strategy, size, accuracy):
-        return CurvePoint(strategy, size, 0, size, accuracy, accuracy, accuracy, 1.0)
+        return CurvePoint(strategy, size, 0, size, accuracy, 1.0)
 
     points = [point("linear-probe", 10, 0.8), point("scratch", 10, 0.4), point("scratch", 100, 0.7),
               point("scratch", 1000, 0.9)]

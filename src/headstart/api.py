@@ -253,22 +253,30 @@ def model_flops(clf: Any, items: list[Any]) -> float:
 
 
 def load_predictor(run: str | Path, runtime: str = "torch", reporter: Reporter | None = None) -> Any:
-    """The run's classifier (torch), or its exported ONNX file in ONNX Runtime (exported now if not yet)."""
+    """The run's classifier or detector (torch), or its exported ONNX file in ONNX Runtime (exported now if not
+    yet)."""
+    from headstart.rundir import read_config
+
+    detection = read_config(run).get("task") == "detect"
     if runtime == "torch":
+        if detection:
+            from headstart.detector import ObjectDetector
+
+            return ObjectDetector.load(run)
         from headstart.classifier import load
 
         return load(run)
     if runtime != "onnx":
         raise HeadstartError(f"unknown runtime '{runtime}'; use torch or onnx")
     from headstart.export import export_run
-    from headstart.export.runtime import OnnxModel
+    from headstart.export.runtime import OnnxDetector, OnnxModel
     from headstart.export.writer import default_export_path
 
     path = default_export_path(user_path(run), "onnx")
     if not path.is_file():
         (reporter or Reporter()).say(f"exporting {run} to {path} first (once; `headstart export` does it explicitly)")
         export_run(run, "onnx")
-    return OnnxModel(path)
+    return OnnxDetector(path) if detection else OnnxModel(path)
 
 
 def evaluate(run: str | Path, data: str | Path) -> tuple[str, dict]:

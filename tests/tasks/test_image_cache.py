@@ -65,4 +65,4 @@ def test_the_cache_stays_within_its_budget(items, monkeypatch):
     monkeypatch.setenv(image_task.IMAGE_CACHE_ENV, "0.01")  # 10 kB: a few 28 px images, not the large one
     dataset = get_task("image").inputs_dataset(items, None, PRE, train=False)
     tensors(dataset)
-    assert 0 < dataset.decoded.used <= 10_000 and len(dataset.decoded.arrays) < len(items)
+    assert 0 < dataset.decoded.used <= 10_000 and len(dataset.decoded.places) < len(items)

@@ -40,6 +40,10 @@ class LabeledData:
             source=self.source,
         )
 
+    def join(self, other: LabeledData) -> LabeledData:
+        """This data followed by ``other`` (e.g. a training and a validation split as one pool)."""
+        return LabeledData(self.items + other.items, self.labels + other.labels, self.ids + other.ids, self.source)
+
 
 @dataclass
 class DataSplits:

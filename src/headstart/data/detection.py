@@ -59,6 +59,11 @@ class BoxData:
         return BoxData([self.items[i] for i in pick], [self.targets[i] for i in pick], [self.ids[i] for i in pick],
                        self.classes, self.source)
 
+    def join(self, other: BoxData) -> BoxData:
+        """This data followed by ``other`` (same classes)."""
+        return BoxData(self.items + other.items, self.targets + other.targets, self.ids + other.ids, self.classes,
+                       self.source)
+
 
 def read_detection(source: str | Path) -> DataSplits:
     """A YOLO ``data.yaml`` (or the folder holding it), or a COCO ``.json`` annotation file."""

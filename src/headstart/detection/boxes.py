@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,3 +68,17 @@ def select(rows: torch.Tensor, conf: float, iou: float, max_det: int = 300) -> D
     picked = scores[index, labels]
     keep = batched_nms(boxes, picked, labels, iou)[:max_det]
     return Detections(boxes[keep], picked[keep], labels[keep])
+
+
+def detect_images(images: list[Image.Image], side: int, rows_of: Callable[[torch.Tensor], torch.Tensor], conf: float,
+                  iou: float) -> list[Detections]:
+    """Detections of ``images`` in their own pixels: each is letterboxed to ``side``, ``rows_of`` maps the batch
+    (B, 3, side, side) in [0, 1] to decoded rows (B, N, 5 + C) (a PyTorch model or an exported file alike), then
+    :func:`select` and the letterbox is undone."""
+    boxed = [letterbox(image, side) for image in images]
+    rows = rows_of(torch.stack([to_tensor(b[0]) for b in boxed]))
+    found = []
+    for image, (_, box), image_rows in zip(images, boxed, rows, strict=True):
+        picked = select(image_rows, conf, iou)
+        found.append(Detections(box.to_image(picked.boxes, image.size), picked.scores, picked.labels))
+    return found

@@ -23,12 +23,18 @@ class DecodedDetector(nn.Module):
         return decode(self.model(images), self.model.heads, (side, side))
 
 
-def export_onnx(model: Darknet, path: str | Path, side: int) -> Path:
-    """Write ``model`` as ONNX (opset 17, dynamic batch) at the input size ``side``."""
+def export_detector(model: Darknet, path: str | Path, side: int, format: str = "onnx") -> Path:
+    """Write ``model`` with its decoding as ``onnx`` (opset 17, dynamic batch) or ``torchscript`` (traced) at the
+    input size ``side``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = DecodedDetector(model).eval()
-    torch.onnx.export(wrapper, (torch.zeros(1, 3, side, side),), str(path), input_names=["images"],
+    example = torch.zeros(1, 3, side, side)
+    if format == "torchscript":
+        with torch.no_grad():
+            torch.jit.trace(wrapper, (example,), check_trace=False).save(str(path))
+        return path
+    torch.onnx.export(wrapper, (example,), str(path), input_names=["images"],
                       output_names=["rows"], dynamic_axes={"images": {0: "batch"}, "rows": {0: "batch"}},
                       opset_version=17, dynamo=False)
     return path

@@ -42,14 +42,15 @@ class OnnxModel:
 
     def predict_proba(self, items: Sequence[Any]) -> np.ndarray:
         out = np.zeros((len(items), len(self.classes_)), np.float32)
-        for indices, feeds in self._batches(list(items)):
+        for indices, feeds in self.feeds(list(items)):
             out[indices] = self.session.run(["probabilities"], feeds)[0]
         return out
 
     def predict(self, items: Sequence[Any]) -> np.ndarray:
         return self.classes_[self.predict_proba(items).argmax(axis=1)]
 
-    def _batches(self, items: list[Any]):
+    def feeds(self, items: list[Any]):
+        """(indices into ``items``, the graph's inputs for them) batch by batch; images are grouped by size."""
         if self.task == "text":
             tokenizer = self._tokenizer()
             max_length = int(self.meta["preprocessing"]["max_length"])
@@ -74,3 +75,31 @@ class OnnxModel:
         from headstart.models.hf_text import load_tokenizer
 
         return load_tokenizer(str(self.path.parent / self.meta["preprocessing"]["tokenizer"]))
+
+
+class OnnxDetector:
+    """An exported detection file in ONNX Runtime: ``predict(items)`` gives what ``ObjectDetector.predict`` does
+    (letterboxing, per-class NMS and the way back to image pixels are done here, around the graph)."""
+
+    task = "detect"
+
+    def __init__(self, path: str | Path) -> None:
+        self.model = OnnxModel(path)
+        meta = self.model.meta
+        self.classes_ = self.model.classes_
+        self.side, self.conf, self.iou = int(meta["input_side"]), float(meta["conf"]), float(meta["iou"])
+
+    def predict(self, items: Sequence[Any], conf: float | None = None) -> list:
+        import torch
+
+        from headstart.data.images import load_image
+        from headstart.detection.boxes import detect_images
+
+        def rows_of(batch: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(self.model.session.run(["rows"], {"images": batch.numpy()})[0])
+
+        found = []
+        for start in range(0, len(items), BATCH):
+            images = [load_image(item) for item in items[start : start + BATCH]]
+            found += detect_images(images, self.side, rows_of, self.conf if conf is None else conf, self.iou)
+        return found

@@ -14,9 +14,11 @@ import torch
 from torch import nn
 
 from headstart import __version__
+from headstart.detection.boxes import PAD_VALUE
 from headstart.errors import HeadstartError
 from headstart.export.graph import FILTERS, ImagePipeline, TextPipeline, crop_geometry
 from headstart.files import write_json
+from headstart.rundir import read_config
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 OPSET = 17
@@ -108,14 +110,16 @@ def export_run(run_dir: str | Path, format: str = "onnx", out: str | Path | None
     if quantize not in (None, "int8"):
         raise HeadstartError(f"unknown quantisation '{quantize}'; use int8")
     if quantize and format != "onnx":
-        raise HeadstartError("--quantize int8 needs --format onnx (it uses ONNX Runtime's dynamic quantisation)")
+        raise HeadstartError("--quantize int8 needs --format onnx (it uses ONNX Runtime's quantisation)")
     if format == "onnx":
         require_onnx()
     run = Path(run_dir).expanduser()
-    clf = load(run)
     path = Path(out).expanduser() if out else default_export_path(run, format)
     if path.suffix != FORMATS[format]:
         raise HeadstartError(f"the {format} file must end in {FORMATS[format]}: rename {path}")
+    if read_config(run).get("task") == "detect":
+        return export_detection_run(run, format, path, quantize)
+    clf = load(run)
     path.parent.mkdir(parents=True, exist_ok=True)
     pipeline, example, description = build_pipeline(clf)
     names = list(description["inputs"])
@@ -133,3 +137,25 @@ def export_run(run_dir: str | Path, format: str = "onnx", out: str | Path | None
 
         result.quantized = quantize_int8(path, clf, data)
     return result
+
+
+def export_detection_run(run: Path, format: str, path: Path, quantize: str | None) -> ExportResult:
+    """A detection run as one file: letterboxed images in, decoded rows out (NMS is left to the caller; the
+    description file gives the input size, thresholds and how to read the rows)."""
+    from headstart.detector import ObjectDetector
+    from headstart.tasks.detect import input_side
+
+    if quantize:
+        raise HeadstartError("--quantize int8 is for classifiers; export the detector without it (fp32)")
+    detector = ObjectDetector.load(run)
+    detector.export(path, format)
+    side = input_side(detector.preprocessing_)
+    meta = {"format": format, "task": "detect", "classes": detector.classes_.tolist(),
+            "inputs": {"images": f"N x 3 x {side} x {side} float32 RGB in [0, 1], each image scaled to fit "
+                                 f"{side} x {side} with its aspect ratio kept and centred on grey ({PAD_VALUE}/255)"},
+            "input_side": side, "pad_value": PAD_VALUE,
+            "outputs": {"rows": "N x boxes x (5 + classes): cx, cy, w, h in input pixels, objectness, class "
+                                "probabilities; score = objectness x class probability, then per-class NMS"},
+            "conf": detector.conf, "iou": detector.iou, "run": str(run), "headstart_version": __version__}
+    write_json(meta_path_for(path), meta)
+    return ExportResult(path, meta_path_for(path), meta)

@@ -1,4 +1,4 @@
-"""The learning-curve figure: test accuracy and training time against labelled examples per class."""
+"""The learning-curve figure: the test score (accuracy, mAP) and training time against labelled-set size."""
 
 from __future__ import annotations
 
@@ -23,35 +23,37 @@ def _x(size: int | str, largest: int) -> float:
 
 
 def plot_curves(comparison: Comparison, path: Path) -> Path:
-    """Accuracy (mean over seeds, band from lowest to highest) and mean fit time per strategy, log-scaled sizes."""
+    """The score (mean over seeds, band from lowest to highest) and mean fit time per strategy, log-scaled sizes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    numeric = [p.per_class for p in comparison.points if p.per_class != "all"]
+    numeric = [p.size for p in comparison.points if p.size != "all"]
     largest = max(numeric) if numeric else max(p.n_train for p in comparison.points)
     strategies = list(dict.fromkeys(p.strategy for p in comparison.points))
+    scale = 100 if comparison.is_accuracy else 1
     fig, (acc_ax, time_ax) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 2]})
     for strategy in strategies:
         curve = comparison.curve(strategy)
         xs = [_x(size, largest) for size, *_ in curve]
         means, lows, highs = (np.array(values) for values in zip(*[(m, lo, hi) for _, m, lo, hi in curve], strict=True))
         style = STYLE.get(strategy, {})
-        acc_ax.plot(xs, means * 100, marker="o", label=strategy, **style)
-        acc_ax.fill_between(xs, lows * 100, highs * 100, alpha=0.15, color=style.get("color"))
-        times = [np.mean([p.fit_seconds for p in comparison.points if p.strategy == strategy and p.per_class == size])
+        acc_ax.plot(xs, means * scale, marker="o", label=strategy, **style)
+        acc_ax.fill_between(xs, lows * scale, highs * scale, alpha=0.15, color=style.get("color"))
+        times = [np.mean([p.fit_seconds for p in comparison.points if p.strategy == strategy and p.size == size])
                  for size, *_ in curve]
         time_ax.plot(xs, times, marker="o", label=strategy, **style)
-    sizes = list(dict.fromkeys(p.per_class for p in comparison.points))
+    sizes = list(dict.fromkeys(p.size for p in comparison.points))
     for ax in (acc_ax, time_ax):
         ax.set_xscale("log")
         ax.set_xticks([_x(s, largest) for s in sizes], [str(s) for s in sizes])
         ax.minorticks_off()
-        ax.set_xlabel("labelled examples per class")
+        ax.set_xlabel(comparison.size_label)
         ax.grid(alpha=0.3)
-    acc_ax.set_ylabel(f"test accuracy, % ({comparison.n_test:,} examples)")
+    unit = ", %" if comparison.is_accuracy else ""
+    acc_ax.set_ylabel(f"{comparison.score_name}{unit} ({comparison.n_test:,} examples)")
     acc_ax.set_title(f"{comparison.model}: transfer against training from scratch")
     acc_ax.legend(loc="lower right")
     time_ax.set_yscale("log")

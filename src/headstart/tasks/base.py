@@ -10,6 +10,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from headstart.data.dataset import DataSplits
+from headstart.data.splits import sample_per_class, split_validation
 from headstart.errors import HeadstartError
 from headstart.models.registry import ModelSpec
 
@@ -23,6 +24,11 @@ class Task(ABC):
     # What ``auto`` trains with few examples per class, and with enough, strongest first (docs/benchmarks.md).
     few_shot_strategy: str = "linear-probe"
     adapting_strategies: tuple[str, ...] = ("fine-tune", "head")
+    # What learning curves (``compare``) plot: the score (a key of ``evaluate``'s result and its name), and how the
+    # amount of labelled data is counted.
+    curve_score: tuple[str, str] = ("accuracy", "test accuracy")
+    size_unit: str = "per_class"
+    compare_strategies: tuple[str, ...] = ("linear-probe", "fine-tune", "scratch")
 
     @abstractmethod
     def read(self, source: str | Path, **options: Any) -> DataSplits:
@@ -69,6 +75,15 @@ class Task(ABC):
     @abstractmethod
     def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
         """Turn what a user typed for ``predict`` (files, folders, globs, texts) into items."""
+
+    def draw_train(self, pool: Any, size: int, seed: int) -> Any:
+        """``size`` labelled examples per class of ``pool`` (seeded, nested: a larger draw contains a smaller)."""
+        return sample_per_class(pool, size, seed)
+
+    def hold_out(self, pool: Any, share: float, seed: int) -> tuple[Any, Any | None]:
+        """(rest, a seeded stratified ``share`` of ``pool``); None when it is too small to give one."""
+        rest, held, _ = split_validation(pool, share, seed)
+        return rest, held
 
     def check_model(self, spec: ModelSpec) -> None:
         if spec.task != self.name:

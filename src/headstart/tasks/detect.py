@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from headstart.data.dataset import DataSplits
-from headstart.data.detection import Boxes, read_detection
+from headstart.data.detection import BoxData, Boxes, read_detection
 from headstart.data.images import load_image
 from headstart.detection.boxes import letterbox, to_tensor
 from headstart.errors import HeadstartError
@@ -71,6 +72,9 @@ class DetectTask(ImageTask):
     name = "detect"
     default_model = "yolov3-tiny"
     augments = True
+    curve_score = ("map50", "test mAP@0.5")
+    size_unit = "images"
+    compare_strategies = ("fine-tune", "scratch")
 
     def read(self, source: str | Path, seed: int = 0, **options: Any) -> DataSplits:
         """A YOLO data.yaml (or its folder), a COCO .json file, or ``detect-sample`` (the hand-labelled photos)."""
@@ -87,6 +91,20 @@ class DetectTask(ImageTask):
 
     def baseline(self, train: Any, test: Any) -> None:
         return None
+
+    def draw_train(self, pool: BoxData, size: int, seed: int) -> BoxData:
+        """``size`` images of ``pool`` (seeded, nested); detection data is counted in images, not per class."""
+        if size > len(pool):
+            raise HeadstartError(f"{pool.source or 'the data'} has {len(pool)} training images, fewer than the size "
+                                 f"{size} asked for; give sizes up to {len(pool)}")
+        return pool.subset(sorted(np.random.default_rng(seed).permutation(len(pool))[:size].tolist()))
+
+    def hold_out(self, pool: BoxData, share: float, seed: int) -> tuple[BoxData, BoxData | None]:
+        n_held = round(share * len(pool))
+        if n_held < 1 or len(pool) - n_held < 2:
+            return pool, None
+        order = np.random.default_rng(seed).permutation(len(pool))
+        return pool.subset(sorted(order[n_held:].tolist())), pool.subset(sorted(order[:n_held].tolist()))
 
     def inputs_dataset(self, items: Sequence[Any], targets: Sequence[Any] | None, preprocessing: dict,
                        train: bool) -> Dataset:

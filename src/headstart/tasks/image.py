@@ -61,6 +61,12 @@ def scale_side(preprocessing: dict) -> int:
     return int(math.floor(size / float(preprocessing.get("crop_pct", 0.875) or 1.0)))
 
 
+# Kept pixels live in slabs of this size. Above glibc's largest mmap threshold (32 MB), so each slab is its own
+# mapping: thousands of small long-lived arrays allocated between the large per-batch temporaries would pin the heap
+# and grow it without bound (measured: +0.25 MB per image extracted at 224 px, 8 GB after 30,000 images).
+SLAB_BYTES = 64 << 20
+
+
 class DecodedImages:
     """Images decoded once and kept as uint8 RGB arrays, larger ones first shrunk to ``side`` on their shorter
     side (what the evaluation transform's first step does anyway), until ``budget`` bytes are used."""
@@ -68,21 +74,38 @@ class DecodedImages:
     def __init__(self, side: int, budget: int) -> None:
         self.side = side
         self.budget = budget
-        self.arrays: dict[int, np.ndarray] = {}
+        # Where each kept image is: (slab, start, height, width, channels). Plain tuples (Python's own arenas, not
+        # malloc): even numpy's small per-array headers, kept alive by the thousand, pinned the heap.
+        self.places: dict[int, tuple[int, int, int, int, int]] = {}
+        self.slabs: list[np.ndarray] = []
+        self.slab_free = 0  # bytes left at the end of the last slab
         self.used = 0
 
     def get(self, index: int, item: Any) -> Image.Image:
-        array = self.arrays.get(index)
-        if array is not None:
-            return Image.fromarray(array)
+        place = self.places.get(index)
+        if place is not None:
+            slab, start, height, width, channels = place
+            pixels = self.slabs[slab][start : start + height * width * channels]
+            return Image.fromarray(pixels.reshape((height, width, channels) if channels > 1 else (height, width)))
         image = load_image(item)
         if min(image.size) > self.side:
             image = resize_shorter_side(image, self.side)
-        array = np.asarray(image)
-        if self.used + array.nbytes <= self.budget:
-            self.arrays[index] = array
-            self.used += array.nbytes
+        self._keep(index, np.asarray(image))
         return image
+
+    def _keep(self, index: int, array: np.ndarray) -> None:
+        size = array.nbytes
+        if self.used + size > self.budget or size > SLAB_BYTES:
+            return
+        if size > self.slab_free:
+            self.slabs.append(np.empty(SLAB_BYTES, np.uint8))
+            self.slab_free = SLAB_BYTES
+        start = SLAB_BYTES - self.slab_free
+        self.slabs[-1][start : start + size] = array.reshape(-1)
+        height, width = array.shape[:2]
+        self.places[index] = (len(self.slabs) - 1, start, height, width, array.shape[2] if array.ndim == 3 else 1)
+        self.slab_free -= size
+        self.used += size
 
 
 def resize_shorter_side(image: Image.Image, side: int) -> Image.Image:
