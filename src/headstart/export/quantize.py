@@ -62,8 +62,11 @@ def _quantize_dynamic(path: Path, target: Path) -> str:
 
 def _quantize_static(path: Path, target: Path, splits) -> str:
     """The convolutions in int8 (QDQ, per-channel weights), activation ranges from up to ``CALIBRATION_IMAGES``
-    training images. The resize at the graph's start and the head stay fp32: quantising the head too (a linear
-    probe's folded standardisation gives it a wide weight range) took a sample's accuracy from 100% to 54%."""
+    training images. The resize at the graph's start, the first convolution and the head stay fp32: quantising
+    the head too (a linear probe's folded standardisation gives it a wide weight range) took a sample's accuracy
+    from 100% to 54%, and the first convolution (3 input channels, a small share of the work) from 100% to 87.5%
+    on the test's 24 images at 64 px; keeping the first and last layers in float is the usual practice."""
+    import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from headstart.export.runtime import OnnxModel
@@ -83,10 +86,11 @@ def _quantize_static(path: Path, target: Path, splits) -> str:
         def get_next(self) -> dict | None:
             return next((feed for _, feed in self.batches), None)
 
+    first_conv = next(node.name for node in onnx.load(str(path)).graph.node if node.op_type == "Conv")
     quantize_static(str(path), str(target), Reader(feeds), quant_format=QuantFormat.QDQ,
-                    op_types_to_quantize=["Conv"], per_channel=True,
+                    op_types_to_quantize=["Conv"], nodes_to_exclude=[first_conv], per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    return f"static (convolutions), calibrated on {len(picked)} training images"
+    return f"static (convolutions but the first), calibrated on {len(picked)} training images"
 
 
 def _run_data(clf, data: str | None):
