@@ -129,7 +129,8 @@ def test_augmented_views_depend_on_the_item_not_its_company(setup, tmp_path):
     together, _ = run(backbone, preprocessing, paths[:6], None, view=0)
     alone, _ = run(backbone, preprocessing, paths[3:4], None, view=0)
     other_view, _ = run(backbone, preprocessing, paths[3:4], None, view=1)
-    np.testing.assert_allclose(together[3], alone[0], atol=1e-5)
+    # Relative too: a batch of 6 and a batch of 1 run different convolution kernels (float32 noise, 3e-6 seen).
+    np.testing.assert_allclose(together[3], alone[0], rtol=1e-5, atol=1e-5)
     assert not np.allclose(alone, other_view, atol=1e-3)
     plain, _ = run(backbone, preprocessing, paths[3:4], None)
     assert not np.allclose(alone, plain, atol=1e-3)
