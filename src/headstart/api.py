@@ -19,6 +19,7 @@ from headstart.errors import HeadstartError, Interrupted
 from headstart.features.embeddings import Embeddings
 from headstart.files import user_path, write_json
 from headstart.models import get_model_spec, list_models
+from headstart.models.layers import uncut
 from headstart.progress import Reporter
 from headstart.ranking.rank import RANDOM_SUFFIX, Ranking
 from headstart.reports.html import write_report
@@ -151,7 +152,9 @@ def train(
         baseline_score = {"name": name, "accuracy": accuracy}
     leakage: dict = {}
     if check_leakage and split_name == "test":
-        embedder = load_embedder(clf.spec_.name, task, {**clf.get_params(), "verbose": False},
+        # Near duplicates are judged on the whole pre-trained network's embeddings (the threshold was measured on
+        # them), also when the run trains on a cut of it.
+        embedder = load_embedder(uncut(clf.spec_.name), task, {**clf.get_params(), "verbose": False},
                                  Reporter(clf.verbose))
         warnings, leakage = leakage_warnings(embedder, clf.splits_)
         clf.splits_.warnings.extend(warnings)
@@ -304,12 +307,14 @@ def rank(
     text_column: str | None = None,
     label_column: str | None = None,
     verbose: bool = False,
+    layers: bool = False,
     **params: Any,
 ) -> Ranking:
     """Score candidate models on the labelled (training and validation) part of ``data`` without training them.
 
     ``models`` defaults to every registered model of the task; ``NAME@random`` adds that architecture with random
-    weights. ``params`` are classifier params (image_size, max_length, batch_size, precision, seed, weights, cache).
+    weights, ``NAME@LAYER`` the network cut after that layer; ``layers=True`` scores every such cut of each
+    candidate. ``params`` are classifier params (image_size, max_length, batch_size, precision, seed, weights, cache).
     """
     from headstart.classifier import CLASSIFIERS
     from headstart.ranking.rank import rank_models
@@ -328,7 +333,7 @@ def rank(
         )
     models = models or [spec.name for spec in list_models(task)]
     return rank_models(labelled, models, get_task(task), clf.get_params(), scores, by, clf._feature_cache(),
-                       Reporter(verbose))
+                       Reporter(verbose), layers)
 
 
 def embed(

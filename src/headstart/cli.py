@@ -395,8 +395,11 @@ def compare(
 def rank(
     data: Annotated[str, typer.Argument(help="Labelled data, as for train.")],
     models: Annotated[
-        str | None, typer.Option("--models", "-m", help="Comma-separated candidates; NAME@random for random weights [all of the task's].")
+        str | None, typer.Option("--models", "-m", help="Comma-separated candidates; NAME@random for random weights, "
+                                 "NAME@LAYER for the network cut after that layer [all of the task's].")
     ] = None,
+    layers: Annotated[bool, typer.Option("--layers", help="Also score each candidate cut after every intermediate "
+                                         "layer (train one with --model NAME@LAYER).")] = False,
     scores: Annotated[str, typer.Option(help="Scores to compute: logme, leep, nce, hscore.")] = "logme,leep,nce,hscore",
     by: Annotated[str, typer.Option(help="The score to sort by and recommend with.")] = "logme",
     per_class: Annotated[int | None, typer.Option(help="Use at most N labelled examples per class.")] = None,
@@ -416,7 +419,7 @@ def rank(
         data, [m.strip() for m in models.split(",") if m.strip()] if models else None, task=task,
         scores=tuple(s.strip() for s in scores.split(",") if s.strip()), by=by, per_class=per_class,
         image_size=image_size, max_length=max_length, precision=precision, batch_size=batch_size,
-        cache=not no_cache, verbose=not quiet,
+        cache=not no_cache, verbose=not quiet, layers=layers,
     )
     table = Table("rank", "model", *(SCORES[s] for s in ranking.scores), "seconds", "note")
     for place, candidate in enumerate(ranking.candidates, 1):

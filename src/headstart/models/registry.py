@@ -84,9 +84,10 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def register_resolver(resolver: Callable[[str], ModelSpec | None]) -> None:
-    """Add a fallback that turns an unregistered name (e.g. any timm architecture) into a spec, or None."""
-    _RESOLVERS.append(resolver)
+def register_resolver(resolver: Callable[[str], ModelSpec | None], first: bool = False) -> None:
+    """Add a fallback that turns an unregistered name (e.g. any timm architecture) into a spec, or None; ``first``
+    puts it before the others (for names that another resolver would take the wrong way)."""
+    _RESOLVERS.insert(0 if first else len(_RESOLVERS), resolver)
 
 
 def _normalise(name: str) -> str:
@@ -133,4 +134,4 @@ def create_backbone(
 
 def _ensure_builtin() -> None:
     # The built-in entries register themselves on import; importing here keeps registry.py free of task code.
-    from headstart.models import detectors, hf_text, timm_models  # noqa: F401
+    from headstart.models import detectors, hf_text, layers, timm_models  # noqa: F401

@@ -16,6 +16,8 @@ from headstart.data.dataset import LabeledData
 from headstart.errors import HeadstartError
 from headstart.features import FeatureCache, cached_features
 from headstart.models import create_backbone, get_model_spec
+from headstart.models.layers import SEPARATOR as LAYER_SEPARATOR
+from headstart.models.layers import layer_names
 from headstart.progress import Reporter
 from headstart.ranking.scores import h_score, leep, logme, nce
 from headstart.tasks.base import Task
@@ -110,10 +112,12 @@ def rank_models(
     by: str = "logme",
     cache: FeatureCache | None = None,
     reporter: Reporter | None = None,
+    layers: bool = False,
 ) -> Ranking:
     """Score every candidate in ``models`` on ``data`` from its frozen features; ``NAME@random`` is the same
-    architecture with random weights (the from-scratch reference). ``params`` are the classifier's params
-    (image_size, max_length, batch_size, precision, seed, num_workers)."""
+    architecture with random weights (the from-scratch reference), ``NAME@LAYER`` the network cut after that
+    layer, and ``layers=True`` adds every intermediate layer of each pre-trained candidate that way. ``params`` are
+    the classifier's params (image_size, max_length, batch_size, precision, seed, num_workers)."""
     unknown = [s for s in scores if s not in SCORES]
     if unknown or by not in scores:
         raise HeadstartError(f"unknown score '{(unknown or [by])[0]}'; use some of {', '.join(SCORES)}")
@@ -122,7 +126,7 @@ def rank_models(
     reporter = reporter or Reporter()
     keys = [task.content_key(item) for item in data.items]
     results = []
-    for name in models:
+    for name in with_layers(models, params) if layers else models:
         random_init = name.endswith(RANDOM_SUFFIX)
         spec = get_model_spec(name.removesuffix(RANDOM_SUFFIX), params.get("weights"))
         task.check_model(spec)
@@ -130,7 +134,7 @@ def rank_models(
         start = time.perf_counter()
         torch.manual_seed(int(params.get("seed", 0)))  # the random-init reference is the same on every run
         backbone = create_backbone(spec, pretrained=not random_init, keep_source_head=True)
-        source = None if random_init else split_source_head(backbone)
+        source = None if random_init else split_source_head(backbone)  # None too for a cut network
         dataset = task.inputs_dataset(data.items, None, preprocessing, train=False)
         features = cached_features(
             backbone, dataset, keys, cache, preprocessing, batch_size=max(int(params.get("batch_size", 32)), 64),
@@ -144,8 +148,24 @@ def rank_models(
             source_probs = torch.softmax(logits, dim=1).numpy()
         extract_seconds = time.perf_counter() - start
         values, seconds = score_features(features, data.labels, source_probs, scores)
-        note = "random weights" if random_init else ("" if source is not None else "no source classifier")
+        if random_init:
+            note = "random weights"
+        elif LAYER_SEPARATOR in name:
+            note = f"cut after {name.rpartition(LAYER_SEPARATOR)[2]}"
+        else:
+            note = "" if source is not None else "no source classifier"
         results.append(CandidateScore(name, values, {"features": extract_seconds, **seconds}, features.shape[1], note))
         reporter.say(f"  {name}: {SCORES[by]} {values[by]:.4f} ({extract_seconds:.1f} s features)")
     results.sort(key=lambda c: -np.inf if c.scores[by] is None else c.scores[by], reverse=True)
     return Ranking(results, by, len(data), len(data.classes), list(scores))
+
+
+def with_layers(models: Sequence[str], params: dict) -> list[str]:
+    """``models``, each pre-trained one followed by its cuts after every intermediate layer (``NAME@LAYER``)."""
+    names = []
+    for name in models:
+        names.append(name)
+        if not name.endswith(RANDOM_SUFFIX):
+            spec = get_model_spec(name, params.get("weights"))
+            names += [f"{name}{LAYER_SEPARATOR}{layer}" for layer in layer_names(create_backbone(spec))]
+    return names
