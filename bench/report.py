@@ -16,7 +16,7 @@ import numpy as np
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RESULTS = RESULTS_DIR / "fashion_mnist.jsonl"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-ORDER = ["pixels", "reference-probe", "linear-probe", "head", "fine-tune", "scratch"]
+ORDER = ["pixels", "reference-probe", "linear-probe", "head", "fine-tune", "scratch", "auto"]
 
 
 def _label(row: dict, main_size: int) -> str:
@@ -69,7 +69,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-TEXT_ORDER = ["tfidf", "linear-probe", "head", "fine-tune", "contrastive", "lora", "scratch", "setfit"]
+TEXT_ORDER = ["tfidf", "linear-probe", "head", "fine-tune", "contrastive", "lora", "scratch", "setfit", "auto"]
 GOAL_SIZES = {"16", "64"}  # where issue #3 sets its goal
 HEADSTART_TEXT = ["linear-probe", "head", "fine-tune", "contrastive", "lora"]
 
@@ -153,20 +153,36 @@ def speed_table(path: Path = RESULTS_DIR / "ranking_speed.jsonl") -> str:
 
 
 def validation_table(path: Path = RESULTS_DIR / "ranking_validation.jsonl") -> str:
+    """Each candidate's scores beside the accuracy it reached, then the weighted tau against each truth measured."""
     latest = {row["dataset"]: row for row in _rows(path)}
     scores = ["logme", "leep", "nce", "hscore"]
-    lines = ["| dataset | candidate | LogME | LEEP | NCE | H-score | linear-probe test accuracy |", "|---" * 7 + "|"]
+    truths = [t for t in ("linear_probe", "fine_tune") if any(f"{t}_accuracy" in c for r in latest.values()
+                                                              for c in r["candidates"])]
+    names = {"linear_probe": "linear-probe", "fine_tune": "fine-tuned"}
+
+    def value(number: float | None, spec: str) -> str:
+        return "n/a" if number is None else format(number, spec)
+
+    lines = ["| dataset | candidate | LogME | LEEP | NCE | H-score | "
+             + " | ".join(f"{names[t]} test accuracy" for t in truths) + " |", "|---" * (6 + len(truths)) + "|"]
     for dataset, record in latest.items():
         for candidate in record["candidates"]:
-            values = ["n/a" if candidate[s] is None else f"{candidate[s]:.3f}" for s in scores]
-            lines.append(f"| {dataset} | {candidate['candidate']} | " + " | ".join(values)
-                         + f" | {candidate['linear_probe_accuracy']:.1%} |")
-    lines += ["", "| dataset | train / test | " + " | ".join(f"weighted tau ({s})" for s in scores) + " |", "|---" * 6 + "|"]
+            cells = [value(candidate[s], ".3f") for s in scores]
+            cells += [value(candidate.get(f"{t}_accuracy"), ".1%") if f"{t}_accuracy" in candidate else "-"
+                      for t in truths]
+            lines.append(f"| {dataset} | {candidate['candidate']} | " + " | ".join(cells) + " |")
+    lines += ["", "| dataset | train / test | truth | " + " | ".join(f"weighted tau ({s})" for s in scores) + " |",
+              "|---" * 7 + "|"]
     for dataset, record in latest.items():
-        taus = ["n/a" if s not in record["weighted_tau"] else f"{record['weighted_tau'][s]:.2f}" for s in scores]
-        lines.append(f"| {dataset} | {record['n_train']} / {record['n_test']} | " + " | ".join(taus) + " |")
+        size = f"; {record['image_size']} px" if record.get("image_size") else ""
+        for truth in truths:
+            taus = record.get("weighted_tau" if truth == "linear_probe" else f"weighted_tau_{truth}") or {}
+            if taus:
+                lines.append(f"| {dataset} | {record['n_train']} / {record['n_test']}{size} | {names[truth]} | "
+                             + " | ".join(value(taus.get(s), ".2f") for s in scores) + " |")
     row = next(iter(latest.values()))
-    lines += ["", f"Machine: {row['machine']}. Seed {row['seed']}. Code: {row['commit']}."]
+    lines += ["", f"Machine: {row['machine']}. Seed {row['seed']}. Code: "
+                  f"{', '.join(sorted({r['commit'] for r in latest.values()}))}."]
     return "\n".join(lines)
 
 
@@ -252,6 +268,51 @@ def side_by_side_table(path: Path = RESULTS_DIR / "side_by_side.jsonl") -> str:
     return "\n".join(lines)
 
 
+# What auto chooses from, per benchmark (scratch and the baselines are not choices a user would want).
+AUTO_CHOICES = {"fashion-mnist": ["linear-probe", "head", "fine-tune"],
+                "rotten-tomatoes": ["linear-probe", "head", "fine-tune", "contrastive", "lora"]}
+
+
+def auto_table(path: Path = RESULTS) -> str:
+    """Issue #4's goal for auto, cell by cell over both benchmark grids: accuracy within 1 point of the best fixed
+    strategy, in at most half the time of training every one of them (training times; the same draws)."""
+    cells: dict[tuple[str, str, int], dict[str, dict]] = {}
+    for name in ("fashion_mnist", "rotten_tomatoes"):
+        file = RESULTS_DIR / f"{name}.jsonl"
+        for row in _rows(file) if file.is_file() else []:
+            if row.get("image_size", 160) != 160:
+                continue
+            method = row.get("method") or row["strategy"]
+            cells.setdefault((row["dataset"], str(row["per_class"]), row["seed"]), {})[method] = row
+    lines = ["| data | per class | seed | auto chose | auto: accuracy (training time) | best fixed: accuracy | "
+             "all fixed: training time | accuracy gap | time ratio |", "|---" * 9 + "|"]
+    gaps, ratios, commits = [], [], set()
+    for (dataset, size, seed), found in sorted(cells.items(), key=lambda c: (c[0][0], int(c[0][1]) if c[0][1].isdigit() else 1 << 30, c[0][2])):
+        fixed = [found[m] for m in AUTO_CHOICES[dataset] if m in found]
+        if "auto" not in found or len(fixed) < len(AUTO_CHOICES[dataset]):
+            continue
+        auto = found["auto"]
+        best = max(fixed, key=lambda r: r["test_accuracy"])
+        all_time = sum(r["fit_seconds"] for r in fixed)
+        gap, ratio = (auto["test_accuracy"] - best["test_accuracy"]) * 100, auto["fit_seconds"] / all_time
+        gaps.append(gap)
+        ratios.append(ratio)
+        commits.add(auto["commit"])
+        lines.append(f"| {dataset} | {size} | {seed} | {auto.get('chosen', '?')} | {auto['test_accuracy']:.1%} "
+                     f"({_duration(auto['fit_seconds'])}) | {best['test_accuracy']:.1%} "
+                     f"({best.get('method') or best['strategy']}) | {_duration(all_time)} | {gap:+.1f} | {ratio:.2f} |")
+    if not gaps:
+        return "No auto rows yet: `python bench/fashion_mnist.py --strategies auto --no-baselines` and " \
+               "`python bench/rotten_tomatoes.py --methods auto --sizes 8,16,64`."
+    within = sum(g >= -1 for g in gaps)
+    lines += ["", f"- Accuracy within 1 point of the best fixed strategy in {within} of {len(gaps)} cells "
+                  f"(mean gap {np.mean(gaps):+.1f} points, worst {min(gaps):+.1f}): {_goal(within == len(gaps))}.",
+              f"- Time at most half of trying them all in {sum(r <= 0.5 for r in ratios)} of {len(ratios)} cells "
+              f"(mean ratio {np.mean(ratios):.2f}, worst {max(ratios):.2f}): {_goal(max(ratios) <= 0.5)}.",
+              "", f"Auto rows: code {', '.join(sorted(commits))}; the fixed rows are those of the tables above."]
+    return "\n".join(lines)
+
+
 TABLES = {
     "fashion-mnist": (RESULTS, table),
     "rotten-tomatoes": (RESULTS_DIR / "rotten_tomatoes.jsonl", text_table),
@@ -260,6 +321,7 @@ TABLES = {
     "scaling": (RESULTS_DIR / "scaling.jsonl", scaling_table),
     "speed": (RESULTS_DIR / "speed.jsonl", extraction_table),
     "side-by-side": (RESULTS_DIR / "side_by_side.jsonl", side_by_side_table),
+    "auto": (RESULTS, auto_table),
 }
 
 

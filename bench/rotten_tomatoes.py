@@ -43,7 +43,8 @@ def run_headstart(strategy: str, splits, test, seed: int) -> tuple[float, dict]:
     clf = TextClassifier(strategy=strategy, seed=seed, batch_size=32, cache=False, verbose=False).fit(splits)
     fit_seconds = time.perf_counter() - start
     accuracy = float((clf.predict(test.items) == np.asarray(test.labels)).mean())
-    return accuracy, {"fit_seconds": round(fit_seconds, 1), "epochs_run": len(clf.history_)}
+    return accuracy, {"fit_seconds": round(fit_seconds, 1), "epochs_run": len(clf.history_),
+                      **({"chosen": clf.strategy_} if strategy == "auto" else {})}
 
 
 def run_tfidf(splits, test, seed: int) -> tuple[float, dict]:
