@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON-lines file rows are appended to")
     args = parser.parse_args()
 
     test = load_fashion_mnist().test
@@ -132,7 +133,7 @@ def main() -> None:
                 "seed": args.seed, "precision": args.precision, "n_test": len(test), "machine": machine(),
                 "commit": commit(), **details,
             }
-            append_row(RESULTS, row)
+            append_row(args.out, row)
 
 
 if __name__ == "__main__":
