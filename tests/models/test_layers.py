@@ -58,6 +58,17 @@ def test_a_text_cut_is_the_hidden_state_after_that_layer_pooled():
     assert len(cut.model.encoder.layer) == 3
 
 
+def test_a_text_run_on_a_cut_saves_and_loads(tmp_path):
+    """The run's encoder config holds the cut's 3 layers; loading cuts it again after its last one (a no-op)."""
+    result = api.train("text-sample", model="minilm-l6@layer.2", strategy="linear-probe", per_class=40,
+                       test_per_class=10, out=tmp_path / "run", baseline=False, check_leakage=False)
+    assert result.summary["scores"]["accuracy"] > 0.5
+    texts = ["A moving, beautifully acted film.", "A dull, lifeless mess that goes on and on."]
+    loaded = headstart.load(tmp_path / "run")
+    assert len(loaded.model_.backbone.model.encoder.layer) == 3
+    np.testing.assert_array_equal(loaded.predict_proba(texts), result.classifier.predict_proba(texts))
+
+
 def test_names_and_bad_layers():
     assert uncut("efficientnet_lite0@blocks.4") == "efficientnet_lite0"
     assert uncut("efficientnet_lite0@random") == "efficientnet_lite0@random" and uncut("minilm-l6") == "minilm-l6"

@@ -52,18 +52,25 @@ def _text_layers(encoder: TextEncoder) -> nn.ModuleList:
     raise HeadstartError(f"cannot find the {count} transformer layers of {type(encoder.model).__name__}")
 
 
-def layer_names(backbone: nn.Module) -> list[str]:
-    """The stages ``backbone`` can be cut after, from input to output."""
-    if isinstance(backbone, TextEncoder):  # after the last layer it is the whole encoder: not a cut
-        return [f"layer.{i}" for i in range(len(_text_layers(backbone)) - 1)]
+def _stages(backbone: nn.Module) -> list[str]:
+    if isinstance(backbone, TextEncoder):
+        return [f"layer.{i}" for i in range(len(_text_layers(backbone)))]
     if hasattr(backbone, "feature_info") and hasattr(backbone, "prune_intermediate_layers"):
         return [info["module"] for info in backbone.feature_info]
     return []
 
 
+def layer_names(backbone: nn.Module) -> list[str]:
+    """The intermediate layers ``backbone`` can be cut after, from input to output."""
+    names = _stages(backbone)
+    # A text encoder cut after its last layer is the whole encoder (a timm model's last stage still lacks its head).
+    return names[:-1] if isinstance(backbone, TextEncoder) else names
+
+
 def cut_after(backbone: nn.Module, layer: str, model_name: str = "the model") -> nn.Module:
-    """``backbone`` ending after ``layer`` (one of ``layer_names``), pooled as the backbone pools."""
-    names = layer_names(backbone)
+    """``backbone`` ending after ``layer`` (one of ``layer_names``, or a text encoder's last layer: a saved run's
+    encoder config already has the cut's layers), pooled as the backbone pools."""
+    names = _stages(backbone)
     if layer not in names:
         hint = f"use one of {', '.join(names)}" if names else "this model has no layers to cut after"
         raise HeadstartError(f"{model_name} has no layer '{layer}': {hint} (headstart rank --layers scores them)")
@@ -79,7 +86,7 @@ def cut_after(backbone: nn.Module, layer: str, model_name: str = "the model") ->
 def uncut(name: str) -> str:
     """The name of the whole network a ``NAME@LAYER`` cut comes from (``name`` itself for anything else)."""
     base_name, separator, layer = name.rpartition(SEPARATOR)
-    return base_name if separator and base_name and layer not in NOT_LAYERS else name
+    return base_name if separator and base_name and layer and layer not in NOT_LAYERS else name
 
 
 def _build_cut(spec: ModelSpec, pretrained: bool = True, keep_source_head: bool = False, *, base: ModelSpec,
@@ -91,9 +98,10 @@ def _build_cut(spec: ModelSpec, pretrained: bool = True, keep_source_head: bool 
 
 
 def _resolve_cut(name: str) -> ModelSpec | None:
-    base_name, _, layer = name.rpartition(SEPARATOR)
-    if uncut(name) == name or not layer:
+    base_name = uncut(name)
+    if base_name == name:
         return None
+    layer = name.rpartition(SEPARATOR)[2]
     try:
         base = get_model_spec(base_name)
     except HeadstartError:  # not a cut (e.g. a folder with an @ in its name): the other resolvers may know it
