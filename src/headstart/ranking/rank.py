@@ -161,11 +161,13 @@ def rank_models(
 
 
 def with_layers(models: Sequence[str], params: dict) -> list[str]:
-    """``models``, each pre-trained one followed by its cuts after every intermediate layer (``NAME@LAYER``)."""
+    """``models``, each pre-trained one followed by its cuts after every intermediate layer (``NAME@LAYER``); the
+    layers are read off the architecture, without loading its weights."""
     names = []
     for name in models:
         names.append(name)
         if not name.endswith(RANDOM_SUFFIX):
             spec = get_model_spec(name, params.get("weights"))
-            names += [f"{name}{LAYER_SEPARATOR}{layer}" for layer in layer_names(create_backbone(spec))]
+            architecture = create_backbone(spec, pretrained=False)
+            names += [f"{name}{LAYER_SEPARATOR}{layer}" for layer in layer_names(architecture)]
     return names
