@@ -18,6 +18,19 @@ def headstart(*args, check=True):
     return result
 
 
+def test_help_and_import_do_not_load_torch():
+    """`headstart --help` (and `import headstart`) stay light: torch, timm and scikit-learn load on first use."""
+    probe = ("import sys, headstart, headstart.cli; from headstart import HeadstartError; "
+             "print(sorted(m for m in ('torch', 'timm', 'sklearn', 'transformers') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 0 and loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
+    result = headstart("--help")
+    assert "train" in result.stdout and "rank" in result.stdout
+    probe = "import headstart; print(headstart.ImageClassifier.__name__, 'train' in dir(headstart))"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300).stdout.split() == ["ImageClassifier", "True"]
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     from tests.conftest import copy_sample

@@ -11,16 +11,18 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from headstart import api
 from headstart.errors import HeadstartError
 from headstart.training import interrupt
 from headstart.training.distributed import is_first_process, launch, launched, world
+
+if TYPE_CHECKING:
+    from headstart.api import TrainResult
 
 app = typer.Typer(
     add_completion=False,
@@ -110,6 +112,8 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Adapt a pre-trained model to DATA and save a run directory (detection: --task detect, YOLO or COCO data)."""
+    from headstart import api
+
     if resume is not None:
         params, data_args = _split_config(api.read_launch(resume))
         merged = {k: v for k, v in params.items() if k in TRAIN_PARAMS}
@@ -146,7 +150,7 @@ def train(
     _print_summary(result)
 
 
-def _print_summary(result: api.TrainResult) -> None:
+def _print_summary(result: TrainResult) -> None:
     if not world().is_main:
         return
     summary = result.summary
@@ -191,6 +195,7 @@ def predict(
 ) -> None:
     """Print the predicted label and top-k probabilities for each input, streamed: any number of inputs
     (detection: boxes, classes, scores)."""
+    from headstart import api
     from headstart.rundir import read_config
 
     if format not in ("table", "json", "csv"):
@@ -204,6 +209,7 @@ def predict(
 def _predict_detections(model: str | None, run: str, inputs: list[str], format: str, draw: Path | None,
                         conf: float | None, runtime: str) -> None:
     """Boxes of a detection run (RUN), or of a pre-trained detector zero-shot (--model; RUN is then an input)."""
+    from headstart import api
     from headstart.data.images import load_image
     from headstart.detection.draw import draw_detections, save_drawn
     from headstart.detector import ObjectDetector
@@ -295,6 +301,8 @@ def evaluate(
     format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix of RUN on DATA."""
+    from headstart import api
+
     split, metrics = api.evaluate(run, data)
     if format == "json":
         print(json.dumps({"split": split, **metrics}, indent=2))
@@ -328,6 +336,8 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Transfer vs training from scratch on the Fashion-MNIST sample that ships with headstart."""
+    from headstart import api
+
     results = api.demo(out_dir, verbose=not quiet)
     table = Table("", "strategy", "test accuracy", "fit time", "run", title="transfer vs scratch (EfficientNet-Lite0)")
     for name, result in results.items():
@@ -413,6 +423,7 @@ def rank(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Rank pre-trained models for DATA in seconds, from frozen features (LogME, LEEP, NCE, H-score)."""
+    from headstart import api
     from headstart.ranking.rank import SCORES
 
     ranking = api.rank(
@@ -449,6 +460,8 @@ def embed(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Write the embeddings of DATA (id, label, split, embedding) to a Parquet file."""
+    from headstart import api
+
     embeddings = api.embed(data, model, out_file, task=task, per_class=per_class, image_size=image_size,
                            precision=precision, cache=not no_cache, verbose=not quiet)
     dim = embeddings.vectors.shape[1] if len(embeddings) else 0
@@ -468,6 +481,8 @@ def similar(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """The k items of DATA most similar to each query (cosine similarity of embeddings, with FAISS)."""
+    from headstart import api
+
     if format not in ("table", "json"):
         raise HeadstartError(f"unknown format '{format}'; use table or json")
     results = api.similar(data, queries, model, k, task=task, image_size=image_size, verbose=not quiet)

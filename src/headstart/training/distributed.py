@@ -13,9 +13,8 @@ import os
 import sys
 from dataclasses import dataclass
 
-import torch.distributed as dist
-
-from headstart.training.device import usable_cores
+# torch is imported where it is used: the CLI asks `launched()` before any command runs, and `headstart --help`
+# should not wait seconds for torch.
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,8 @@ def world() -> World:
     """This process's rank and the number of processes; the process group is set up on first use."""
     if not launched():
         return World()
+    import torch.distributed as dist
+
     if not dist.is_initialized():
         from accelerate import PartialState
 
@@ -52,6 +53,8 @@ def world() -> World:
 def barrier() -> None:
     """Wait until every process gets here (nothing to wait for in a single process)."""
     if world().size > 1:
+        import torch.distributed as dist
+
         dist.barrier()
 
 
@@ -65,6 +68,8 @@ def launch(argv: list[str], nproc: int) -> int:
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
+
+    from headstart.training.device import usable_cores
 
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // nproc)))
     for name in [*logging.root.manager.loggerDict, "torch.distributed.elastic"]:  # torch sets levels per module
