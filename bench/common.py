@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import subprocess
@@ -21,10 +22,15 @@ def machine() -> str:
     return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
+@functools.cache
 def commit() -> str:
-    """The short hash of the checked-out code (run the benchmark from a clean tree for it to mean something)."""
+    """The short hash of the code checked out when the benchmark started (read once: commits made while it runs do
+    not change what it imported). Run it from a clean tree for the hash to mean something."""
     result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False)
     return result.stdout.strip()
+
+
+commit()  # read when a benchmark imports this module, i.e. at its start
 
 
 def append_row(path: Path, row: dict) -> None:

@@ -168,7 +168,7 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
         record = {"dataset": dataset_name + (" + layers" if args.layers else ""),
                   "n_train": len(splits.train), "n_test": len(splits.test),
-                  "candidates": rows, "image_size": args.image_size, "seed": args.seed,
+                  "candidates": rows, "image_size": args.image_size if task_name == "image" else None, "seed": args.seed,
                   "weighted_tau": weighted_taus(rows, "linear_probe_accuracy"),
                   "weighted_tau_fine_tune": weighted_taus(rows, "fine_tune_accuracy"),
                   "machine": machine(), "commit": commit()}
