@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import signal
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -56,3 +62,22 @@ def fitted_probe():
     from headstart import ImageClassifier
 
     return ImageClassifier(strategy="linear-probe").fit("sample")
+
+
+def run_cli(*args, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """``headstart ARGS`` through the console script's own entry point, in this process: the same parsing, output
+    and exit codes as in a terminal, without paying for a new interpreter and its imports on every call (the suite's
+    end-to-end tests that need a real process, for signals, torchrun or imports, start one)."""
+    from headstart.cli import main
+
+    stdout, stderr, handler = io.StringIO(), io.StringIO(), signal.getsignal(signal.SIGINT)
+    code: int | str | None = 0
+    with redirect_stdout(stdout), redirect_stderr(stderr), mock.patch.object(sys, "stdin", io.StringIO(stdin or "")):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            signal.signal(signal.SIGINT, handler)  # main() installs its Ctrl-C handler
+    returncode = code if isinstance(code, int) else (0 if code is None else 1)
+    return subprocess.CompletedProcess(["headstart", *map(str, args)], returncode, stdout.getvalue(), stderr.getvalue())

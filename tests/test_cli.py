@@ -1,4 +1,5 @@
-"""The command line as a user runs it: real subprocesses, real weights, real images."""
+"""The command line as a user runs it: its entry point, real weights, real images (in this process, through
+``run_cli``; one test starts the console script for real)."""
 
 import csv
 import io
@@ -8,11 +9,12 @@ import sys
 
 import pytest
 
+from headstart.errors import HeadstartError
+from tests.conftest import copy_sample, run_cli
+
 
 def headstart(*args, check=True):
-    result = subprocess.run(
-        [sys.executable, "-m", "headstart", *map(str, args)], capture_output=True, text=True, timeout=900
-    )
+    result = run_cli(*args)
     if check and result.returncode != 0:
         raise AssertionError(result.stderr)
     return result
@@ -24,8 +26,8 @@ def test_help_and_import_do_not_load_torch():
              "print(sorted(m for m in ('torch', 'timm', 'sklearn', 'transformers') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert loaded.returncode == 0 and loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
-    result = headstart("--help")
-    assert "train" in result.stdout and "rank" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "headstart", "--help"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "train" in result.stdout and "rank" in result.stdout
     probe = "import headstart; print(headstart.ImageClassifier.__name__, 'train' in dir(headstart))"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           timeout=300).stdout.split() == ["ImageClassifier", "True"]
@@ -33,8 +35,6 @@ def test_help_and_import_do_not_load_torch():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from tests.conftest import copy_sample
-
     root = tmp_path_factory.mktemp("cli")
     data = copy_sample(root / "data", ["bag", "sneaker", "trouser"], 12)
     run = root / "run"
@@ -97,9 +97,9 @@ def test_bad_input_gives_one_line_and_no_traceback(args, message):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_debug_shows_the_traceback():
-    result = headstart("--debug", "train", "/no/such/folder", check=False)
-    assert result.returncode != 0 and "Traceback" in result.stderr
+def test_debug_lets_the_error_through_for_its_traceback():
+    with pytest.raises(HeadstartError, match="data folder not found"):
+        run_cli("--debug", "train", "/no/such/folder")
 
 
 def test_models_lists_the_offline_zoo():

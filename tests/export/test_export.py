@@ -15,6 +15,7 @@ from headstart.export import export_run
 from headstart.export.runtime import OnnxModel
 from headstart.export.writer import build_pipeline
 from headstart.tasks import get_task
+from tests.conftest import run_cli
 
 
 def reference(run, inputs):
@@ -142,8 +143,7 @@ def test_bad_requests_say_how_to_fix_them(image_run, tmp_path):
 
 
 def headstart(*args):
-    result = subprocess.run([sys.executable, "-m", "headstart", *map(str, args)], capture_output=True, text=True,
-                            timeout=900)
+    result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     return result
 

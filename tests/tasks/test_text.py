@@ -1,7 +1,6 @@
 """Text classification end to end: real MiniLM weights, real Rotten Tomatoes reviews shipped with headstart."""
 
 import json
-import subprocess
 import sys
 import time
 
@@ -13,6 +12,7 @@ import headstart
 from headstart import HeadstartError, TextClassifier, create_backbone, get_model_spec
 from headstart.tasks import get_task
 from headstart.tasks.text import SAMPLE_FILE
+from tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +93,7 @@ def test_hub_id_fails_fast_offline():
 
 def test_cli_train_predict_evaluate_on_text(tmp_path):
     def headstart_cli(*args, stdin=None):
-        result = subprocess.run([sys.executable, "-m", "headstart", *map(str, args)], input=stdin,
-                                capture_output=True, text=True, timeout=900)
+        result = run_cli(*args, stdin=stdin)
         assert result.returncode == 0, result.stderr
         return result.stdout
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from headstart.features.embeddings import Embeddings
-from tests.conftest import copy_sample
+from tests.conftest import copy_sample, run_cli
 from tests.training.test_resume import outcome, saved_position
 
 TRAIN = ["--strategy", "fine-tune", "--epochs", "4", "--image-size", "64", "--seed", "1", "--quiet"]
@@ -49,8 +49,9 @@ def two_process_run(data, tmp_path_factory) -> tuple[Path, subprocess.CompletedP
     return root / "two", result
 
 
-def test_two_processes_train_like_one(data, two_process_run, tmp_path):
-    headstart("train", data, *TRAIN, "--out", tmp_path / "one", cache=tmp_path / "cache-one")
+def test_two_processes_train_like_one(data, two_process_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("HEADSTART_FEATURE_CACHE", str(tmp_path / "cache-one"))
+    assert run_cli("train", data, *TRAIN, "--out", tmp_path / "one").returncode == 0  # one process: this one
     two_run, result = two_process_run
     (tmp_path / "two").symlink_to(two_run)
     assert result.stdout.count("test accuracy") == 1, "only the first process reports"
@@ -85,9 +86,10 @@ def test_ctrl_c_then_resume_with_two_processes(data, two_process_run, tmp_path):
     assert outcome(run) == outcome(two_process_run[0])
 
 
-def test_sharded_extraction_equals_one_process_exactly(data, tmp_path):
+def test_sharded_extraction_equals_one_process_exactly(data, tmp_path, monkeypatch):
     args = ["embed", data, "--image-size", "64", "--quiet"]
-    headstart(*args, "-o", tmp_path / "one.parquet", cache=tmp_path / "cache-one")
+    monkeypatch.setenv("HEADSTART_FEATURE_CACHE", str(tmp_path / "cache-one"))
+    assert run_cli(*args, "-o", tmp_path / "one.parquet").returncode == 0
     headstart(*args, "-o", tmp_path / "two.parquet", "--nproc", "2", cache=tmp_path / "cache-two")
     one, two = Embeddings.from_parquet(tmp_path / "one.parquet"), Embeddings.from_parquet(tmp_path / "two.parquet")
     assert list(one.ids) == list(two.ids) and np.array_equal(one.vectors, two.vectors)

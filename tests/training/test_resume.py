@@ -14,14 +14,14 @@ import pytest
 from safetensors import safe_open
 
 from headstart.training.checkpoint import CHECKPOINT
-from tests.conftest import copy_sample
+from tests.conftest import copy_sample, run_cli
 
 ARGS = ["--strategy", "fine-tune", "--epochs", "8", "--image-size", "96", "--seed", "3", "--quiet"]
 
 
 def headstart(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "headstart", *map(str, args)], capture_output=True, text=True,
-                          timeout=600)
+    """The runs that are not killed go through the CLI in this process (the killed ones need a process of their own)."""
+    return run_cli(*args)
 
 
 def saved_position(run: Path) -> tuple[int, int, int] | None:

@@ -20,7 +20,16 @@ def test_peaks_are_measured_once_and_cached(tmp_path, monkeypatch):
     peaks = speed.machine_peaks()
     assert peaks["fp32"] > 1e8 and peaks["bf16"] > 1e8
     assert speed.machine_peaks() == peaks
-    assert json.loads((tmp_path / "headstart" / "machine-peak.json").read_text())["peaks"] == peaks
+    stored = json.loads((tmp_path / "headstart" / "machine-peak.json").read_text())["peaks_by_key"]
+    assert list(stored.values()) == [peaks]
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)  # a process of a --nproc 2 run on 2 cores
+    assert speed.machine_peaks() is not None and len(json.loads((tmp_path / "headstart" / "machine-peak.json")
+                                                               .read_text())["peaks_by_key"]) == 2
+
+
+def test_a_dtype_too_slow_for_the_full_probe_is_probed_on_smaller_products():
+    assert speed.probe_side(torch.float32, size=1024, budget=1e-9) == 256
+    assert speed.probe_side(torch.float32, size=512, budget=1e9) == 512
 
 
 def test_a_run_records_its_speed_and_fraction_of_peak(small_folder, tmp_path):
