@@ -91,11 +91,12 @@ def machine_peaks() -> dict[str, float]:
     key = _machine_key()
     try:
         stored = json.loads(path.read_text())
-        known = stored.get("peaks_by_key", {})
+        known = stored["peaks_by_key"]
         if key in known:
             return known[key]
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, unreadable, or the older one-entry format
         known = {}
+    known = known if isinstance(known, dict) else {}
     peaks = {"fp32": probe_peak(torch.float32), "bf16": probe_peak(torch.bfloat16)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
