@@ -2,11 +2,13 @@
 
     python bench/detection.py                                  # sizes 25, 100, 400; fine-tune, head, scratch
     python bench/detection.py --sizes 25 --strategies fine-tune,scratch --epochs 10
+    python bench/detection.py --images-seen 1500 --seeds 0,1   # the grid of docs/benchmarks.md
 
 Each cell trains on N semi-synthetic images (real cut-outs of the hand-labelled sample pasted onto real
-backgrounds, see ``headstart.data.synthetic_detect``) and scores mAP@0.5 and mAP@0.5:0.95 on the same 200 held-out
-images (drawn with another seed). Every strategy sees the same number of images in all (``--images-seen``), so
-small sets get more epochs. Results go to bench/results/detection.jsonl, one line per cell.
+backgrounds, see ``headstart.data.synthetic_detect``) and scores mAP@0.5 and mAP@0.5:0.95 on 200 held-out images
+drawn with another seed (one draw of both per ``--seeds``). Every strategy sees the same number of images in all
+(``--images-seen``), so small sets get more epochs. Results go to bench/results/detection.jsonl, one line per
+cell; ``python bench/report.py`` makes the table.
 """
 
 from __future__ import annotations
@@ -34,23 +36,26 @@ def main() -> None:
     parser.add_argument("--images-seen", type=int, default=4000, help="training images seen per cell, in all")
     parser.add_argument("--epochs", type=int, default=None, help="fixed epochs instead of --images-seen")
     parser.add_argument("--image-size", type=int, default=320)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="one draw of training and test images per seed")
     args = parser.parse_args()
-    test = make_synthetic(args.test_size, seed=10_000 + args.seed)
-    for size in (int(s) for s in args.sizes.split(",")):
-        splits = synthetic_splits(size, 0, 0, seed=args.seed)
-        epochs = args.epochs or max(1, math.ceil(args.images_seen / size))
-        for strategy in args.strategies.split(","):
-            start = time.perf_counter()
-            detector = ObjectDetector(strategy=strategy, epochs=epochs, image_size=args.image_size, val_size=0,
-                                      seed=args.seed).fit(splits)
-            scores = detector.evaluate(test)
-            append_row(RESULTS, {
-                "strategy": strategy, "train_images": size, "epochs": epochs, "image_size": args.image_size,
-                "map50": scores["map50"], "map": scores["map"], "test_images": args.test_size,
-                "seconds": round(time.perf_counter() - start, 1), "seed": args.seed, "machine": machine(),
-                "commit": commit(),
-            })
+    for seed in (int(s) for s in args.seeds.split(",")):
+        test = make_synthetic(args.test_size, seed=10_000 + seed)
+        for size in (int(s) for s in args.sizes.split(",")):
+            splits = synthetic_splits(size, 0, 0, seed=seed)
+            epochs = args.epochs or max(1, math.ceil(args.images_seen / size))
+            for strategy in args.strategies.split(","):
+                start = time.perf_counter()
+                detector = ObjectDetector(strategy=strategy, epochs=epochs, image_size=args.image_size, val_size=0,
+                                          seed=seed).fit(splits)
+                fit_seconds = time.perf_counter() - start
+                scores = detector.evaluate(test)
+                append_row(RESULTS, {
+                    "strategy": strategy, "train_images": size, "epochs": epochs, "images_seen": epochs * size,
+                    "image_size": args.image_size, "map50": scores["map50"], "map": scores["map"],
+                    "test_images": args.test_size, "fit_seconds": round(fit_seconds, 1),
+                    "seconds": round(time.perf_counter() - start, 1), "seed": seed, "machine": machine(),
+                    "commit": commit(),
+                })
 
 
 if __name__ == "__main__":

@@ -268,6 +268,55 @@ def side_by_side_table(path: Path = RESULTS_DIR / "side_by_side.jsonl") -> str:
     return "\n".join(lines)
 
 
+DETECTION_ORDER = ["fine-tune", "head", "scratch"]
+
+
+def detection_table(path: Path = RESULTS_DIR / "detection.jsonl") -> str:
+    """mAP per strategy and training-set size, mean over seeds, for the grid of the newest row (same image size,
+    images seen per cell and test-set size); then what transfer buys over scratch at each size."""
+    rows = _rows(path)
+    newest = rows[-1]
+    config = ("image_size", "images_seen", "test_images")
+    grid = [r for r in rows if all(r.get(k) == newest.get(k) for k in config)]
+    cells: dict[tuple[str, int], dict[int, dict]] = {}
+    for row in grid:  # the newest row of each (strategy, size, seed) wins
+        cells.setdefault((row["strategy"], row["train_images"]), {})[row["seed"]] = row
+    sizes = sorted({size for _, size in cells})
+    strategies = [s for s in DETECTION_ORDER if any(k[0] == s for k in cells)]
+
+    def mean(strategy: str, size: int, key: str) -> float | None:
+        found = cells.get((strategy, size), {})
+        return float(np.mean([r[key] for r in found.values()])) if found else None
+
+    header = "| strategy | " + " | ".join(f"{n} images: mAP@0.5 | mAP@0.5:0.95 | fit time" for n in sizes) + " |"
+    lines = [header, "|---" * (3 * len(sizes) + 1) + "|"]
+    for strategy in strategies:
+        row = [strategy]
+        for size in sizes:
+            if (strategy, size) not in cells:
+                row += ["-", "-", "-"]
+                continue
+            found = cells[(strategy, size)].values()
+            spread = (f" ({min(r['map50'] for r in found):.3f}-{max(r['map50'] for r in found):.3f})"
+                      if len(found) > 1 else "")
+            seconds = float(np.mean([r.get("fit_seconds", r["seconds"]) for r in found]))
+            row += [f"{mean(strategy, size, 'map50'):.3f}{spread}", f"{mean(strategy, size, 'map'):.3f}",
+                    _duration(seconds)]
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    for size in sizes:
+        tuned, scratch = mean("fine-tune", size, "map50"), mean("scratch", size, "map50")
+        if tuned is not None and scratch is not None:
+            lines.append(f"- {size} training images: fine-tune {tuned:.3f} mAP@0.5 against scratch {scratch:.3f} "
+                         f"({tuned - scratch:+.3f}).")
+    seeds = sorted({r["seed"] for found in cells.values() for r in found.values()})
+    commits = ", ".join(sorted({r["commit"] for found in cells.values() for r in found.values()}))
+    lines += ["", f"Machine: {newest['machine']}. {newest['image_size']} px, {newest.get('images_seen', '?')} "
+                  f"training images seen per cell, {newest['test_images']} test images per seed, seeds "
+                  f"{', '.join(map(str, seeds))} (mean; lowest-highest mAP@0.5 in brackets). Code: {commits}."]
+    return "\n".join(lines)
+
+
 # What auto chooses from, per benchmark (scratch and the baselines are not choices a user would want).
 AUTO_CHOICES = {"fashion-mnist": ["linear-probe", "head", "fine-tune"],
                 "rotten-tomatoes": ["linear-probe", "head", "fine-tune", "contrastive", "lora"]}
@@ -333,6 +382,7 @@ TABLES = {
     "speed": (RESULTS_DIR / "speed.jsonl", extraction_table),
     "side-by-side": (RESULTS_DIR / "side_by_side.jsonl", side_by_side_table),
     "auto": (AUTO_RESULTS, auto_table),
+    "detection": (RESULTS_DIR / "detection.jsonl", detection_table),
 }
 
 
