@@ -272,11 +272,11 @@ DETECTION_ORDER = ["fine-tune", "head", "scratch"]
 
 
 def detection_table(path: Path = RESULTS_DIR / "detection.jsonl") -> str:
-    """mAP per strategy and training-set size, mean over seeds, for the grid of the newest row (same image size,
-    images seen per cell and test-set size); then what transfer buys over scratch at each size."""
+    """mAP per strategy and training-set size, mean over seeds, for the grid of the newest row (same image size and
+    test-set size); then what transfer buys over scratch at each size."""
     rows = _rows(path)
     newest = rows[-1]
-    config = ("image_size", "images_seen", "test_images")
+    config = ("image_size", "test_images")
     grid = [r for r in rows if all(r.get(k) == newest.get(k) for k in config)]
     cells: dict[tuple[str, int], dict[int, dict]] = {}
     for row in grid:  # the newest row of each (strategy, size, seed) wins
@@ -288,31 +288,34 @@ def detection_table(path: Path = RESULTS_DIR / "detection.jsonl") -> str:
         found = cells.get((strategy, size), {})
         return float(np.mean([r[key] for r in found.values()])) if found else None
 
-    header = "| strategy | " + " | ".join(f"{n} images: mAP@0.5 | mAP@0.5:0.95 | fit time" for n in sizes) + " |"
-    lines = [header, "|---" * (3 * len(sizes) + 1) + "|"]
+    header = "| strategy | " + " | ".join(f"{n} images: mAP@0.5 / mAP@0.5:0.95 (fit time)" for n in sizes) + " |"
+    lines = [header, "|---" * (len(sizes) + 1) + "|"]
     for strategy in strategies:
         row = [strategy]
         for size in sizes:
-            if (strategy, size) not in cells:
-                row += ["-", "-", "-"]
+            found = cells.get((strategy, size), {}).values()
+            if not found:
+                row.append("-")
                 continue
-            found = cells[(strategy, size)].values()
             spread = (f" ({min(r['map50'] for r in found):.3f}-{max(r['map50'] for r in found):.3f})"
                       if len(found) > 1 else "")
             seconds = float(np.mean([r.get("fit_seconds", r["seconds"]) for r in found]))
-            row += [f"{mean(strategy, size, 'map50'):.3f}{spread}", f"{mean(strategy, size, 'map'):.3f}",
-                    _duration(seconds)]
+            row.append(f"{mean(strategy, size, 'map50'):.3f}{spread} / {mean(strategy, size, 'map'):.3f} "
+                       f"({_duration(seconds)})")
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     for size in sizes:
         tuned, scratch = mean("fine-tune", size, "map50"), mean("scratch", size, "map50")
         if tuned is not None and scratch is not None:
+            strict = mean("fine-tune", size, "map") - mean("scratch", size, "map")
             lines.append(f"- {size} training images: fine-tune {tuned:.3f} mAP@0.5 against scratch {scratch:.3f} "
-                         f"({tuned - scratch:+.3f}).")
+                         f"({tuned - scratch:+.3f}; mAP@0.5:0.95 {strict:+.3f}).")
     seeds = sorted({r["seed"] for found in cells.values() for r in found.values()})
     commits = ", ".join(sorted({r["commit"] for found in cells.values() for r in found.values()}))
-    lines += ["", f"Machine: {newest['machine']}. {newest['image_size']} px, {newest.get('images_seen', '?')} "
-                  f"training images seen per cell, {newest['test_images']} test images per seed, seeds "
+    seen = sorted({r.get("images_seen", r["epochs"] * r["train_images"]) for f in cells.values() for r in f.values()})
+    seen_text = f"{seen[0]:,}" if len(seen) == 1 else f"{seen[0]:,}-{seen[-1]:,}"
+    lines += ["", f"Machine: {newest['machine']}. {newest['image_size']} px, {seen_text} "
+                  f"training images seen per cell (whole epochs), {newest['test_images']} test images per seed, seeds "
                   f"{', '.join(map(str, seeds))} (mean; lowest-highest mAP@0.5 in brackets). Code: {commits}."]
     return "\n".join(lines)
 
