@@ -22,7 +22,8 @@ ORDER = ["pixels", "reference-probe", "linear-probe", "head", "fine-tune", "scra
 def _label(row: dict, main_size: int) -> str:
     """Rows at another image size than most get their own line, e.g. ``linear-probe (224 px)``."""
     size = row.get("image_size_used", row["image_size"])
-    return row["strategy"] if size == main_size or row["strategy"] == "reference-probe" else f"{row['strategy']} ({size} px)"
+    label = row["strategy"] if "model" not in row else f"{row['strategy']} ({row['model']})"
+    return label if size == main_size or row["strategy"] == "reference-probe" else f"{label} ({size} px)"
 
 
 def _rows(path: Path) -> list[dict]:
