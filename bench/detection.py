@@ -1,8 +1,7 @@
 """Benchmark: transfer (COCO-pretrained YOLOv3-tiny) against scratch on the semi-synthetic detection set.
 
-    python bench/detection.py                                  # sizes 25, 100, 400; fine-tune, head, scratch
+    python bench/detection.py --seeds 0,1            # the grid of docs/benchmarks.md (about 70 minutes on 2 cores)
     python bench/detection.py --sizes 25 --strategies fine-tune,scratch --epochs 10
-    python bench/detection.py --images-seen 1500 --seeds 0,1   # the grid of docs/benchmarks.md
 
 Each cell trains on N semi-synthetic images (real cut-outs of the hand-labelled sample pasted onto real
 backgrounds, see ``headstart.data.synthetic_detect``) and scores mAP@0.5 and mAP@0.5:0.95 on 200 held-out images
@@ -33,7 +32,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="25,100,400")
     parser.add_argument("--strategies", default="fine-tune,head,scratch")
     parser.add_argument("--test-size", type=int, default=200)
-    parser.add_argument("--images-seen", type=int, default=4000, help="training images seen per cell, in all")
+    parser.add_argument("--images-seen", type=int, default=1500,
+                        help="training images seen per cell, in all (1,500: the library's default up to 150 images)")
     parser.add_argument("--epochs", type=int, default=None, help="fixed epochs instead of --images-seen")
     parser.add_argument("--image-size", type=int, default=320)
     parser.add_argument("--seeds", default="0", help="one draw of training and test images per seed")
