@@ -117,7 +117,8 @@ def text_table(path: Path = RESULTS_DIR / "rotten_tomatoes.jsonl") -> str:
 
         matching = sorted((ratio(m), m) for a, m in ours if a >= setfit_accuracy)
         judged = size in GOAL_SIZES
-        text = (f"- {size} per class: SetFit {setfit_accuracy:.1%} (training {_duration(setfit_fit)}); the most accurate "
+        label = "all data" if size == "all" else f"{size} per class"
+        text = (f"- {label}: SetFit {setfit_accuracy:.1%} (training {_duration(setfit_fit)}); the most accurate "
                 f"headstart strategy, {best}, {best_accuracy:.1%} in {ratio(best):.2g}x SetFit's training time")
         if matching:
             fastest_ratio, fastest = matching[0]
@@ -133,9 +134,18 @@ def text_table(path: Path = RESULTS_DIR / "rotten_tomatoes.jsonl") -> str:
     any_row = next(iter(cells.values()))
     seeds = sorted({seed for _, _, seed in cells})
     commits = ", ".join(sorted({c["commit"] for c in cells.values()}))
+    by_machine: dict[str, list[str]] = {}
+    for size in sizes:
+        for name in sorted({c["machine"] for (s, _, _), c in cells.items() if s == size}):
+            by_machine.setdefault(name, []).append(size)
+    # Times compare within a column, run on one machine, not across columns run on different ones.
+    machine_text = "; ".join(
+        name if len(by_machine) == 1 else f"{name} ({', '.join(s if s == 'all' else f'{s} / class' for s in found)})"
+        for name, found in by_machine.items()
+    )
     lines.append("")
     lines.append(
-        f"Machine: {any_row['machine']}. Mean ± standard deviation over seeds {seeds} (one seed for 'all'). Times: "
+        f"Machine: {machine_text}. Mean ± standard deviation over seeds {seeds} (one seed for 'all'). Times: "
         f"training (from loading the pre-trained model to a fitted classifier) / the whole cell (with scoring the "
         f"{any_row['n_test']:,} test reviews). Code: {commits}."
     )
