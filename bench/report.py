@@ -221,29 +221,37 @@ def _footer(row: dict, detail: str) -> list[str]:
 
 
 def extraction_table(path: Path = RESULTS_DIR / "speed.jsonl") -> str:
-    """Streamed extraction speed per precision against the measured matmul peak, and the bf16 accuracy check."""
+    """Streamed extraction speed per machine, engine and precision against the measured matmul peak (the newest row
+    of each), and the bf16 accuracy checks."""
     rows = [row for row in _rows(path) if not row.get("smoke")]
-    runs = {row["precision"]: row for row in rows if "check" not in row}
-    lines = ["| precision (ran as) | images | images/s | GFLOP/image | of the bf16 matmul peak | of its own precision's "
-             "peak | peak RSS |", "|---" * 7 + "|"]
-    for row in runs.values():
-        lines.append(f"| {row['precision']} ({row['ran_as']}) | {row['images']:,} | {row['images_per_second']:.1f} | "
-                     f"{row['gflops_per_image']:.2f} | {row['fraction_of_bf16_peak']:.0%} | "
-                     f"{row['fraction_of_own_peak']:.0%} | {row['peak_rss_mb'] / 1024:.2f} GB |")
+    runs = {(row["machine"], row.get("engine", "pytorch"), row["precision"]): row for row in rows if "check" not in row}
+    lines = ["| machine | engine | precision (ran as) | images | images/s | GFLOP/image | of the bf16 matmul peak | "
+             "of its own precision's peak | peak RSS | code |", "|---" * 10 + "|"]
+    for (where, engine, _), row in sorted(runs.items()):
+        lines.append(f"| {where.split(',')[0]} | {engine} | {row['precision']} ({row['ran_as']}) | {row['images']:,} | "
+                     f"{row['images_per_second']:.1f} | {row['gflops_per_image']:.2f} | "
+                     f"{row['fraction_of_bf16_peak']:.0%} | {row['fraction_of_own_peak']:.0%} | "
+                     f"{row['peak_rss_mb'] / 1024:.2f} GB | {row['commit']} |")
     lines.append("")
-    best = max(runs.values(), key=lambda r: r["fraction_of_bf16_peak"], default=None)
-    if best is not None:
-        lines.append(f"- Goal: extraction at 40% or more of the bf16 limit: {_goal(best['fraction_of_bf16_peak'] >= 0.4)} "
-                     f"({best['fraction_of_bf16_peak']:.0%}; peaks measured: fp32 {best['peak_fp32_gflops']:.0f}, "
-                     f"bf16 {best['peak_bf16_gflops']:.0f} GFLOP/s). Under 4 GB for {best['images']:,} images: {_goal(best['peak_rss_mb'] < 4096)}.")
+    for where in sorted({key[0] for key in runs}):
+        here = [row for key, row in runs.items() if key[0] == where]
+        best = max(here, key=lambda r: r["fraction_of_bf16_peak"])
+        lines.append(f"- {where}: peaks measured fp32 {best['peak_fp32_gflops']:.0f}, bf16 "
+                     f"{best['peak_bf16_gflops']:.0f} GFLOP/s. Goal, extraction at 40% or more of the bf16 limit: "
+                     f"{_goal(best['fraction_of_bf16_peak'] >= 0.4)} (best {best['fraction_of_bf16_peak']:.0%}, "
+                     f"{best.get('engine', 'pytorch')} {best['ran_as']}). Under 4 GB for {best['images']:,} images: "
+                     f"{_goal(best['peak_rss_mb'] < 4096)}.")
     for check in (row for row in rows if row.get("check") == "bf16-accuracy"):
         within = abs(check["difference_points"]) <= 0.3
-        lines.append(f"- bf16 against fp32 features, linear probe at {check['per_class']} per class: {check['bf16']:.1%} "
-                     f"vs {check['fp32']:.1%} ({check['difference_points']:+.2f} points); within 0.3 points: "
+        lines.append(f"- {check['machine'].split(',')[0]}, {check['commit']}: bf16 against fp32 features, linear probe "
+                     f"at {check['per_class']} per class: {check['bf16']:.1%} vs {check['fp32']:.1%} "
+                     f"({check['difference_points']:+.2f} points); within 0.3 points: "
                      f"{_goal(within)}{'' if within else ' (use --precision fp32)'}.")
     if runs:
         row = next(iter(runs.values()))
-        lines += _footer(row, f"Batch {row['batch_size']}, 224 px")
+        threads = sorted({r["machine"].split(", ", 1)[1] for r in runs.values()})
+        lines += ["", f"{'; '.join(threads)}. Batch {row['batch_size']}, 224 px. Peak RSS is the process's peak so "
+                      "far: a later row of one run includes the earlier rows' memory."]
     return "\n".join(lines)
 
 

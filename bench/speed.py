@@ -1,9 +1,9 @@
 """Benchmark: streamed feature extraction of all 70,000 Fashion-MNIST images at 224 px, against the machine's limit.
 
-    python bench/speed.py                          # all 70,000 images, precision auto (bf16 where the CPU has it)
-    python bench/speed.py --limit 64 --precisions fp32,bf16 --probe-per-class 0   # a smoke run
+    python bench/speed.py                # all 70,000 images: ONNX Runtime (fp32), then PyTorch (bf16 where the CPU has it)
+    python bench/speed.py --limit 256 --precisions fp32,bf16 --probe-per-class 0   # a smoke run
 
-For each precision: images per second, peak resident memory (the features are streamed to a memory-mapped file,
+For each engine and precision (``auto`` on the PyTorch engine is bf16 where the CPU has it): images per second, peak resident memory (the features are streamed to a memory-mapped file,
 never held as one tensor), EfficientNet-Lite0's FLOPs per image, and the implied fraction of the peak matmul
 FLOP/s measured on this machine (the issue's goal: 40% or more of the bf16 limit). With ``--probe-per-class N``,
 a linear probe on N images per class is scored on the test split from fp32 and from bf16 features, to check that
@@ -13,6 +13,7 @@ bf16 stays within 0.3 points of fp32. Rows go to bench/results/speed.jsonl (``py
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -23,7 +24,8 @@ import numpy as np
 import torch
 
 from headstart.data.fashion_mnist import load_fashion_mnist
-from headstart.features.extract import iter_features
+from headstart.features import onnx_engine
+from headstart.features.extract import extraction_precision, iter_features
 from headstart.models import create_backbone, get_model_spec
 from headstart.tasks import get_task
 from headstart.training import speed
@@ -71,6 +73,7 @@ def probe_accuracies(backbone, preprocessing, per_class: int, test_per_class: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--engines", default="onnxruntime,pytorch", help="comma-separated: onnxruntime, pytorch")
     parser.add_argument("--precisions", default="auto", help="comma-separated: auto, fp32, bf16")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images (smoke runs)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -86,31 +89,31 @@ def main() -> None:
     dataset = get_task("image").inputs_dataset(items[:4], None, preprocessing, train=False)
     flops = speed.flops_per_input(backbone, torch.stack([dataset[i][0] for i in range(4)]), 4)
     peaks = speed.machine_peaks()
-    for precision in [p.strip() for p in args.precisions.split(",") if p.strip()]:
-        ran = "bf16" if precision == "bf16" or (precision == "auto" and speed_is_bf16()) else "fp32"
-        with tempfile.TemporaryDirectory() as folder:
-            seconds, done = extract(backbone, items, preprocessing, precision, args.batch_size, Path(folder) / "f.npy")
-        rate = done / seconds
-        row = {"precision": precision, "ran_as": ran, "images": done, "image_size": 224, "batch_size": args.batch_size,
-               "seconds": round(seconds, 2), "images_per_second": round(rate, 2), "gflops_per_image": round(flops / 1e9, 3),
-               "peak_fp32_gflops": round(peaks["fp32"] / 1e9, 1), "peak_bf16_gflops": round(peaks["bf16"] / 1e9, 1),
-               "fraction_of_bf16_peak": round(rate * flops / peaks["bf16"], 4),
-               "fraction_of_own_peak": round(rate * flops / peaks[ran], 4), "peak_rss_mb": round(peak_rss_mb(), 1),
-               "threads": torch.get_num_threads(), "smoke": args.limit is not None, "machine": machine(),
-               "commit": commit()}
-        append_row(RESULTS, row)
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
+        os.environ[onnx_engine.ENV] = "1" if engine == "onnxruntime" else "0"
+        for precision in precisions:
+            ran = extraction_precision(precision, dataset)
+            with tempfile.TemporaryDirectory() as folder:
+                speed.reset()
+                seconds, done = extract(backbone, items, preprocessing, precision, args.batch_size, Path(folder) / "f.npy")
+            rate = done / seconds
+            row = {"engine": speed.RECORDED.engine, "precision": precision, "ran_as": ran, "images": done,
+                   "image_size": 224, "batch_size": args.batch_size, "seconds": round(seconds, 2),
+                   "images_per_second": round(rate, 2), "gflops_per_image": round(flops / 1e9, 3),
+                   "peak_fp32_gflops": round(peaks["fp32"] / 1e9, 1), "peak_bf16_gflops": round(peaks["bf16"] / 1e9, 1),
+                   "fraction_of_bf16_peak": round(rate * flops / peaks["bf16"], 4),
+                   "fraction_of_own_peak": round(rate * flops / peaks[ran], 4), "peak_rss_mb": round(peak_rss_mb(), 1),
+                   "threads": torch.get_num_threads(), "smoke": args.limit is not None, "machine": machine(),
+                   "commit": commit()}
+            append_row(RESULTS, row)
+    os.environ.pop(onnx_engine.ENV)
     if args.probe_per_class:
         accuracy = probe_accuracies(backbone, preprocessing, args.probe_per_class, args.probe_test_per_class)
         append_row(RESULTS, {"check": "bf16-accuracy", "per_class": args.probe_per_class, **accuracy,
                              "smoke": args.limit is not None or args.probe_test_per_class is not None,
                              "difference_points": round((accuracy["bf16"] - accuracy["fp32"]) * 100, 2),
                              "machine": machine(), "commit": commit()})
-
-
-def speed_is_bf16() -> bool:
-    from headstart.training.device import resolve_precision
-
-    return resolve_precision("auto") == "bf16"
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ from headstart.training.distributed import is_first_process, launch, launched, w
 if TYPE_CHECKING:
     from headstart.api import TrainResult
 
+PRECISION_HELP = "auto, fp32 or bf16 [auto: ONNX Runtime fp32 for images on CPU, else bf16 where the CPU has it]."
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -91,7 +93,7 @@ def train(
     val_size: Annotated[float | None, typer.Option(help="Validation fraction when DATA has none [0.2].")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
     precision: Annotated[
-        str | None, typer.Option(help="auto, fp32 or bf16 [auto: bf16 extraction/inference where the CPU has it].")
+        str | None, typer.Option(help=PRECISION_HELP)
     ] = None,
     num_workers: Annotated[int | None, typer.Option(help="Data-loading worker processes [0].")] = None,
     per_class: Annotated[int | None, typer.Option(help="Use at most N training examples per class.")] = None,
@@ -174,7 +176,8 @@ def _print_summary(result: TrainResult) -> None:
     out.print(f"time: fit {summary['fit_seconds']:.1f}s, total {summary['total_seconds']:.1f}s")
     rate = summary.get("speed", {})
     if rate.get("items_per_second"):
-        out.print(f"speed: {rate['items_per_second']:.1f} inputs/s extracting or predicting ({rate['precision']}), "
+        out.print(f"speed: {rate['items_per_second']:.1f} inputs/s extracting or predicting ({rate['precision']}, "
+                  f"{rate.get('engine', 'pytorch')}), "
                   f"{rate['gflops_per_item']:.2f} GFLOP each: {rate['fraction_of_peak']:.0%} of this machine's "
                   f"{rate['precision']} matmul peak ({rate['peak_gflops']:.0f} GFLOP/s)")
     out.print(f"run: {result.run_dir}")
@@ -371,7 +374,7 @@ def compare(
     task: Annotated[str | None, typer.Option(help="image, text or detect [from the model, else from DATA].")] = None,
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (strategy default if unset).")] = None,
-    precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 [auto: bf16 where the CPU has it].")] = "auto",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     test_per_class: Annotated[int | None, typer.Option(help="Score on at most N test examples per class.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [runs/<time>-compare].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
@@ -417,7 +420,7 @@ def rank(
     task: Annotated[str | None, typer.Option(help="image or text [from the models, else from DATA].")] = None,
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [each model's].")] = None,
     max_length: Annotated[int | None, typer.Option(help="Text: maximum tokens per text [256].")] = None,
-    precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 [auto: bf16 where the CPU has it].")] = "auto",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the table as JSON.")] = None,
@@ -456,7 +459,7 @@ def embed(
     task: Annotated[str | None, typer.Option(help="image or text [from the model, else from DATA].")] = None,
     per_class: Annotated[int | None, typer.Option(help="Use at most N training examples per class.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
-    precision: Annotated[str, typer.Option(help="auto, fp32 or bf16 [auto: bf16 where the CPU has it].")] = "auto",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:

@@ -1,4 +1,5 @@
-"""Every speed fast path gives the plain path's outputs: channels-last exactly (fp32), bf16 within tolerance."""
+"""Every speed fast path gives the plain path's outputs: channels-last and ONNX Runtime within 1e-4 (fp32), bf16
+within tolerance."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import pytest
 import torch
 
 from headstart import create_backbone, get_model_spec
-from headstart.features import extract_features
+from headstart.features import extract_features, onnx_engine
+from headstart.features.extract import extraction_precision
 from headstart.tasks import get_task
 from headstart.training import device
 from headstart.training.device import native_bf16, resolve_precision
@@ -44,3 +46,64 @@ def test_bf16_features_stay_close_to_fp32(setup):
     cosine = (fp32 * bf16).sum(1) / (np.linalg.norm(fp32, axis=1) * np.linalg.norm(bf16, axis=1))
     relative = np.linalg.norm(fp32 - bf16, axis=1) / np.linalg.norm(fp32, axis=1)
     assert cosine.min() > 0.99 and relative.max() < 0.15, (cosine.min(), relative.max())
+
+
+@pytest.fixture
+def onnx_for_any_size(monkeypatch):
+    """ONNX extraction on, for datasets of any size (the small real ones here), with no session left over."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.delenv(onnx_engine.ENV, raising=False)
+    monkeypatch.setattr(onnx_engine, "MIN_ITEMS", 0)
+    onnx_engine._RUNNERS.clear()
+    yield
+    onnx_engine._RUNNERS.clear()
+
+
+def test_onnx_runtime_features_equal_pytorch_fp32(setup, onnx_for_any_size, monkeypatch):
+    backbone, dataset = setup
+    fast = extract_features(backbone, dataset, precision="fp32")
+    assert len(onnx_engine._RUNNERS) == 1 and None not in onnx_engine._RUNNERS.values()
+    monkeypatch.setenv(onnx_engine.ENV, "0")
+    plain = extract_features(backbone, dataset, precision="fp32")
+    assert np.abs(fast - plain).max() < 1e-4
+
+
+def test_auto_means_fp32_where_onnx_runtime_runs_and_what_the_hardware_allows_elsewhere(setup, onnx_for_any_size,
+                                                                                      monkeypatch):
+    _, dataset = setup
+    cpu = torch.device("cpu")
+    assert extraction_precision("auto", dataset, cpu) == "fp32"
+    assert extraction_precision("bf16", dataset, cpu) == "bf16"  # asked for: PyTorch's autocast
+    assert extraction_precision("auto", ["a text", "another"], cpu) == resolve_precision("auto", device=cpu)
+    monkeypatch.setenv(onnx_engine.ENV, "0")
+    assert extraction_precision("auto", dataset, cpu) == resolve_precision("auto", device=cpu)
+
+
+def test_onnx_session_follows_the_weights(setup, onnx_for_any_size, monkeypatch):
+    """A session is reused while the weights stay the same and traced again once they change (a training step)."""
+    backbone, dataset = setup
+    model = torch.nn.Sequential(backbone, torch.nn.Linear(backbone.num_features, 3))
+    before = extract_features(model, dataset)
+    runner = next(iter(onnx_engine._RUNNERS.values()))
+    assert np.array_equal(extract_features(model, dataset), before)
+    assert next(iter(onnx_engine._RUNNERS.values())) is runner
+    with torch.no_grad():
+        model[1].bias.add_(1.0)  # in place, as an optimiser step is
+    after = extract_features(model, dataset)
+    assert next(iter(onnx_engine._RUNNERS.values())) is not runner
+    assert np.abs(after - before - 1.0).max() < 1e-4
+
+
+class Spectrum(torch.nn.Module):
+    """A model the ONNX exporter cannot trace (no FFT in its opset)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.fft.rfft2(x).abs().mean((2, 3))
+
+
+def test_a_model_onnx_cannot_trace_falls_back_to_pytorch(setup, onnx_for_any_size):
+    _, dataset = setup
+    with pytest.warns(UserWarning, match="using PyTorch"):
+        fast = extract_features(Spectrum(), dataset, precision="fp32")
+    images = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    assert np.abs(fast - Spectrum()(images).numpy()).max() < 1e-4

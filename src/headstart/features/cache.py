@@ -35,11 +35,10 @@ from torch.utils.data import Dataset
 
 from headstart.digests import digest
 from headstart.errors import HeadstartError
-from headstart.features.extract import iter_features
+from headstart.features.extract import extraction_precision, iter_features
 from headstart.files import write_json
 from headstart.paths import feature_cache_dir
 from headstart.progress import Reporter
-from headstart.training.device import resolve_precision
 from headstart.training.distributed import barrier, world
 
 CACHE_FORMAT = 1
@@ -217,7 +216,7 @@ def cached_features(
     ``cache``. ``view=None`` is the plain (evaluation) view; ``view=k`` the k-th augmented view with ``seed``."""
     if view is not None:
         dataset = SeededViews(dataset, [int(digest(str(seed), str(view), k)[:15], 16) for k in keys])
-    precision = resolve_precision(precision)  # "auto" shares entries with what it stands for here
+    precision = extraction_precision(precision, dataset)  # "auto" shares entries with what it stands for here
     meta = cache.namespace(backbone, preprocessing, precision, view, seed) if cache else None
     out, missing = cache.load(meta, keys) if cache else (None, np.ones(len(keys), bool))
     todo = np.flatnonzero(missing)

@@ -30,11 +30,12 @@ class Throughput:
     items: int = 0
     seconds: float = 0.0
     precision: str = "fp32"
+    engine: str = "pytorch"
 
-    def add(self, items: int, seconds: float, precision: str) -> None:
+    def add(self, items: int, seconds: float, precision: str, engine: str = "pytorch") -> None:
         self.items += items
         self.seconds += seconds
-        self.precision = precision
+        self.precision, self.engine = precision, engine
 
     @property
     def rate(self) -> float:
@@ -124,5 +125,6 @@ def speed_report(throughput: Throughput, flops: float) -> dict:
     peak = machine_peaks()[throughput.precision]
     achieved = throughput.rate * flops
     return {"items_per_second": round(throughput.rate, 2), "items": throughput.items, "precision": throughput.precision,
-            "gflops_per_item": round(flops / 1e9, 3), "achieved_gflops": round(achieved / 1e9, 2),
+            "engine": throughput.engine, "gflops_per_item": round(flops / 1e9, 3),
+            "achieved_gflops": round(achieved / 1e9, 2),
             "peak_gflops": round(peak / 1e9, 2), "fraction_of_peak": round(achieved / peak, 4)}
