@@ -14,10 +14,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def machine() -> str:
+    """The CPU, its threads and torch. Virtual machines often name the CPU only by vendor ("AMD EPYC"), so its
+    family and model and whether it has bf16 or AMX instructions are added: two such machines can differ 2x."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    except (OSError, StopIteration):
+        fields = dict(line.split(":", 1) for line in lines[: lines.index("")] if ":" in line) if "" in lines else {}
+        fields = {key.strip(): value.strip() for key, value in fields.items()}
+        cpu = fields["model name"]
+        flags = set(fields.get("flags", "").split())
+        extras = [name for name in ("avx512_bf16", "amx_bf16") if name in flags]
+        cpu += f" (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')}"
+        cpu += f"; {', '.join(extras)})" if extras else ")"
+    except (OSError, KeyError):
         cpu = platform.processor()
     return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 

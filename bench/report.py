@@ -228,7 +228,7 @@ def extraction_table(path: Path = RESULTS_DIR / "speed.jsonl") -> str:
     lines = ["| machine | engine | precision (ran as) | images | images/s | GFLOP/image | of the bf16 matmul peak | "
              "of its own precision's peak | peak RSS | code |", "|---" * 10 + "|"]
     for (where, engine, _), row in sorted(runs.items()):
-        lines.append(f"| {where.split(',')[0]} | {engine} | {row['precision']} ({row['ran_as']}) | {row['images']:,} | "
+        lines.append(f"| {where.rsplit(', ', 2)[0]} | {engine} | {row['precision']} ({row['ran_as']}) | {row['images']:,} | "
                      f"{row['images_per_second']:.1f} | {row['gflops_per_image']:.2f} | "
                      f"{row['fraction_of_bf16_peak']:.0%} | {row['fraction_of_own_peak']:.0%} | "
                      f"{row['peak_rss_mb'] / 1024:.2f} GB | {row['commit']} |")
@@ -243,13 +243,13 @@ def extraction_table(path: Path = RESULTS_DIR / "speed.jsonl") -> str:
                      f"{_goal(best['peak_rss_mb'] < 4096)}.")
     for check in (row for row in rows if row.get("check") == "bf16-accuracy"):
         within = abs(check["difference_points"]) <= 0.3
-        lines.append(f"- {check['machine'].split(',')[0]}, {check['commit']}: bf16 against fp32 features, linear probe "
+        lines.append(f"- {check['machine'].rsplit(', ', 2)[0]}, {check['commit']}: bf16 against fp32 features, linear probe "
                      f"at {check['per_class']} per class: {check['bf16']:.1%} vs {check['fp32']:.1%} "
                      f"({check['difference_points']:+.2f} points); within 0.3 points: "
                      f"{_goal(within)}{'' if within else ' (use --precision fp32)'}.")
     if runs:
         row = next(iter(runs.values()))
-        threads = sorted({r["machine"].split(", ", 1)[1] for r in runs.values()})
+        threads = sorted({", ".join(r["machine"].rsplit(", ", 2)[1:]) for r in runs.values()})
         lines += ["", f"{'; '.join(threads)}. Batch {row['batch_size']}, 224 px. Peak RSS is the process's peak so "
                       "far: a later row of one run includes the earlier rows' memory."]
     return "\n".join(lines)
@@ -283,7 +283,8 @@ def side_by_side_table(path: Path = RESULTS_DIR / "side_by_side.jsonl") -> str:
                          f"(goal 2x): {_goal(ratio >= 2)}.")
     if cells:
         row = next(iter(cells.values()))
-        lines += _footer(row, f"224 px, test split {row['n_test']:,} images")
+        commits = ", ".join(sorted({r["commit"] for r in cells.values()}))
+        lines += _footer({**row, "commit": commits}, f"224 px, test split {row['n_test']:,} images")
     return "\n".join(lines)
 
 

@@ -1,8 +1,9 @@
 """Forward passes of image backbones through ONNX Runtime, for feature extraction and inference on CPUs.
 
-Why: on the CPUs measured (docs/benchmarks.md) ONNX Runtime's fp32 kernels run EfficientNet-Lite0 1.6x faster
-than PyTorch's bf16 autocast and 4.6x faster than its fp32 (depthwise convolutions above all), with outputs within
-1e-5 of PyTorch's fp32. The backbone is traced once per set of weights (about a second) and the session kept, so
+Why: on the CPU measured (docs/benchmarks.md, bench/engines.py) ONNX Runtime's fp32 kernels run
+EfficientNet-Lite0 1.5x faster than PyTorch's bf16 autocast and 3.2x faster than its channels-last fp32 (batch
+norm folded into the convolutions at export, ReLU6 fused into them, its own depthwise kernels), with outputs within
+2e-5 of PyTorch's fp32. The backbone is traced once per set of weights (about a second) and the session kept, so
 repeated calls (train features, then test features) pay it once. Used for image batches on CPU when onnx and
 onnxruntime are installed; ``HEADSTART_ONNX_EXTRACTION=0`` switches it off, and any model the exporter cannot
 trace falls back to PyTorch.
