@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 ENV = "HEADSTART_ONNX_EXTRACTION"
-MIN_ITEMS = 128  # below this, tracing costs more than it saves (about a second, 30 images at PyTorch's fp32 rate)
+MIN_ITEMS = 128  # below this, tracing (about a second: 50-100 images at PyTorch's rates) costs more than it saves
 OPSET = 17
 
 
@@ -60,7 +60,6 @@ class OnnxRunner:
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = torch.get_num_threads()
             self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.shape = tuple(example.shape[1:])
 
     def __call__(self, batch: torch.Tensor) -> np.ndarray:
         inputs = np.ascontiguousarray(batch.float().numpy())  # ONNX Runtime takes NCHW, not channels-last strides
