@@ -5,7 +5,8 @@
 
 Where extraction time goes and what the alternatives give: loading (decoding, resizing, normalising) on its own,
 then the same batches through PyTorch eager (NCHW, channels-last, bf16 autocast), TorchScript's
-``optimize_for_inference``, optionally ``torch.compile``, and ONNX Runtime (what headstart uses on CPUs). Each line:
+``optimize_for_inference``, optionally ``torch.compile``, and the exported ONNX graph in ONNX Runtime (fp32) and
+OpenVINO (fp32, bf16; what headstart uses on CPUs). Each line:
 images per second and the fraction of the fp32 and bf16 matmul peaks measured on this machine. Printed, and
 appended to bench/results/engines.jsonl.
 """
@@ -23,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from headstart.data.fashion_mnist import load_fashion_mnist
+from headstart.features import onnx_engine
 from headstart.features.onnx_engine import OnnxRunner
 from headstart.models import create_backbone, get_model_spec
 from headstart.tasks import get_task
@@ -82,8 +84,9 @@ def main() -> None:
         compiled = torch.compile(model)
         timed(compiled, last[:1])  # compiling is not timed
         results["torch.compile (inductor, freezing) fp32"] = timed(compiled, last)
-    runner = OnnxRunner(model, batches[0])
-    results["onnxruntime fp32"] = timed(runner, batches)
+    runs = [("onnxruntime", "fp32"), ("openvino", "fp32")] + [("openvino", "bf16")] * onnx_engine.bf16_capable()
+    for engine, precision in runs:
+        results[f"{engine} {precision}"] = timed(OnnxRunner(model, batches[0], engine, precision), batches)
 
     for name, seconds in results.items():
         rate = len(items) / seconds

@@ -1,13 +1,15 @@
 """Benchmark: streamed feature extraction of all 70,000 Fashion-MNIST images at 224 px, against the machine's limit.
 
-    python bench/speed.py                # all 70,000 images: ONNX Runtime (fp32), then PyTorch (bf16 where the CPU has it)
+    python bench/speed.py                # all 70,000 images: OpenVINO, ONNX Runtime, then PyTorch
+    python bench/speed.py --engines openvino --precisions auto,fp32   # one engine, two precisions
     python bench/speed.py --limit 256 --precisions fp32,bf16 --probe-per-class 0   # a smoke run
 
-For each engine and precision (``auto`` on the PyTorch engine is bf16 where the CPU has it): images per second, peak resident memory (the features are streamed to a memory-mapped file,
+For each engine and precision (``auto``: bf16 where the CPU and engine have it; ONNX Runtime has fp32 only):
+images per second, peak resident memory so far (the features are streamed to a memory-mapped file,
 never held as one tensor), EfficientNet-Lite0's FLOPs per image, and the implied fraction of the peak matmul
 FLOP/s measured on this machine (the issue's goal: 40% or more of the bf16 limit). With ``--probe-per-class N``,
-a linear probe on N images per class is scored on the test split from fp32 and from bf16 features, to check that
-bf16 stays within 0.3 points of fp32. Rows go to bench/results/speed.jsonl (``python bench/report.py --write``).
+a linear probe on N images per class is scored on the test split from fp32 and from bf16 features (extracted by
+the default engine), to check that bf16 stays within 0.3 points of fp32. Rows go to bench/results/speed.jsonl (``python bench/report.py --write``).
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ def probe_accuracies(backbone, preprocessing, per_class: int, test_per_class: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--engines", default="onnxruntime,pytorch", help="comma-separated: onnxruntime, pytorch")
+    parser.add_argument("--engines", default="openvino,onnxruntime,pytorch",
+                        help="comma-separated: openvino, onnxruntime, pytorch")
     parser.add_argument("--precisions", default="auto", help="comma-separated: auto, fp32, bf16")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images (smoke runs)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -91,7 +94,7 @@ def main() -> None:
     peaks = speed.machine_peaks()
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
-        os.environ[onnx_engine.ENV] = "1" if engine == "onnxruntime" else "0"
+        os.environ[onnx_engine.ENV] = engine if engine in onnx_engine.BACKENDS else "0"
         for precision in precisions:
             ran = extraction_precision(precision, dataset)
             with tempfile.TemporaryDirectory() as folder:
@@ -110,7 +113,8 @@ def main() -> None:
     os.environ.pop(onnx_engine.ENV)
     if args.probe_per_class:
         accuracy = probe_accuracies(backbone, preprocessing, args.probe_per_class, args.probe_test_per_class)
-        append_row(RESULTS, {"check": "bf16-accuracy", "per_class": args.probe_per_class, **accuracy,
+        append_row(RESULTS, {"check": "bf16-accuracy", "engine": onnx_engine.backend() or "pytorch",
+                             "per_class": args.probe_per_class, **accuracy,
                              "smoke": args.limit is not None or args.probe_test_per_class is not None,
                              "difference_points": round((accuracy["bf16"] - accuracy["fp32"]) * 100, 2),
                              "machine": machine(), "commit": commit()})

@@ -1,7 +1,9 @@
-"""Every speed fast path gives the plain path's outputs: channels-last and ONNX Runtime within 1e-4 (fp32), bf16
-within tolerance."""
+"""Every speed fast path gives the plain path's outputs: channels-last and the exported graph (OpenVINO, ONNX
+Runtime) within 1e-4 in fp32, bf16 (PyTorch's autocast, OpenVINO's kernels) within tolerance."""
 
 from __future__ import annotations
+
+import importlib.util
 
 import numpy as np
 import pytest
@@ -48,48 +50,72 @@ def test_bf16_features_stay_close_to_fp32(setup):
     assert cosine.min() > 0.99 and relative.max() < 0.15, (cosine.min(), relative.max())
 
 
-@pytest.fixture
-def onnx_for_any_size(monkeypatch):
-    """ONNX extraction on, for datasets of any size (the small real ones here), with no session left over."""
-    pytest.importorskip("onnxruntime")
-    monkeypatch.delenv(onnx_engine.ENV, raising=False)
+INSTALLED = [name for name in onnx_engine.BACKENDS if importlib.util.find_spec(name)]
+
+
+@pytest.fixture(params=INSTALLED)
+def onnx_for_any_size(request, monkeypatch):
+    """An exported-graph runtime (each installed one in turn), for datasets of any size (the small real ones
+    here), with no compiled graph left over."""
+    monkeypatch.setenv(onnx_engine.ENV, request.param)
     monkeypatch.setattr(onnx_engine, "MIN_ITEMS", 0)
     onnx_engine._RUNNERS.clear()
-    yield
+    yield request.param
     onnx_engine._RUNNERS.clear()
 
 
-def test_onnx_runtime_features_equal_pytorch_fp32(setup, onnx_for_any_size, monkeypatch):
+def test_exported_graph_features_equal_pytorch_fp32(setup, onnx_for_any_size, monkeypatch):
     backbone, dataset = setup
     fast = extract_features(backbone, dataset, precision="fp32")
-    assert len(onnx_engine._RUNNERS) == 1 and None not in onnx_engine._RUNNERS.values()
+    (runner,) = onnx_engine._RUNNERS.values()
+    assert runner is not None and runner.engine == onnx_for_any_size
     monkeypatch.setenv(onnx_engine.ENV, "0")
     plain = extract_features(backbone, dataset, precision="fp32")
     assert np.abs(fast - plain).max() < 1e-4
 
 
-def test_auto_means_fp32_where_onnx_runtime_runs_and_what_the_hardware_allows_elsewhere(setup, onnx_for_any_size,
-                                                                                      monkeypatch):
+def test_openvino_bf16_features_stay_close_to_fp32(setup, onnx_for_any_size):
+    if not onnx_engine.bf16_capable():
+        pytest.skip(f"{onnx_for_any_size} has no bf16 kernels for this CPU")
+    backbone, dataset = setup
+    fp32 = extract_features(backbone, dataset, precision="fp32")
+    bf16 = extract_features(backbone, dataset, precision="bf16")
+    assert next(iter(onnx_engine._RUNNERS.values())).precision == "bf16"
+    cosine = (fp32 * bf16).sum(1) / (np.linalg.norm(fp32, axis=1) * np.linalg.norm(bf16, axis=1))
+    relative = np.linalg.norm(fp32 - bf16, axis=1) / np.linalg.norm(fp32, axis=1)
+    assert cosine.min() > 0.99 and 0 < relative.max() < 0.15, (cosine.min(), relative.max())
+
+
+def test_auto_precision_follows_the_runtime_and_the_hardware(setup, onnx_for_any_size, monkeypatch):
     _, dataset = setup
     cpu = torch.device("cpu")
-    assert extraction_precision("auto", dataset, cpu) == "fp32"
-    assert extraction_precision("bf16", dataset, cpu) == "bf16"  # asked for: PyTorch's autocast
+    expected = "bf16" if onnx_for_any_size == "openvino" and onnx_engine._openvino_cpu_has_bf16() else "fp32"
+    assert extraction_precision("auto", dataset, cpu) == expected
+    assert extraction_precision("bf16", dataset, cpu) == "bf16"  # asked for: the runtime's or PyTorch's autocast
     assert extraction_precision("auto", ["a text", "another"], cpu) == resolve_precision("auto", device=cpu)
     monkeypatch.setenv(onnx_engine.ENV, "0")
     assert extraction_precision("auto", dataset, cpu) == resolve_precision("auto", device=cpu)
+
+
+def test_onnx_runtime_leaves_bf16_to_pytorch(setup, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv(onnx_engine.ENV, "onnxruntime")
+    monkeypatch.setattr(onnx_engine, "MIN_ITEMS", 0)
+    assert onnx_engine.runner_for(setup[0], setup[1][0][0][None], 10, "bf16") is None
+    assert onnx_engine.backend() == "onnxruntime" and not onnx_engine.bf16_capable()
 
 
 def test_onnx_session_follows_the_weights(setup, onnx_for_any_size, monkeypatch):
     """A session is reused while the weights stay the same and traced again once they change (a training step)."""
     backbone, dataset = setup
     model = torch.nn.Sequential(backbone, torch.nn.Linear(backbone.num_features, 3))
-    before = extract_features(model, dataset)
+    before = extract_features(model, dataset, precision="fp32")
     runner = next(iter(onnx_engine._RUNNERS.values()))
-    assert np.array_equal(extract_features(model, dataset), before)
+    assert np.array_equal(extract_features(model, dataset, precision="fp32"), before)
     assert next(iter(onnx_engine._RUNNERS.values())) is runner
     with torch.no_grad():
         model[1].bias.add_(1.0)  # in place, as an optimiser step is
-    after = extract_features(model, dataset)
+    after = extract_features(model, dataset, precision="fp32")
     assert next(iter(onnx_engine._RUNNERS.values())) is not runner
     assert np.abs(after - before - 1.0).max() < 1e-4
 

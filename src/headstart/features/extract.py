@@ -36,9 +36,9 @@ def iter_features(
     """Yield the outputs of ``backbone`` (features; logits for a whole model) as float32, one batch at a time, in
     the dataset's order, so that memory does not grow with the number of items.
 
-    The model runs in eval mode: image batches on a CPU through ONNX Runtime in fp32 where it is installed (see
-    :mod:`headstart.features.onnx_engine`), otherwise in PyTorch, channels-last (unless switched off) and, with
-    ``precision="auto"``, in bf16 where the hardware has it; its training mode is restored afterwards.
+    The model runs in eval mode: image batches on a CPU as an exported graph in OpenVINO or ONNX Runtime (see
+    :mod:`headstart.features.onnx_engine`), otherwise in PyTorch, channels-last (unless switched off); with
+    ``precision="auto"``, in bf16 where the hardware and runtime have it. Its training mode is restored afterwards.
     """
     device = default_device()
     precision = extraction_precision(precision, dataset, device)
@@ -51,9 +51,9 @@ def iter_features(
     try:
         start, runner = time.perf_counter(), None
         for index, (inputs, _) in enumerate((reporter or Reporter()).track(loader, len(loader), description)):
-            if index == 0 and precision == "fp32" and isinstance(inputs, torch.Tensor) and inputs.dim() == 4 \
+            if index == 0 and isinstance(inputs, torch.Tensor) and inputs.dim() == 4 \
                     and onnx_engine.applies(inputs[0], device):
-                runner = onnx_engine.runner_for(backbone, inputs, len(dataset))
+                runner = onnx_engine.runner_for(backbone, inputs, len(dataset), precision)
             if runner is not None:
                 batch = runner(inputs)
             else:
@@ -61,7 +61,7 @@ def iter_features(
                 # The model is moved above, outside inference mode, so its parameters stay trainable afterwards.
                 with torch.inference_mode(), autocast(device, precision):
                     batch = backbone(inputs).float().cpu().numpy()
-            engine = "pytorch" if runner is None else "onnxruntime"
+            engine = "pytorch" if runner is None else runner.engine
             speed.RECORDED.add(len(batch), time.perf_counter() - start, precision, engine)  # loading included
             yield batch
             start = time.perf_counter()  # the consumer's time between batches is not ours
@@ -70,11 +70,12 @@ def iter_features(
 
 
 def extraction_precision(precision: str, dataset: Dataset, device: torch.device | None = None) -> str:
-    """What ``precision`` stands for when extracting ``dataset``'s features: ``auto`` is fp32 where ONNX Runtime
-    runs the batches (faster than bf16 there, and exact), otherwise what :func:`resolve_precision` says."""
+    """What ``precision`` stands for when extracting ``dataset``'s features: ``auto`` is what the runtime of the
+    exported graph does best where one runs the batches (:func:`onnx_engine.auto_precision`), otherwise what
+    :func:`resolve_precision` says."""
     device = device or default_device()
     if precision == "auto" and len(dataset) and onnx_engine.applies(dataset[0][0], device):
-        return "fp32"
+        return onnx_engine.auto_precision()
     return resolve_precision(precision, device=device)
 
 
