@@ -1,4 +1,5 @@
-"""Decoded-image cache: later epochs read kept pixels, and give exactly the tensors decoding every time gives."""
+"""Decoded-image cache: later epochs read kept pixels, and give exactly the tensors decoding every time gives;
+greyscale images resized on one channel give exactly the tensors of their RGB copies."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from timm.data import create_transform
 
 from headstart import get_model_spec
+from headstart.data.images import load_image
 from headstart.tasks import get_task
 from headstart.tasks import image as image_task
 
@@ -34,7 +37,7 @@ def tensors(dataset, seed=0):
 def test_each_file_is_decoded_once(items, monkeypatch):
     calls = []
     real = image_task.load_image
-    monkeypatch.setattr(image_task, "load_image", lambda item: calls.append(item) or real(item))
+    monkeypatch.setattr(image_task, "load_image", lambda item, **kw: calls.append(item) or real(item, **kw))
     dataset = get_task("image").inputs_dataset(items, None, PRE, train=True)
     tensors(dataset)
     tensors(dataset)
@@ -66,3 +69,20 @@ def test_the_cache_stays_within_its_budget(items, monkeypatch):
     dataset = get_task("image").inputs_dataset(items, None, PRE, train=False)
     tensors(dataset)
     assert 0 < dataset.decoded.used <= 10_000 and len(dataset.decoded.places) < len(items)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_greyscale_images_resized_on_one_channel_equal_their_rgb_copies(items, monkeypatch, train):
+    monkeypatch.setenv(image_task.IMAGE_CACHE_ENV, "0")
+    assert load_image(items[0], keep_grey=True).mode == "L" and load_image(items[-1], keep_grey=True).mode == "RGB"
+    dataset = get_task("image").inputs_dataset(items, None, PRE, train=train)
+    assert "ToRGB" in repr(dataset.transform)
+    options = {"input_size": PRE["input_size"], "interpolation": PRE["interpolation"], "mean": PRE["mean"],
+               "std": PRE["std"]}
+    timm_only = create_transform(is_training=True, scale=(0.5, 1.0), color_jitter=None, **options) if train else \
+        create_transform(is_training=False, crop_pct=PRE["crop_pct"], **options)
+    random.seed(5)
+    torch.manual_seed(5)
+    reference = [timm_only(load_image(item)) for item in items]  # decoded to RGB first, as before
+    for fast, plain in zip(tensors(dataset, seed=5), reference, strict=True):
+        assert fast.shape == plain.shape and torch.equal(fast, plain)
