@@ -241,9 +241,10 @@ def extraction_table(path: Path = RESULTS_DIR / "speed.jsonl") -> str:
                      f"{_goal(best['fraction_of_bf16_peak'] >= 0.4)} (best {best['fraction_of_bf16_peak']:.0%}, "
                      f"{best.get('engine', 'pytorch')} {best['ran_as']}). Under 4 GB for {best['images']:,} images: "
                      f"{_goal(best['peak_rss_mb'] < 4096)}.")
-    for check in (row for row in rows if row.get("check") == "bf16-accuracy"):
+    checks = {(row["machine"], row.get("engine", "pytorch")): row for row in rows if row.get("check") == "bf16-accuracy"}
+    for (_, engine), check in sorted(checks.items()):
         within = abs(check["difference_points"]) <= 0.3
-        lines.append(f"- {check['machine'].rsplit(', ', 2)[0]}, {check['commit']}: bf16 against fp32 features, linear probe "
+        lines.append(f"- {check['machine'].rsplit(', ', 2)[0]}, {engine}, {check['commit']}: bf16 against fp32 features, linear probe "
                      f"at {check['per_class']} per class: {check['bf16']:.1%} vs {check['fp32']:.1%} "
                      f"({check['difference_points']:+.2f} points); within 0.3 points: "
                      f"{_goal(within)}{'' if within else ' (use --precision fp32)'}.")
