@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, balanced_accuracy_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.strategies.base import FitContext, FitResult, Split, Strategy
 
-C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)  # increasing: the cross-validation warm-starts each fit from the last
+C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 DEFAULT_C = 0.1
 
 
@@ -34,36 +34,24 @@ class LinearProbe(Strategy):
         x_train = ctx.features(model, train, "features (train)")
         scaler = keep_constant_features_unscaled(StandardScaler().fit(x_train))
         x_train = scaler.transform(x_train)
-        folds = min(5, int(np.bincount(train.targets).min()), 3 if len(train) > 3000 else 5)
-        targets = np.asarray(train.targets)
-        if folds >= 2:
-            scores = cross_validated_scores(x_train, targets, folds, ctx)
-            best_c = max(C_GRID, key=scores.get)  # the first of equal scores, the strongest regularisation
-        else:
-            best_c, scores = DEFAULT_C, {}
-        clf = _logreg(best_c, ctx).fit(x_train, targets)
+        # One BLAS thread: lbfgs multiplies tall, thin matrices (n x 1280 by 1280 x classes), where OpenBLAS's
+        # threads cost more than they give. Measured on 2 cores: 800 images 13x faster, 10,000 images 2.8x.
+        with threadpool_limits(limits=1, user_api="blas"):
+            folds = min(5, int(np.bincount(train.targets).min()), 3 if len(train) > 3000 else 5)
+            if folds >= 2:
+                cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=ctx.seed)
+                scoring = "accuracy" if ctx.class_weight is None else "balanced_accuracy"
+                search = GridSearchCV(_logreg(DEFAULT_C, ctx), {"C": list(C_GRID)}, cv=cv, scoring=scoring)
+                clf = search.fit(x_train, train.targets).best_estimator_
+                best_c = float(search.best_params_["C"])
+                scores = dict(zip(C_GRID, search.cv_results_["mean_test_score"].tolist(), strict=True))
+            else:
+                best_c, scores = DEFAULT_C, {}
+                clf = _logreg(best_c, ctx).fit(x_train, train.targets)
         fold_into_linear(model.head[-1], clf, scaler, ctx.num_classes)
         if scores:
             ctx.reporter.say(f"  logistic regression C={best_c}, {folds}-fold cross-validated accuracy {scores[best_c]:.3f}")
         return FitResult(details={"C": best_c, "cv_folds": folds, "cv_accuracy_by_C": {str(c): s for c, s in scores.items()}})
-
-
-def cross_validated_scores(x: np.ndarray, y: np.ndarray, folds: int, ctx: FitContext) -> dict[float, float]:
-    """Mean held-out accuracy (balanced, with class weights) of each C in ``C_GRID`` over stratified folds.
-
-    Written out rather than ``GridSearchCV``, which fits every (fold, C) from zero: here each fold runs from the
-    strongest regularisation to the weakest, every fit warm-started from the one before (the optimum moves little
-    between neighbouring C, and the problem is convex, so the solutions are the same).
-    """
-    score = accuracy_score if ctx.class_weight is None else balanced_accuracy_score
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=ctx.seed)
-    held_out = np.zeros((folds, len(C_GRID)))
-    for fold, (fit_rows, test_rows) in enumerate(cv.split(x, y)):
-        clf = _logreg(C_GRID[0], ctx).set_params(warm_start=True)
-        for column, c in enumerate(C_GRID):
-            clf.set_params(C=c).fit(x[fit_rows], y[fit_rows])
-            held_out[fold, column] = score(y[test_rows], clf.predict(x[test_rows]))
-    return dict(zip(C_GRID, held_out.mean(0).tolist(), strict=True))
 
 
 def keep_constant_features_unscaled(scaler: StandardScaler) -> StandardScaler:
