@@ -99,8 +99,8 @@ SLAB_BYTES = 64 << 20
 
 
 class DecodedImages:
-    """Images decoded once and kept as uint8 RGB (or greyscale) arrays, larger ones first shrunk to ``side`` on their shorter
-    side (what the evaluation transform's first step does anyway), until ``budget`` bytes are used."""
+    """Images decoded once and kept as uint8 RGB (or greyscale) arrays, larger ones first shrunk to ``side`` on
+    their shorter side (what the evaluation transform's first step does anyway), until ``budget`` bytes are used."""
 
     def __init__(self, side: int, budget: int) -> None:
         self.side = side
