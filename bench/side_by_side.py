@@ -7,7 +7,9 @@ The full run takes longer than one sitting on a 2-core machine (the tutorial alo
 images, takes many hours), so it is resumable: run the same command again and it skips the cells already in the
 results file (same size, test split, epochs and machine) and carries the tutorial and fastai on from their last
 finished epoch (state under ~/.cache/headstart/side_by_side/; only finished epochs count towards training time).
-``--fresh`` starts over.
+``--fresh`` starts over. ``--tutorial-minutes M`` ends a sitting's tutorial before an epoch that would take it past M
+minutes and records its test accuracy so far as a partial row (``"partial": true``, ``epochs_done``): a point on its
+time-to-accuracy curve; the next run goes on from there.
 
 Same data (Fashion-MNIST, N labelled images per class, the official test split), same EfficientNet-Lite0 weights:
 (a) headstart linear-probe, head and fine-tune (its defaults: bf16 extraction where the CPU has it, feature and
@@ -97,8 +99,10 @@ def headstart_run(splits: DataSplits, strategy: str, epochs: int | None) -> dict
             "epochs": epochs}
 
 
-def tutorial_run(folder: Path, epochs: int, state: EpochState, batch_size: int = 32) -> dict:
-    """pytorch.org's "Transfer Learning for Computer Vision" recipe, on Lite0 (its own mean/std)."""
+def tutorial_run(folder: Path, epochs: int, state: EpochState, batch_size: int = 32,
+                 budget_seconds: float | None = None) -> dict:
+    """pytorch.org's "Transfer Learning for Computer Vision" recipe, on Lite0 (its own mean/std). With a budget,
+    stops before an epoch that would run past it (at least one epoch runs) and scores the model so far."""
     from torchvision import datasets, transforms
 
     train_tf = transforms.Compose([transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip(),
@@ -118,7 +122,11 @@ def tutorial_run(folder: Path, epochs: int, state: EpochState, batch_size: int =
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
     epoch_seconds, commits = saved["epoch_seconds"], sorted({*saved["commits"], commit()})
+    sitting = []
     for epoch in range(saved["epoch"], epochs):
+        if budget_seconds is not None and sitting and sum(sitting) + np.mean(sitting) > budget_seconds:
+            print(f"tutorial: stopping after epoch {epoch} of {epochs}, the budget of this sitting", flush=True)
+            break
         torch.manual_seed(epoch)  # epoch k draws the same order and crops whether or not the run was resumed
         began = time.perf_counter()
         model.train()
@@ -127,7 +135,8 @@ def tutorial_run(folder: Path, epochs: int, state: EpochState, batch_size: int =
             loss_fn(model(inputs), labels).backward()
             optimizer.step()
         scheduler.step()
-        epoch_seconds.append(time.perf_counter() - began)
+        sitting.append(time.perf_counter() - began)
+        epoch_seconds.append(sitting[-1])
         state.save(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                    epoch=epoch + 1, epoch_seconds=epoch_seconds, commits=commits)
     model.eval()
@@ -137,7 +146,8 @@ def tutorial_run(folder: Path, epochs: int, state: EpochState, batch_size: int =
             correct += int((model(inputs).argmax(1) == labels).sum())
     return {"method": TUTORIAL, "test_accuracy": correct / len(val),
             "train_seconds": sum(epoch_seconds), "epoch_seconds": float(np.mean(epoch_seconds)), "precision": "fp32",
-            "epochs": epochs, "commits": commits}
+            "epochs": epochs, "epochs_done": len(epoch_seconds), "partial": len(epoch_seconds) < epochs,
+            "commits": commits}
 
 
 def fastai_run(folder: Path, epochs: int, state: EpochState, freeze_epochs: int = 1, batch_size: int = 32) -> dict:
@@ -218,11 +228,12 @@ def fastai_run(folder: Path, epochs: int, state: EpochState, freeze_epochs: int 
 
 
 def recorded(path: Path, fresh: bool) -> set[tuple]:
-    """The cells already in the results file, as (per class, test images, method, epochs, machine)."""
+    """The finished cells in the results file, as (per class, test images, method, epochs, machine)."""
     if fresh or not path.exists():
         return set()
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {(r["per_class"], r["n_test"], r["method"], r.get("epochs"), r["machine"]) for r in rows if not r["smoke"]}
+    return {(r["per_class"], r["n_test"], r["method"], r.get("epochs"), r["machine"]) for r in rows
+            if not r["smoke"] and not r.get("partial")}
 
 
 def main() -> None:
@@ -232,6 +243,8 @@ def main() -> None:
     parser.add_argument("--methods", default="headstart,tutorial,fastai")
     parser.add_argument("--strategies", default="linear-probe,head,fine-tune")
     parser.add_argument("--tutorial-epochs", type=int, default=25, help="the tutorial's 25")
+    parser.add_argument("--tutorial-minutes", type=float, default=None,
+                        help="end this sitting's tutorial before an epoch past M minutes; record a partial row")
     parser.add_argument("--fastai-epochs", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=None, help="headstart epochs [its strategies' defaults]")
     parser.add_argument("--smoke", action="store_true", help="10 per class, 20 test per class, 1 epoch everywhere")
@@ -274,8 +287,11 @@ def main() -> None:
             folder = write_image_folder(splits, Path(tmp)) if tutorial or fastai else None
             if tutorial:
                 tutorial_state = state("tutorial", args.tutorial_epochs)
-                record(tutorial_run(folder, args.tutorial_epochs, tutorial_state))
-                tutorial_state.clear()
+                budget = args.tutorial_minutes * 60 if args.tutorial_minutes else None
+                row = tutorial_run(folder, args.tutorial_epochs, tutorial_state, budget_seconds=budget)
+                record(row)
+                if not row["partial"]:
+                    tutorial_state.clear()
             if fastai:
                 fastai_state = state("fastai", fastai_epochs)
                 record(fastai_run(folder, args.fastai_epochs, fastai_state))
