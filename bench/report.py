@@ -258,60 +258,93 @@ def extraction_table(path: Path = RESULTS_DIR / "speed.jsonl") -> str:
     return "\n".join(lines)
 
 
-def _partial_tutorial(size: int, tutorial: dict, reaching: float, ours: dict) -> str:
+def _partial_tutorial(where: str, tutorial: dict, reaching: float, ours: dict) -> str:
     """The 10x goal against a tutorial stopped part-way: the ratio at the point it reached, and a bound for its whole
     run (its mean epoch times its epochs) that holds unless its final accuracy passes headstart's best."""
     done, planned = tutorial["epochs_done"], tutorial["epochs"]
     best = max(ours.values(), key=lambda r: (r["test_accuracy"], -r["train_seconds"]))
     projected = tutorial["epoch_seconds"] * planned
-    return (f"- {size} per class, provisional: the tutorial reached {tutorial['test_accuracy']:.1%} after {done} of its "
+    return (f"- {where}, provisional: the tutorial reached {tutorial['test_accuracy']:.1%} after {done} of its "
             f"{planned} epochs ({_duration(tutorial['train_seconds'])}); headstart reaches that "
             f"{tutorial['train_seconds'] / reaching:.0f}x sooner. Its whole run would take about "
             f"{_duration(projected)}, {projected / best['train_seconds']:.0f}x headstart's time to its best "
             f"{best['test_accuracy']:.1%}: the goal (10x) holds unless the tutorial's final accuracy passes "
-            f"{best['test_accuracy']:.1%}, not yet measured.")
+            f"{best['test_accuracy']:.1%}, not measured.")
+
+
+def _compared(rows: list[dict]) -> list[tuple[int, str]]:
+    """The (size, machine) groups to show: for each size, every machine where headstart ran beside the tutorial or
+    fastai (ratios compare times taken on one machine, so groups are never mixed), else the newest row's machine."""
+    groups: dict[int, dict[str, set[str]]] = {}
+    for row in rows:
+        groups.setdefault(row["per_class"], {}).setdefault(row["machine"], set()).add(row["method"].split(" ")[0])
+    newest = {row["per_class"]: row["machine"] for row in rows}
+    shown = []
+    for size, machines in sorted(groups.items()):
+        compared = [m for m, kinds in machines.items() if "headstart" in kinds and kinds - {"headstart"}]
+        shown += [(size, machine) for machine in (compared or [newest[size]])]
+    return shown
+
+
+def _ratio_lines(where: str, ours: dict, tutorial: dict | None, fastai: dict | None) -> list[str]:
+    """The issue's two goals for one group: time to the tutorial's accuracy, and the fine-tuning epoch."""
+    lines = []
+    if tutorial and ours:
+        reaching = [r["train_seconds"] for r in ours.values() if r["test_accuracy"] >= tutorial["test_accuracy"]]
+        if reaching and tutorial.get("partial"):
+            lines.append(_partial_tutorial(where, tutorial, min(reaching), ours))
+        elif reaching:
+            ratio = tutorial["train_seconds"] / min(reaching)
+            lines.append(f"- {where}: headstart reaches the tutorial's {tutorial['test_accuracy']:.1%} "
+                         f"{ratio:.1f}x sooner (goal 10x): {_goal(ratio >= 10)}.")
+        else:
+            lines.append(f"- {where}: no headstart strategy reaches the tutorial's "
+                         f"{tutorial['test_accuracy']:.1%}: **missed**.")
+    tuned = ours.get("headstart fine-tune")
+    if fastai and tuned and tuned.get("epoch_seconds"):
+        ratio = fastai["epoch_seconds"] / tuned["epoch_seconds"]
+        lines.append(f"- {where}: headstart's fine-tune epoch is {ratio:.1f}x faster than fastai's "
+                     f"(goal 2x): {_goal(ratio >= 2)}.")
+    return lines
 
 
 def side_by_side_table(path: Path = RESULTS_DIR / "side_by_side.jsonl") -> str:
-    """Accuracy and time per method and size, and the issue's two ratios. Each size shows the machine of its newest
-    row and only that machine's rows: the ratios compare times taken on one machine."""
+    """Accuracy and time per method, size and machine, and the issue's two ratios per size and machine (the newest
+    row of each cell wins). Machines are lettered in the table and named in the footer."""
     rows = [row for row in _rows(path) if not row.get("smoke")]
-    machines = {row["per_class"]: row["machine"] for row in rows}  # the newest row's machine wins
-    cells = {(row["per_class"], row["method"]): row for row in rows if row["machine"] == machines[row["per_class"]]}
+    shown = _compared(rows)
+    letters = {machine: chr(ord("A") + i) for i, machine in enumerate(dict.fromkeys(m for _, m in shown))}
+    several = len(letters) > 1
+    cells = {(row["per_class"], row["machine"], row["method"]): row for row in rows
+             if (row["per_class"], row["machine"]) in shown}
+    groups = _grouped(cells, shown)
     lines = ["| per class | method | test accuracy | training time | s / fine-tuning epoch |", "|---" * 5 + "|"]
-    for (size, method), row in sorted(cells.items()):
-        epoch = f"{row['epoch_seconds']:.0f}" if row.get("epoch_seconds") else "-"
-        name = f"{method}, after {row['epochs_done']} of {row['epochs']} epochs" if row.get("partial") else method
-        lines.append(f"| {size} | {name} | {row['test_accuracy']:.1%} | {_duration(row['train_seconds'])} | {epoch} |")
+    for (size, machine), group in groups:
+        label = f"{size} ({letters[machine]})" if several else str(size)
+        for method, row in sorted(group.items()):
+            epoch = f"{row['epoch_seconds']:.0f}" if row.get("epoch_seconds") else "-"
+            name = f"{method}, after {row['epochs_done']} of {row['epochs']} epochs" if row.get("partial") else method
+            lines.append(f"| {label} | {name} | {row['test_accuracy']:.1%} | {_duration(row['train_seconds'])} | "
+                         f"{epoch} |")
     lines.append("")
-    for size in sorted(machines):
-        ours = {m: r for (s, m), r in cells.items() if s == size and m.startswith("headstart")}
-        tutorial = next((r for (s, m), r in cells.items() if s == size and m.startswith("pytorch")), None)
-        fastai = next((r for (s, m), r in cells.items() if s == size and m.startswith("fastai")), None)
-        if tutorial and ours:
-            reaching = [r["train_seconds"] for r in ours.values() if r["test_accuracy"] >= tutorial["test_accuracy"]]
-            if reaching and tutorial.get("partial"):
-                lines.append(_partial_tutorial(size, tutorial, min(reaching), ours))
-            elif reaching:
-                ratio = tutorial["train_seconds"] / min(reaching)
-                lines.append(f"- {size} per class: headstart reaches the tutorial's {tutorial['test_accuracy']:.1%} "
-                             f"{ratio:.1f}x sooner (goal 10x): {_goal(ratio >= 10)}.")
-            else:
-                lines.append(f"- {size} per class: no headstart strategy reaches the tutorial's "
-                             f"{tutorial['test_accuracy']:.1%}: **missed**.")
-        tuned = ours.get("headstart fine-tune")
-        if fastai and tuned and tuned.get("epoch_seconds"):
-            ratio = fastai["epoch_seconds"] / tuned["epoch_seconds"]
-            lines.append(f"- {size} per class: headstart's fine-tune epoch is {ratio:.1f}x faster than fastai's "
-                         f"(goal 2x): {_goal(ratio >= 2)}.")
+    for (size, machine), group in groups:
+        where = f"{size} per class" + (f" ({letters[machine]})" if several else "")
+        ours = {m: r for m, r in group.items() if m.startswith("headstart")}
+        tutorial = next((r for m, r in group.items() if m.startswith("pytorch")), None)
+        fastai = next((r for m, r in group.items() if m.startswith("fastai")), None)
+        lines += _ratio_lines(where, ours, tutorial, fastai)
     if cells:
         row = next(iter(cells.values()))
-        where = {machine: [size for size, m in sorted(machines.items()) if m == machine] for machine in machines.values()}
-        machine = "; ".join(name if len(where) == 1 else f"{name} ({', '.join(map(str, sizes))} per class)"
-                            for name, sizes in where.items())
+        machine = "; ".join(f"{letter} = {name}" if several else name for name, letter in letters.items())
         commits = ", ".join(sorted({r["commit"] for r in cells.values()}))
         lines += _footer({**row, "machine": machine, "commit": commits}, f"224 px, test split {row['n_test']:,} images")
     return "\n".join(lines)
+
+
+def _grouped(cells: dict, shown: list[tuple[int, str]]) -> list[tuple[tuple[int, str], dict[str, dict]]]:
+    """Each shown (size, machine) with its rows by method."""
+    return [((size, machine), {m: r for (s, w, m), r in cells.items() if (s, w) == (size, machine)})
+            for size, machine in shown]
 
 
 DETECTION_ORDER = ["fine-tune", "head", "scratch"]
