@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from headstart import ObjectDetector
 from headstart.data.synthetic_detect import make_synthetic, synthetic_splits
-from headstart.detector import ObjectDetector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import append_row, commit, machine

@@ -23,12 +23,12 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from headstart.compute import speed
 from headstart.data.fashion_mnist import load_fashion_mnist
 from headstart.features import onnx_engine
 from headstart.features.onnx_engine import OnnxRunner
 from headstart.models import create_backbone, get_model_spec
 from headstart.tasks import get_task
-from headstart.training import speed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import append_row, commit, machine

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from headstart.compute.device import usable_cores
 from headstart.ranking.scores import h_score, leep, logme, nce
-from headstart.training.device import usable_cores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import append_row, commit, machine

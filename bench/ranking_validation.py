@@ -40,11 +40,11 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from headstart.classifier import CLASSIFIERS
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.fashion_mnist import load_fashion_mnist
 from headstart.data.rotten_tomatoes import load_rotten_tomatoes
 from headstart.data.splits import sample_per_class, split_validation
+from headstart.estimators import estimator_for
 from headstart.features import FeatureCache, cached_features
 from headstart.models import create_backbone, get_model_spec
 from headstart.ranking.rank import RANDOM_SUFFIX, score_features, split_source_head, with_layers
@@ -120,7 +120,7 @@ def fine_tuned_accuracy(name: str, task_name: str, splits: DataSplits, seed: int
     random_init = name.endswith(RANDOM_SUFFIX)
     strategy = "scratch" if random_init else get_task(task_name).adapting_strategies[0]
     with tempfile.TemporaryDirectory() as cache:  # every candidate pays for its own features
-        clf = CLASSIFIERS[task_name](name.removesuffix(RANDOM_SUFFIX), strategy=strategy, seed=seed, cache=cache,
+        clf = estimator_for(task_name)(name.removesuffix(RANDOM_SUFFIX), strategy=strategy, seed=seed, cache=cache,
                                      verbose=False, **params)
         clf.fit(DataSplits(splits.train, None, None, splits.record))  # 20% of the training examples validate
         return float((clf.predict(splits.test.items) == np.asarray(splits.test.labels)).mean())

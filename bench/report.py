@@ -114,7 +114,7 @@ def text_table(path: Path = RESULTS_DIR / "rotten_tomatoes.jsonl") -> str:
         best_accuracy, best = max(ours)
         setfit_accuracy, _, setfit_fit, setfit_total, _ = stats[(size, "setfit")]
 
-        def ratio(method: str) -> float:
+        def ratio(method: str, size=size, setfit_fit=setfit_fit) -> float:
             return stats[(size, method)][2] / setfit_fit
 
         matching = sorted((ratio(m), m) for a, m in ours if a >= setfit_accuracy)
@@ -480,7 +480,7 @@ def write(doc: Path = DOC) -> None:
         start, end = f"<!-- table:{name} -->", f"<!-- /table:{name} -->"
         block = f"{start}\n{markdown}\n{end}"
         pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-        text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.replace(start, block)
+        text = pattern.sub(lambda _, block=block: block, text) if pattern.search(text) else text.replace(start, block)
     doc.write_text(text)
 
 

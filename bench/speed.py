@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from headstart.compute import speed
 from headstart.data.fashion_mnist import load_fashion_mnist
 from headstart.features import onnx_engine
 from headstart.features.extract import extraction_precision, iter_features
 from headstart.models import create_backbone, get_model_spec
 from headstart.tasks import get_task
-from headstart.training import speed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import append_row, commit, machine
@@ -42,12 +42,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def extract(backbone, items, preprocessing, precision: str, batch_size: int, out: Path) -> tuple[float, int]:
+def extract(backbone, items, preprocessing, precision: str, batch_size: int, out: Path,
+            throughput: speed.Throughput) -> tuple[float, int]:
     """Stream the features of ``items`` into a memory-mapped file; return seconds and items done."""
     dataset = get_task("image").inputs_dataset(items, None, preprocessing, train=False)
     store = np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=(len(items), backbone.num_features))
     start, done = time.perf_counter(), 0
-    for batch in iter_features(backbone, dataset, batch_size=batch_size, precision=precision):
+    for batch in iter_features(backbone, dataset, batch_size=batch_size, precision=precision,
+                               throughput=throughput):
         store[done : done + len(batch)] = batch
         done += len(batch)
     store.flush()
@@ -98,10 +100,11 @@ def main() -> None:
         for precision in precisions:
             ran = extraction_precision(precision, dataset)
             with tempfile.TemporaryDirectory() as folder:
-                speed.reset()
-                seconds, done = extract(backbone, items, preprocessing, precision, args.batch_size, Path(folder) / "f.npy")
+                throughput = speed.Throughput()
+                seconds, done = extract(backbone, items, preprocessing, precision, args.batch_size, Path(folder) / "f.npy",
+                                        throughput)
             rate = done / seconds
-            row = {"engine": speed.RECORDED.engine, "precision": precision, "ran_as": ran, "images": done,
+            row = {"engine": throughput.engine, "precision": precision, "ran_as": ran, "images": done,
                    "image_size": 224, "batch_size": args.batch_size, "seconds": round(seconds, 2),
                    "images_per_second": round(rate, 2), "gflops_per_image": round(flops / 1e9, 3),
                    "peak_fp32_gflops": round(peaks["fp32"] / 1e9, 1), "peak_bf16_gflops": round(peaks["bf16"] / 1e9, 1),

@@ -38,7 +38,9 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     data = copy_sample(root / "data", ["bag", "sneaker", "trouser"], 12)
     run = root / "run"
-    result = headstart("train", data, "--model", "efficientnet_lite0", "--strategy", "linear-probe", "--out", run)
+    # fp32: features that bf16 engines extract differ from CPU to CPU (one or two of these 36 images move).
+    result = headstart("train", data, "--model", "efficientnet_lite0", "--strategy", "linear-probe", "--precision",
+                       "fp32", "--out", run)
     return data, run, result
 
 
@@ -47,9 +49,8 @@ def test_train_prints_a_summary_and_writes_the_run(trained):
     assert "test accuracy" in result.stdout and f"run: {run}" in result.stdout
     summary = json.loads((run / "summary.json").read_text())
     assert summary["evaluated_on"] == "test" and summary["scores"]["n"] == 36
-    # 36 test images: the bf16 engine that extracted the features moves one or two of them (seen on a Xeon with AMX:
-    # 34/36 through PyTorch bf16, 33 in fp32, 32 through OpenVINO bf16); chance is 12.
-    assert summary["scores"]["accuracy"] >= 32 / 36
+    # 36 test images, features in fp32 (33 right on a Xeon with AMX; the bf16 engines gave 32 to 34); chance is 12.
+    assert summary["scores"]["accuracy"] >= 0.9
 
 
 def test_predict_formats(trained):
@@ -59,7 +60,7 @@ def test_predict_formats(trained):
     rows = json.loads(headstart("predict", run, data / "test" / "*" / "*.png", "--format", "json").stdout)
     assert len(rows) == 36 and len(rows[0]["top_k"]) == 3
     correct = sum(r["label"] in r["input"].split("/")[-2] for r in rows)
-    assert correct >= 32
+    assert correct >= 0.9 * 36
     lines = list(csv.reader(io.StringIO(headstart("predict", run, data / "test" / "trouser", "-f", "csv").stdout)))
     assert lines[0] == ["input", "label", "probability", "top_k"] and len(lines) == 13
 

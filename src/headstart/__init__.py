@@ -18,22 +18,46 @@ from headstart.errors import HeadstartError
 __version__ = "0.1.0"
 
 _LAZY = {
+    "compare": "headstart.compare",
+    "demo": "headstart.api",
+    "embed": "headstart.api",
     "evaluate": "headstart.api",
+    "export_run": "headstart.export",
+    "predict": "headstart.api",
     "rank": "headstart.api",
+    "similar": "headstart.api",
     "train": "headstart.api",
-    "ImageClassifier": "headstart.classifier",
-    "TextClassifier": "headstart.classifier",
-    "TransferClassifier": "headstart.classifier",
-    "load": "headstart.classifier",
+    "Estimator": "headstart.estimators",
+    "ImageClassifier": "headstart.estimators",
+    "ObjectDetector": "headstart.estimators",
+    "TextClassifier": "headstart.estimators",
+    "TransferClassifier": "headstart.estimators",
+    "load": "headstart.estimators",
+    "Contrastive": "headstart.strategies",
+    "FineTune": "headstart.strategies",
+    "Head": "headstart.strategies",
+    "LinearProbe": "headstart.strategies",
+    "Lora": "headstart.strategies",
+    "Scratch": "headstart.strategies",
     "create_backbone": "headstart.models",
     "get_model_spec": "headstart.models",
     "list_models": "headstart.models",
 }
 
 if TYPE_CHECKING:
-    from headstart.api import evaluate, rank, train
-    from headstart.classifier import ImageClassifier, TextClassifier, TransferClassifier, load
+    from headstart.api import demo, embed, evaluate, predict, rank, similar, train
+    from headstart.compare import compare
+    from headstart.estimators import (
+        Estimator,
+        ImageClassifier,
+        ObjectDetector,
+        TextClassifier,
+        TransferClassifier,
+        load,
+    )
+    from headstart.export import export_run
     from headstart.models import create_backbone, get_model_spec, list_models
+    from headstart.strategies import Contrastive, FineTune, Head, LinearProbe, Lora, Scratch
 
 
 def __getattr__(name: str) -> Any:
@@ -49,16 +73,30 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Contrastive",
+    "Estimator",
+    "FineTune",
+    "Head",
     "HeadstartError",
     "ImageClassifier",
+    "LinearProbe",
+    "Lora",
+    "ObjectDetector",
+    "Scratch",
     "TextClassifier",
     "TransferClassifier",
     "__version__",
+    "compare",
     "create_backbone",
+    "demo",
+    "embed",
     "evaluate",
+    "export_run",
     "get_model_spec",
     "list_models",
     "load",
+    "predict",
     "rank",
+    "similar",
     "train",
 ]

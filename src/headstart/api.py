@@ -1,93 +1,83 @@
-"""The run-level API the CLI is a thin layer over: train (fit, score, save), evaluate, rank, embed, similar, demo."""
+"""The run-level API the CLI is a thin layer over: train (fit, score, save), evaluate, predict, rank, embed,
+similar, demo. Every task goes through the same functions; what differs is asked of its task and estimator."""
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from headstart.data.dataset import DataSplits, LabeledData
-from headstart.data.images import PATH_COLUMNS
-from headstart.data.texts import TEXT_COLUMNS
+from headstart.compute.distributed import world
+from headstart.compute.speed import flops_per_input, speed_report
+from headstart.data.dataset import LabeledData
 from headstart.embedding import leakage_warnings, load_embedder
 from headstart.errors import HeadstartError, Interrupted
+from headstart.estimators import Estimator, estimator_for, evaluation_split, load
 from headstart.features.embeddings import Embeddings
-from headstart.files import user_path, write_json
-from headstart.models import get_model_spec, list_models
-from headstart.models.layers import uncut
+from headstart.models import list_models
+from headstart.options import Range, check_range
 from headstart.progress import Reporter
 from headstart.ranking.rank import RANDOM_SUFFIX, Ranking
 from headstart.reports.html import write_report
-from headstart.reports.predictions import save_predictions
-from headstart.rundir import is_run_dir, start_run_dir
+from headstart.rundir import check_resumable as _check_resumable
+from headstart.rundir import (
+    default_run_dir,
+    read_config,
+    start_run_dir,
+    write_launch,
+)
 from headstart.search import Neighbour, SimilarityIndex
-from headstart.tasks import get_task
-from headstart.training import speed
+from headstart.strategies import strategy_name, strategy_spec
+from headstart.tasks import get_task, infer_task
 from headstart.training.checkpoint import CHECKPOINT
-from headstart.training.distributed import world
 
-DEFAULT_RUNS_DIR = Path("runs")
+__all__ = ["Evaluation", "TrainResult", "demo", "embed", "evaluate", "infer_task", "predict", "rank", "similar", "train"]
 
 
 @dataclass
 class TrainResult:
-    """A fitted classifier, where its run directory is, and the summary written there."""
+    """A fitted estimator, where its run directory is, and the summary written there."""
 
-    classifier: Any
+    estimator: Estimator
     run_dir: Path
     summary: dict = field(default_factory=dict)
 
+    @property
+    def classifier(self) -> Estimator:
+        """The fitted estimator (the name from when only classifiers had runs)."""
+        return self.estimator
 
-def default_run_dir(model: str, strategy: str, root: Path = DEFAULT_RUNS_DIR) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = root / f"{stamp}-{model}-{strategy}"
-    suffix = 1
-    while path.exists():
-        suffix += 1
-        path = root / f"{stamp}-{model}-{strategy}-{suffix}"
-    return path
+    def lines(self) -> list[str]:
+        """What ``headstart train`` prints about the run (rich markup), warnings aside."""
+        summary = self.summary
+        line = f"[bold]{summary['model']}[/] + [bold]{summary['strategy']}[/]"
+        if summary.get("scores"):
+            line += f": {summary['evaluated_on']} " + get_task(summary["task"]).score_line(summary["scores"])
+        lines = [line]
+        if summary.get("baseline"):
+            base = summary["baseline"]
+            lines.append(f"baseline without transfer ({base['name']}): {base['accuracy']:.1%}")
+        lines.append(f"time: fit {summary['fit_seconds']:.1f}s, total {summary['total_seconds']:.1f}s")
+        rate = summary.get("speed", {})
+        if rate.get("items_per_second"):
+            lines.append(f"speed: {rate['items_per_second']:.1f} inputs/s extracting or predicting "
+                         f"({rate['precision']}, {rate.get('engine', 'pytorch')}), {rate['gflops_per_item']:.2f} "
+                         f"GFLOP each: {rate['fraction_of_peak']:.0%} of this machine's {rate['precision']} matmul "
+                         f"peak ({rate['peak_gflops']:.0f} GFLOP/s)")
+        lines += [f"run: {self.run_dir}", f"report: {self.run_dir / 'report.html'}"]
+        return lines
 
 
-def evaluation_data(splits: DataSplits) -> tuple[str, LabeledData]:
-    """What to score a model on when given a dataset: its test split, else its validation split, else all of it."""
-    name, split = splits.evaluation_split()
-    return (name, split) if split is not None and len(split) else ("all", splits.train)
-
-
-NAMED_DATA = {"sample": "image", "fashion-mnist": "image", "text-sample": "text", "rotten-tomatoes": "text",
-              "detect-sample": "detect"}
-
-
-def infer_task(data: str | Path, model: str | None = None) -> str:
-    """The task a run is for: the model's when one is named, else what the data looks like."""
-    if model:
-        return get_model_spec(model).task
-    text = str(data)
-    if text in NAMED_DATA:
-        return NAMED_DATA[text]
-    path = user_path(text)
-    suffix = path.suffix.lower()
-    if suffix in (".yaml", ".yml") or (path / "data.yaml").is_file():
-        return "detect"
-    if suffix in (".jsonl", ".ndjson", ".json", ".tsv", ".txt"):
-        return "text"
-    if suffix == ".csv" and path.is_file():
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            header = {h.strip().lower() for h in handle.readline().split(",")}
-        if not header & set(PATH_COLUMNS) and header & set(TEXT_COLUMNS):
-            return "text"
-    return "image"
+READ_ARGS = ("per_class", "test_per_class", "text_column", "label_column")
 
 
 def train(
     data: str | Path,
     model: str | None = None,
-    strategy: str = "auto",
+    strategy: Any = "auto",
     *,
     task: str | None = None,
     out: str | Path | None = None,
@@ -100,200 +90,186 @@ def train(
     resume: bool = False,
     **params: Any,
 ) -> TrainResult:
-    """Fit a classifier on ``data``, score it on the test (else validation) split and save a run directory.
+    """Fit the task's estimator on ``data``, score it on the test (else validation) split, save a run directory.
 
-    ``task`` is inferred from the model or the data when not given. ``params`` are the classifier's own (epochs,
-    lr, batch_size, image_size, max_length, seed, precision, weights, ...). With ``baseline``, a classical
-    non-transfer model (logistic regression on pixels, or on TF-IDF for text) is scored on the same split. With
-    ``check_leakage``, test items that repeat training items (exactly, or nearly by the pre-trained model's
-    embeddings) are reported in the warnings.
+    ``task`` is inferred from the model or the data when not given. ``params`` are the estimator's own knobs
+    (epochs, lr, batch_size, image_size, max_length, freeze, seed, precision, weights, ...); a knob that does not
+    apply to the task is refused. With ``baseline``, a classical non-transfer model (logistic regression on
+    pixels, or on TF-IDF for text) is scored on the same split, where the task has one. With ``check_leakage``,
+    test items that repeat training items (exactly, or nearly by pre-trained embeddings) are reported.
 
     The run folder is made first and holds a checkpoint while training; a run stopped part-way (Ctrl-C, a kill,
     a crash) continues with ``train(..., out=RUN, resume=True)`` or ``headstart train --resume RUN``.
     """
-    from headstart.classifier import CLASSIFIERS
-
     task = task or infer_task(data, model)
-    if task == "detect":
-        from headstart.detection.run import train_detection
-
-        if resume:
-            raise HeadstartError("--resume works for classification runs; start the detection run again")
-        return train_detection(data, model, strategy, out, **params)
-    if task not in CLASSIFIERS:
-        raise HeadstartError(f"unknown task '{task}'; use one of {', '.join(CLASSIFIERS)}, detect")
+    handler = get_task(task)
+    estimator_cls = estimator_for(task)
+    estimator_cls.check_knobs(params)
+    read_args = {"per_class": per_class, "test_per_class": test_per_class, "text_column": text_column,
+                 "label_column": label_column}
+    handler.check_read_options(read_args)
+    read_args = {k: v for k, v in read_args.items() if v is not None}
+    for key in ("per_class", "test_per_class"):
+        if key in read_args:
+            read_args[key] = check_range(f"--{key.replace('_', '-')}", read_args[key], Range(int, 1))
     here = world()  # under torchrun every process trains (on its share of each batch); only the first writes
     if not here.is_main:
         params["verbose"] = False
-    clf = CLASSIFIERS[task](model=model, strategy=strategy, **params)
+    estimator = estimator_cls(model=model, strategy=strategy, **params)
     start = time.perf_counter()
-    columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
-    splits = get_task(task).read(data, per_class=per_class, test_per_class=test_per_class, seed=clf.seed, **columns)
-    data_args = {"data": str(data), "task": task, "per_class": per_class, "test_per_class": test_per_class, **columns}
-    run_dir = Path(out) if out else default_run_dir(model or "auto", strategy)
-    launch = {"params": clf.get_params(), "data": {"args": data_args}, "counts": splits.counts()}
+    splits = handler.read(data, seed=estimator.seed, **read_args)
+    data_args = {"data": str(data), "task": task, **read_args}
+    run_dir = Path(out) if out else default_run_dir(model or "auto", strategy_name(strategy))
+    launch = {"params": {**estimator.get_params(), "strategy": strategy_spec(strategy)},
+              "data": {"args": data_args}, "counts": splits.counts()}
     if resume:
-        check_resumable(run_dir, launch)
+        _check_resumable(run_dir, launch)
     elif here.is_main:
         start_run_dir(run_dir)
-        write_json(run_dir / LAUNCH, {"format": LAUNCH_FORMAT, **launch})
-    throughput = speed.reset()
+        write_launch(run_dir, launch)
     try:
-        clf.fit(splits, checkpoint_dir=run_dir, resume=resume)
+        estimator.fit(splits, checkpoint_dir=run_dir, resume=resume)
     except KeyboardInterrupt:
         again = f" --nproc {here.size}" if here.size > 1 else ""
         raise Interrupted(f"interrupted; continue with `headstart train --resume {run_dir}{again}`") from None
-    split_name, split = clf.splits_.evaluation_split()
-    scores, proba = clf.evaluate_with_probabilities(split) if split is not None and len(split) else (None, None)
-    speed_record = speed.speed_report(throughput, model_flops(clf, clf.splits_.train.items[:4]))
+    split_name, split = estimator.splits_.evaluation_split()
+    scored = split is not None and len(split) > 0
+    scores, outputs = estimator.evaluate_with_outputs(split) if scored else (None, None)
+    speed_record = speed_report(estimator.throughput_, model_flops(estimator, estimator.splits_.train.items[:4]))
     baseline_score = None
     if baseline and scores:
-        name, accuracy = get_task(task).baseline(clf.splits_.train, split)
-        baseline_score = {"name": name, "accuracy": accuracy}
+        found = handler.baseline(estimator.splits_.train, split)
+        baseline_score = {"name": found[0], "accuracy": found[1]} if found else None
     leakage: dict = {}
     if check_leakage and split_name == "test":
-        # Near duplicates are judged on the whole pre-trained network's embeddings (the threshold was measured on
-        # them), also when the run trains on a cut of it.
-        embedder = load_embedder(uncut(clf.spec_.name), task, {**clf.get_params(), "verbose": False},
-                                 Reporter(clf.verbose))
-        warnings, leakage = leakage_warnings(embedder, clf.splits_)
-        clf.splits_.warnings.extend(warnings)
+        name, embed_task = handler.leakage_model(estimator.spec_)
+        embedder_params = {"verbose": False, "cache": estimator.cache, "precision": estimator.precision}
+        embedder = load_embedder(name, embed_task, embedder_params, Reporter(estimator.verbose))
+        warnings, leakage = leakage_warnings(embedder, estimator.splits_)
+        estimator.splits_.warnings.extend(warnings)
     summary = {
-        "strategy": clf.strategy_,
-        "strategy_reason": clf.strategy_reason_,
-        "model": clf.spec_.name,
+        "task": task,
+        "strategy": estimator.strategy_,
+        "strategy_spec": estimator.strategy_spec_,
+        "strategy_reason": estimator.strategy_reason_,
+        "model": estimator.spec_.name,
         "evaluated_on": split_name if scores else None,
         "scores": scores,
         "baseline": baseline_score,
-        "fit_seconds": round(clf.fit_seconds_, 2),
+        "fit_seconds": round(estimator.fit_seconds_, 2),
         "speed": speed_record,
         "total_seconds": round(time.perf_counter() - start, 2),
         "data_args": data_args,
-        "warnings": clf.splits_.warnings,
+        "warnings": estimator.splits_.warnings,
         "leakage": leakage,
-        "profile": {name: get_task(task).profile(part.items)
-                    for name, part in (("train", clf.splits_.train), (split_name, split)) if scores and part is not None},
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
+        "profile": {name: handler.profile(part.items)
+                    for name, part in (("train", estimator.splits_.train), (split_name, split))
+                    if scores and part is not None},
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "python": platform.python_version()},
     }
-    clf.data_record_["args"] = data_args
+    estimator.data_record_["args"] = data_args
     if not here.is_main:
-        return TrainResult(clf, run_dir, summary)
-    clf.save(run_dir, summary)
+        return TrainResult(estimator, run_dir, summary)
+    estimator.save(run_dir, summary)
     if scores is not None:
-        save_predictions(run_dir, get_task(task), split, clf.classes_, proba)
+        estimator.write_evaluation(run_dir, split, outputs)
     write_report(run_dir)
+    from headstart.rundir import LAUNCH
+
     for name in (CHECKPOINT, LAUNCH):  # the run is complete: config.json has everything the launch record had
         (run_dir / name).unlink(missing_ok=True)
-    return TrainResult(clf, run_dir, summary)
+    return TrainResult(estimator, run_dir, summary)
 
 
-LAUNCH = "launch.json"
-LAUNCH_FORMAT = "headstart-launch"
+def model_flops(estimator: Estimator, items: list[Any]) -> float:
+    """FLOPs of one forward pass of the fitted model per input, counted on a few real inputs."""
+    from torch.utils.data import DataLoader
 
-
-def read_launch(run_dir: str | Path) -> dict:
-    """How an unfinished run was started (``params``, ``data.args``), for ``headstart train --resume RUN``."""
-    root = user_path(run_dir)
-    if is_run_dir(root):
-        raise HeadstartError(f"{root} is a finished run; nothing to resume (train a new one with --out)")
-    try:
-        launch = json.loads((root / LAUNCH).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise HeadstartError(f"{root} has no readable {LAUNCH}; it is not an unfinished headstart run") from exc
-    if not isinstance(launch, dict) or launch.get("format") != LAUNCH_FORMAT:
-        raise HeadstartError(f"{root / LAUNCH} is not a headstart launch record; start the run again")
-    return launch
-
-
-def check_resumable(run_dir: Path, launch: dict) -> None:
-    """Refuse to resume with other data or parameters than the run was started with."""
-    saved = read_launch(run_dir)
-    if saved.get("counts") != launch["counts"]:
-        raise HeadstartError(
-            f"the data changed since {run_dir} started ({saved.get('counts')} then, {launch['counts']} now); "
-            "start a new run"
-        )
-    changed = sorted(k for k, v in launch["params"].items() if k != "verbose" and saved["params"].get(k) != v)
-    if changed:
-        raise HeadstartError(f"{', '.join(changed)} differ from the run at {run_dir}; resume with the same options")
+    dataset = get_task(estimator.task).inputs_dataset(items, None, estimator.preprocessing_, train=False)
+    batch = next(iter(DataLoader(dataset, batch_size=len(items), collate_fn=getattr(dataset, "collate_fn", None))))
+    return flops_per_input(estimator.model_, batch[0], len(items))
 
 
 PREDICT_CHUNK = 512
 
 
 def predict(
-    run: str | Path,
+    run: str | Path | None,
     inputs: list[str],
     top_k: int = 3,
     chunk: int = PREDICT_CHUNK,
     verbose: bool = False,
     runtime: str = "torch",
+    *,
+    model: str | None = None,
+    conf: float | None = None,
+    predictor: Any = None,
 ) -> Iterator[list[dict]]:
-    """Predictions of a saved run for ``inputs`` (files, folders, globs; texts), one list of rows per ``chunk``
-    inputs: each row has the input, its label and probability, and the ``top_k`` classes. Only one chunk is in
-    memory at a time, so 10,000 inputs cost what 512 do. ``runtime="onnx"`` runs the run's exported ONNX file in
-    ONNX Runtime (exporting it first when it is not there yet)."""
-    clf = load_predictor(run, runtime, Reporter(verbose))
-    items = get_task(clf.task).expand_inputs(inputs)
-    k = max(1, min(top_k, len(clf.classes_)))
+    """Predictions of a saved run (or, with ``model``, of a pre-trained model zero-shot) for ``inputs`` (files,
+    folders, globs; texts), one list of rows per ``chunk`` inputs. Classifier rows have the input, its label and
+    probability, and the ``top_k`` classes; detector rows the boxes above ``conf``. Only one chunk is in memory at
+    a time, so 10,000 inputs cost what 512 do. ``runtime="onnx"`` runs the run's exported ONNX file in ONNX
+    Runtime (exporting it first when it is not there yet). ``predictor``: one loaded already."""
+    top_k = check_range("--top-k", top_k, Range(int, 1))
+    chunk = check_range("chunk", chunk, Range(int, 1))
+    if conf is not None:
+        conf = check_range("--conf", conf, Range(float, 0.0, 1.0))
+    predictor = predictor or load_predictor(run, runtime, Reporter(verbose), model)
+    items = get_task(predictor.task).expand_inputs(inputs)
     starts = range(0, len(items), chunk)
-    if hasattr(clf, "verbose"):
-        clf.verbose = verbose and len(starts) == 1  # one bar: per batch for one chunk, else per chunk
+    if hasattr(predictor, "verbose"):
+        predictor.verbose = verbose and len(starts) == 1  # one bar: per batch for one chunk, else per chunk
     for start in Reporter(verbose).track(starts, len(starts), f"predicting {len(items)} inputs"):
-        part = items[start : start + chunk]
-        rows = []
-        for item, p in zip(part, clf.predict_proba(part), strict=True):
-            top = [{"label": str(clf.classes_[i]), "probability": round(float(p[i]), 6)} for i in p.argsort()[::-1][:k]]
-            rows.append({"input": str(item), "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
-        yield rows
-def model_flops(clf: Any, items: list[Any]) -> float:
-    """FLOPs of one forward pass of the fitted model per input, counted on a few real inputs."""
-    from torch.utils.data import DataLoader
-
-    dataset = get_task(clf.task).inputs_dataset(items, None, clf.preprocessing_, train=False)
-    inputs, _ = next(iter(DataLoader(dataset, batch_size=len(items), collate_fn=getattr(dataset, "collate_fn", None))))
-    return speed.flops_per_input(clf.model_, inputs, len(items))
+        yield predictor.prediction_rows(items[start : start + chunk], top_k=top_k, conf=conf)
 
 
-def load_predictor(run: str | Path, runtime: str = "torch", reporter: Reporter | None = None) -> Any:
-    """The run's classifier or detector (torch), or its exported ONNX file in ONNX Runtime (exported now if not
-    yet)."""
-    from headstart.rundir import read_config
-
-    detection = read_config(run).get("task") == "detect"
-    if runtime == "torch":
-        if detection:
-            from headstart.detector import ObjectDetector
-
-            return ObjectDetector.load(run)
-        from headstart.classifier import load
-
-        return load(run)
-    if runtime != "onnx":
+def load_predictor(run: str | Path | None, runtime: str = "torch", reporter: Reporter | None = None,
+                   model: str | None = None) -> Any:
+    """The run's estimator (torch), its exported ONNX file in ONNX Runtime (exported now if not yet), or with
+    ``model`` a pre-trained model as it is (zero-shot)."""
+    if runtime not in ("torch", "onnx"):
         raise HeadstartError(f"unknown runtime '{runtime}'; use torch or onnx")
-    from headstart.export import export_run
-    from headstart.export.runtime import OnnxDetector, OnnxModel
-    from headstart.export.writer import default_export_path
+    if model is not None:
+        if runtime != "torch":
+            raise HeadstartError("--runtime onnx runs a trained run's export; for a zero-shot --model use --runtime torch")
+        return estimator_for(get_task(infer_task("", model)).name).pretrained(model)
+    if runtime == "torch":
+        return load(run)
+    from headstart.export import default_export_path, export_run
+    from headstart.export.runtime import open_exported
 
-    path = default_export_path(user_path(run), "onnx")
+    read_config(run)  # a clear error for a folder that is not a run
+    path = default_export_path(Path(run).expanduser(), "onnx")
     if not path.is_file():
         (reporter or Reporter()).say(f"exporting {run} to {path} first (once; `headstart export` does it explicitly)")
         export_run(run, "onnx")
-    return OnnxDetector(path) if detection else OnnxModel(path)
+    return open_exported(path)
 
 
-def evaluate(run: str | Path, data: str | Path) -> tuple[str, dict]:
-    """Score a saved run on ``data`` (its test split when it has one); returns (split used, metrics)."""
-    from headstart.classifier import load
-    from headstart.rundir import read_config
+@dataclass
+class Evaluation:
+    """A saved run's scores on some data: which split, the metrics, and the task (which says how to show them)."""
 
-    if read_config(run).get("task") == "detect":
-        from headstart.detection.run import evaluate_detection
+    split: str
+    metrics: dict
+    task: str
 
-        return evaluate_detection(run, data)
-    clf = load(run)
-    split_name, split = evaluation_data(get_task(clf.task).read(data, seed=clf.seed))
-    return split_name, clf.evaluate(split)
+    def headline(self) -> str:
+        return f"{self.split} split, " + self.tables()[0]
+
+    def tables(self) -> tuple[str, list[tuple[str, list[str], list[list[str]]]]]:
+        return get_task(self.task).evaluation_tables(self.metrics)
+
+    def to_dict(self) -> dict:
+        return {"split": self.split, **self.metrics}
+
+
+def evaluate(run: str | Path, data: str | Path) -> Evaluation:
+    """Score a saved run of any task on ``data`` (its test split when it has one, else validation, else all)."""
+    estimator = load(run)
+    split_name, split = evaluation_split(get_task(estimator.task).read(data, seed=estimator.seed))
+    return Evaluation(split_name, estimator.evaluate(split), estimator.task)
 
 
 def rank(
@@ -316,13 +292,12 @@ def rank(
     weights, ``NAME@LAYER`` the network cut after that layer; ``layers=True`` scores every such cut of each
     candidate. ``params`` are classifier params (image_size, max_length, batch_size, precision, seed, weights, cache).
     """
-    from headstart.classifier import CLASSIFIERS
     from headstart.ranking.rank import rank_models
 
     task = task or infer_task(data, models[0].removesuffix(RANDOM_SUFFIX) if models else None)
-    if task not in CLASSIFIERS:
-        raise HeadstartError(f"unknown task '{task}'; use one of {', '.join(CLASSIFIERS)}")
-    clf = CLASSIFIERS[task](**params)
+    if not get_task(task).gives_features:
+        raise HeadstartError(f"ranking scores classifiers' features; {get_task(task).title} has none to rank")
+    clf = estimator_for(task).from_params(params)
     columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
     splits = get_task(task).read(data, per_class=per_class, seed=clf.seed, **columns)
     labelled = splits.train
@@ -332,7 +307,7 @@ def rank(
             splits.train.ids + splits.val.ids, source=splits.train.source,
         )
     models = models or [spec.name for spec in list_models(task)]
-    return rank_models(labelled, models, get_task(task), clf.get_params(), scores, by, clf._feature_cache(),
+    return rank_models(labelled, models, get_task(task), clf._checked_params(), scores, by, clf._feature_cache(),
                        Reporter(verbose), layers)
 
 

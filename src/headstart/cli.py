@@ -18,9 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from headstart.compute import interrupt
+from headstart.compute.distributed import is_first_process, launch, launched, world
 from headstart.errors import HeadstartError
-from headstart.training import interrupt
-from headstart.training.distributed import is_first_process, launch, launched, world
 
 if TYPE_CHECKING:
     from headstart.api import TrainResult
@@ -43,7 +43,7 @@ Inputs = Annotated[
 ]
 TRAIN_PARAMS = (
     "weights", "epochs", "lr", "batch_size", "image_size", "max_length", "val_size", "seed", "precision", "num_workers",
-    "cache", "budget", "class_weight", "freeze",
+    "cache", "budget", "class_weight", "freeze", "conf", "iou",
 )
 
 
@@ -118,7 +118,9 @@ def train(
     from headstart import api
 
     if resume is not None:
-        params, data_args = _split_config(api.read_launch(resume))
+        from headstart.rundir import read_launch
+
+        params, data_args = _split_config(read_launch(resume))
         merged = {k: v for k, v in params.items() if k in TRAIN_PARAMS}
         _print_summary(api.train(
             data_args["data"], model=params.get("model"), strategy=params.get("strategy"), task=data_args.get("task"),
@@ -132,7 +134,8 @@ def train(
              "max_length": max_length, "val_size": val_size, "seed": seed, "precision": precision,
              "num_workers": num_workers, "cache": False if no_cache else None, "budget": budget,
              "class_weight": class_weight, "freeze": freeze}
-    merged = {k: v for k, v in params.items() if k in TRAIN_PARAMS and v is not None}
+    task_name = task or data_args.get("task")
+    merged = {k: v for k, v in params.items() if k in TRAIN_PARAMS and v is not None and _applies(k, v, task_name, data or data_args.get("data"), model or params.get("model"))}
     merged.update({k: v for k, v in given.items() if v is not None})
     data = data or data_args.get("data")
     if data is None:
@@ -153,42 +156,31 @@ def train(
     _print_summary(result)
 
 
+def _applies(key: str, value: Any, task: str | None, data: str | None, model: str | None) -> bool:
+    """Whether a knob read from a --config file applies to this run's task (a config.json holds every knob of
+    its estimator, set or not; a flag given on the command line is always passed on, and refused if it does not
+    apply)."""
+    from headstart.estimators import estimator_for
+    from headstart.tasks import infer_task
+
+    name = task or (infer_task(data, model) if data else None)
+    return name is None or key in estimator_for(name).knobs()
+
+
 def _print_summary(result: TrainResult) -> None:
     if not world().is_main:
         return
-    summary = result.summary
-    for warning in summary.get("warnings", []):
+    for warning in result.summary.get("warnings", []):
         err.print(f"[yellow]warning:[/] {warning}")
-    scores = summary.get("scores")
-    line = f"[bold]{summary['model']}[/] + [bold]{summary['strategy']}[/]"
-    if scores and "map50" in scores:
-        line += (f": {summary['evaluated_on']} mAP@0.5 [bold green]{scores['map50']:.3f}[/], mAP@0.5:0.95 "
-                 f"{scores['map']:.3f} ({scores['images']} images, {scores['boxes']} boxes)")
-    elif scores:
-        line += (
-            f": {summary['evaluated_on']} accuracy [bold green]{scores['accuracy']:.1%}[/] "
-            f"(macro-F1 {scores['macro_f1']:.3f}, n={scores['n']})"
-        )
-    out.print(line)
-    if summary.get("baseline"):
-        base = summary["baseline"]
-        out.print(f"baseline without transfer ({base['name']}): {base['accuracy']:.1%}")
-    out.print(f"time: fit {summary['fit_seconds']:.1f}s, total {summary['total_seconds']:.1f}s")
-    rate = summary.get("speed", {})
-    if rate.get("items_per_second"):
-        out.print(f"speed: {rate['items_per_second']:.1f} inputs/s extracting or predicting ({rate['precision']}, "
-                  f"{rate.get('engine', 'pytorch')}), "
-                  f"{rate['gflops_per_item']:.2f} GFLOP each: {rate['fraction_of_peak']:.0%} of this machine's "
-                  f"{rate['precision']} matmul peak ({rate['peak_gflops']:.0f} GFLOP/s)")
-    out.print(f"run: {result.run_dir}")
-    out.print(f"report: {result.run_dir / 'report.html'}")
+    for line in result.lines():
+        out.print(line)
 
 
 @app.command()
 def predict(
     run: Annotated[str, typer.Argument(help="A run directory made by `headstart train` (or, with --model, an input).")],
     inputs: Annotated[list[str] | None, typer.Argument(help="Images: files, folders, globs. Text: texts, @FILE (one per line), - (stdin).")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Detection: a pre-trained detector, zero-shot (e.g. yolov3-tiny).")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="A pre-trained model as it is, zero-shot (detection: e.g. yolov3-tiny).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show per input.")] = 3,
     format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
     runtime: Annotated[
@@ -200,49 +192,37 @@ def predict(
     """Print the predicted label and top-k probabilities for each input, streamed: any number of inputs
     (detection: boxes, classes, scores)."""
     from headstart import api
-    from headstart.rundir import read_config
+    from headstart.tasks import get_task
 
     if format not in ("table", "json", "csv"):
         raise HeadstartError(f"unknown format '{format}'; use table, json or csv")
-    if model is not None or read_config(run).get("task") == "detect":
-        _predict_detections(model, run, inputs or [], format, draw, conf, runtime)
-        return
-    _emit_predictions(api.predict(run, inputs or [], top_k, runtime=runtime, verbose=sys.stderr.isatty()), format)
-
-
-def _predict_detections(model: str | None, run: str, inputs: list[str], format: str, draw: Path | None,
-                        conf: float | None, runtime: str) -> None:
-    """Boxes of a detection run (RUN), or of a pre-trained detector zero-shot (--model; RUN is then an input)."""
-    from headstart import api
-    from headstart.data.images import load_image
-    from headstart.detection.draw import draw_detections, save_drawn
-    from headstart.detector import ObjectDetector
-    from headstart.tasks import get_task
-
-    if model and runtime != "torch":
-        raise HeadstartError("--runtime onnx runs a trained run's export; for a zero-shot --model use --runtime torch")
-    detector = ObjectDetector.pretrained(model) if model else api.load_predictor(run, runtime)
-    items = get_task("detect").expand_inputs(([run] if model else []) + inputs)
-    classes = detector.classes_.tolist()
-    found = detector.predict(items, conf=conf)
-    rows = [{"input": str(item), "detections": f.rows(classes)} for item, f in zip(items, found, strict=True)]
+    given = ([run] if model else []) + (inputs or [])
+    predictor = api.load_predictor(None if model else run, runtime, model=model)
+    task = get_task(predictor.task)
+    chunks = api.predict(None if model else run, given, top_k, runtime=runtime, verbose=sys.stderr.isatty(),
+                         model=model, conf=conf, predictor=predictor)
     if draw is not None:
-        for row, item, f in zip(rows, items, found, strict=True):
-            row["drawn"] = str(save_drawn(draw / Path(item).name, draw_detections(load_image(item), f, classes)))
-    if format == "json":
-        print(json.dumps(rows, indent=2))
-        return
-    table = Table("input", "class", "score", "box (x1, y1, x2, y2)")
-    for row in rows:
-        for place, d in enumerate(row["detections"] or [{"label": "-", "score": None, "box": []}]):
-            score = "" if d["score"] is None else f"{d['score']:.2f}"
-            table.add_row(row["input"] if place == 0 else "", d["label"], score, ", ".join(f"{v:.0f}" for v in d["box"]))
-    out.print(table)
-    if draw is not None:
+        chunks = _drawn(chunks, draw, predictor.classes_.tolist())
+    _emit_predictions(chunks, format, task)
+    if draw is not None and format == "table":
         out.print(f"drawn: {draw}")
 
 
-def _emit_predictions(chunks: Iterator[list[dict]], format: str) -> None:
+def _drawn(chunks: Iterator[list[dict]], folder: Path, classes: list[str]) -> Iterator[list[dict]]:
+    """Each detection row's image with its boxes drawn into ``folder`` (the row says where)."""
+    from headstart.data.images import load_image
+    from headstart.detection.draw import draw_rows, save_drawn
+
+    for rows in chunks:
+        for row in rows:
+            if "detections" not in row:
+                raise HeadstartError("--draw is for detection runs (boxes); leave it out")
+            image = load_image(row["input"])
+            row["drawn"] = str(save_drawn(folder / Path(row["input"]).name, draw_rows(image, row["detections"], classes)))
+        yield rows
+
+
+def _emit_predictions(chunks: Iterator[list[dict]], format: str, task: Any) -> None:
     """Print each chunk of predictions as it comes, so memory stays flat however many inputs there are."""
     writer = csv.writer(sys.stdout)
     first = True
@@ -252,16 +232,15 @@ def _emit_predictions(chunks: Iterator[list[dict]], format: str) -> None:
                 sys.stdout.write(("[\n  " if first else ",\n  ") + json.dumps(row))
                 first = False
         elif format == "csv":
+            header, lines = task.prediction_csv(rows)
             if first:
-                writer.writerow(["input", "label", "probability", "top_k"])
-            for row in rows:
-                top = ";".join(f"{t['label']}:{t['probability']:.4f}" for t in row["top_k"])
-                writer.writerow([row["input"], row["label"], f"{row['probability']:.6f}", top])
+                writer.writerow(header)
+            writer.writerows(lines)
         else:
-            table = Table("input", "label", "probability", "top-k", show_header=first)
-            for row in rows:
-                top = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in row["top_k"])
-                table.add_row(row["input"], row["label"], f"{row['probability']:.1%}", top)
+            header, lines = task.prediction_table(rows)
+            table = Table(*header, show_header=first)
+            for line in lines:
+                table.add_row(*line)
             out.print(table)
         first = False
         sys.stdout.flush()
@@ -282,8 +261,9 @@ def export(
 
     result = export_run(run, format, out_file, quantize, data)
     out.print(f"{format}: {result.path} ({result.path.stat().st_size / 1e6:.1f} MB), description: {result.meta_path}")
-    if result.meta["task"] == "text":
-        out.print(f"tokenizer: {result.path.parent / 'tokenizer'}")
+    tokenizer = result.meta.get("preprocessing", {}).get("tokenizer")
+    if tokenizer:
+        out.print(f"tokenizer: {result.path.parent / tokenizer}")
     q = result.quantized
     if q:
         out.print(f"int8 ({q['method']}): {q['path']} ({q['bytes'] / 1e6:.1f} MB)")
@@ -307,31 +287,17 @@ def evaluate(
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix of RUN on DATA."""
     from headstart import api
 
-    split, metrics = api.evaluate(run, data)
+    evaluation = api.evaluate(run, data)
     if format == "json":
-        print(json.dumps({"split": split, **metrics}, indent=2))
+        print(json.dumps(evaluation.to_dict(), indent=2))
         return
-    if "map50" in metrics:
-        out.print(f"{split} split, {metrics['images']} images, {metrics['boxes']} boxes: mAP@0.5 "
-                  f"[bold]{metrics['map50']:.3f}[/], mAP@0.5:0.95 {metrics['map']:.3f}, mAR@100 {metrics['mar100']:.3f}")
-        table = Table("class", "AP@0.5", "AP@0.5:0.95", "boxes", title="per class")
-        for name, s in metrics["per_class"].items():
-            table.add_row(name, f"{s['ap50']:.3f}", f"{s['ap']:.3f}", str(s["boxes"]))
+    headline, tables = evaluation.tables()
+    out.print(f"{evaluation.split} split, {headline}")
+    for title, header, rows in tables:
+        table = Table(*header, title=title)
+        for row in rows:
+            table.add_row(*row)
         out.print(table)
-        return
-    out.print(
-        f"{split} split, n={metrics['n']}: accuracy [bold]{metrics['accuracy']:.1%}[/], balanced accuracy "
-        f"{metrics['balanced_accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f}"
-    )
-    per_class = Table("class", "precision", "recall", "F1", "support", title="per class")
-    for name, s in metrics["per_class"].items():
-        per_class.add_row(name, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", str(s["support"]))
-    out.print(per_class)
-    classes = list(metrics["per_class"])
-    matrix = Table("true \\ predicted", *classes, title="confusion matrix")
-    for name, row in zip(classes, metrics["confusion_matrix"], strict=True):
-        matrix.add_row(name, *(str(v) for v in row))
-    out.print(matrix)
 
 
 @app.command()
@@ -349,7 +315,7 @@ def demo(
         table.add_row(name, s["strategy"], f"{s['scores']['accuracy']:.1%}", f"{s['fit_seconds']:.0f}s", str(result.run_dir))
     out.print(table)
     gap = results["transfer"].summary["scores"]["accuracy"] - results["scratch"].summary["scores"]["accuracy"]
-    given = results["transfer"].classifier.data_record_["counts"]
+    given = results["transfer"].estimator.data_record_["counts"]
     per_class = min(given["train"].values()) + min(given.get("val", {"": 0}).values())
     out.print(
         f"transfer learning is [bold]{gap * 100:+.1f} points[/] ahead with {per_class} labelled training images per class"

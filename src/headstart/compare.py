@@ -23,7 +23,7 @@ from headstart.errors import HeadstartError
 from headstart.files import write_json
 from headstart.progress import Reporter
 from headstart.rundir import write_csv
-from headstart.tasks import get_task
+from headstart.tasks import get_task, infer_task
 
 TEST_SHARE = 0.2  # the test split carved out when the data has none
 TEST_SEED = 12_345  # fixed, so that every size and seed is scored on the same examples
@@ -153,19 +153,15 @@ def compare(
     """Train ``strategies`` (default: the task's, transfer and scratch) at every size (labelled examples per class, or images for detection; "all" uses one
     seed) and seed, score each on one fixed test split (at most ``test_per_class`` per class, drawn with seed 0),
     and write curves.csv, curves.png and summary.json to ``out``."""
-    from headstart.api import infer_task
-    from headstart.classifier import CLASSIFIERS
-    from headstart.detector import ObjectDetector
+    from headstart.estimators import estimator_for
     from headstart.reports.curves import plot_curves
 
     task = task or infer_task(data, model)
-    estimators: dict[str, Any] = {**CLASSIFIERS, "detect": ObjectDetector}
-    if task not in estimators:
-        raise HeadstartError(f"unknown task '{task}'; use one of {', '.join(estimators)}")
-    if task == "detect" and test_per_class:
-        raise HeadstartError("--test-per-class is for classification; detection scores every test image")
-    reporter = Reporter(verbose)
     handler = get_task(task)
+    handler.check_read_options({"test_per_class": test_per_class})
+    estimator_cls = estimator_for(task)
+    estimator_cls.check_knobs(params)
+    reporter = Reporter(verbose)
     pool, test, test_record = fixed_test_split(handler.read(data, test_per_class=test_per_class, seed=0), task)
     out_dir = Path(out) if out else Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-compare"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -180,7 +176,7 @@ def compare(
                 reporter.say(f"[bold]{strategy}[/], {size} ({comparison.size_label}), seed {seed}: "
                              f"{len(train)} training examples")
                 start = time.perf_counter()
-                estimator = estimators[task](model_name, strategy, seed=seed, verbose=verbose, **params)
+                estimator = estimator_cls(model_name, strategy, seed=seed, verbose=verbose, **params)
                 estimator.fit(DataSplits(train, None, test, {"test": test_record}))
                 fit_seconds = time.perf_counter() - start
                 scores = estimator.evaluate(test)

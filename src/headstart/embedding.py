@@ -11,6 +11,8 @@ import numpy as np
 from torch import nn
 
 from headstart.data.dataset import DataSplits
+from headstart.errors import HeadstartError
+from headstart.estimators import estimator_for, load
 from headstart.features import FeatureCache, cached_features
 from headstart.features.embeddings import Embeddings
 from headstart.files import user_path
@@ -56,21 +58,24 @@ class Embedder:
 
 def load_embedder(model: str | Path | None, task: str | None, params: dict, reporter: Reporter | None = None) -> Embedder:
     """An embedder from a registered model name (its pre-trained backbone) or a run directory (its trained one)."""
-    from headstart.classifier import CLASSIFIERS, load
-
     if model is not None and is_run_dir(model):
-        clf = load(user_path(model))
-        name, task_name, backbone, preprocessing = str(model), clf.task, clf.model_.backbone, clf.preprocessing_
+        fitted = load(user_path(model))
+        if not hasattr(fitted.model_, "backbone"):
+            raise HeadstartError(f"{model} is a {get_task(fitted.task).title} run, which has no embeddings; "
+                                 "give a classification run or a model name")
+        name, task_name, backbone, preprocessing = str(model), fitted.task, fitted.model_.backbone, fitted.preprocessing_
     else:
         task_name = task or (get_model_spec(str(model)).task if model else "image")
         task_obj = get_task(task_name)
+        if not task_obj.gives_features:
+            raise HeadstartError(f"{task_obj.title} models give no embeddings; embed with an image or text model")
         spec = get_model_spec(str(model) if model else task_obj.default_model, params.get("weights"))
         task_obj.check_model(spec)
         name, backbone = spec.name, create_backbone(spec)
-        preprocessing = task_obj.preprocessing(spec, CLASSIFIERS[task_name](**params).get_params())
-    defaults = CLASSIFIERS[task_name](**params)
+        preprocessing = task_obj.preprocessing(spec, estimator_for(task_name).from_params(params)._checked_params())
+    defaults = estimator_for(task_name).from_params(params)
     return Embedder(
-        name, get_task(task_name), backbone.eval(), preprocessing, max(defaults.batch_size, 64), defaults.precision,
+        name, get_task(task_name), backbone.eval(), preprocessing, max(defaults.batch_size_, 64), defaults.precision,
         defaults._feature_cache(), reporter,
     )
 

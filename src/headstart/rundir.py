@@ -119,3 +119,52 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
         return load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
         raise HeadstartError(f"{weights} is not a valid safetensors file ({exc}); headstart never loads pickles") from exc
+
+
+DEFAULT_RUNS_DIR = Path("runs")
+LAUNCH = "launch.json"
+LAUNCH_FORMAT = "headstart-launch"
+
+
+def default_run_dir(model: str, strategy: str, root: Path = DEFAULT_RUNS_DIR) -> Path:
+    """``runs/<time>-<model>-<strategy>``, numbered when that exists already."""
+    from datetime import datetime
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = root / f"{stamp}-{model}-{strategy}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = root / f"{stamp}-{model}-{strategy}-{suffix}"
+    return path
+
+
+def write_launch(run_dir: Path, launch: dict) -> None:
+    write_json(run_dir / LAUNCH, {"format": LAUNCH_FORMAT, **launch})
+
+
+def read_launch(run_dir: str | Path) -> dict:
+    """How an unfinished run was started (``params``, ``data.args``), for ``headstart train --resume RUN``."""
+    root = user_path(run_dir)
+    if is_run_dir(root):
+        raise HeadstartError(f"{root} is a finished run; nothing to resume (train a new one with --out)")
+    try:
+        launch = json.loads((root / LAUNCH).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise HeadstartError(f"{root} has no readable {LAUNCH}; it is not an unfinished headstart run") from exc
+    if not isinstance(launch, dict) or launch.get("format") != LAUNCH_FORMAT:
+        raise HeadstartError(f"{root / LAUNCH} is not a headstart launch record; start the run again")
+    return launch
+
+
+def check_resumable(run_dir: Path, launch: dict) -> None:
+    """Refuse to resume with other data or parameters than the run was started with."""
+    saved = read_launch(run_dir)
+    if saved.get("counts") != launch["counts"]:
+        raise HeadstartError(
+            f"the data changed since {run_dir} started ({saved.get('counts')} then, {launch['counts']} now); "
+            "start a new run"
+        )
+    changed = sorted(k for k, v in launch["params"].items() if k != "verbose" and saved["params"].get(k) != v)
+    if changed:
+        raise HeadstartError(f"{', '.join(changed)} differ from the run at {run_dir}; resume with the same options")

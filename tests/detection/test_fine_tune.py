@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from headstart import ObjectDetector
 from headstart.data.dataset import DataSplits
 from headstart.data.synthetic_detect import synthetic_splits, write_yolo
-from headstart.detector import ObjectDetector
 from headstart.export.runtime import OnnxDetector
 from tests.conftest import run_cli
 

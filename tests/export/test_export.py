@@ -13,16 +13,16 @@ import torch
 from headstart import HeadstartError, load
 from headstart.export import export_run
 from headstart.export.runtime import OnnxModel
-from headstart.export.writer import build_pipeline
 from headstart.tasks import get_task
 from tests.conftest import run_cli
 
 
 def reference(run, inputs):
     """The same graph run in PyTorch, as probabilities."""
-    pipeline, _, _ = build_pipeline(load(run))
+    estimator = load(run)
+    graph = get_task(estimator.task).export_graph(estimator.model_.eval(), estimator.preprocessing_)
     with torch.inference_mode():
-        return pipeline(*inputs).numpy()
+        return graph.module(*inputs).numpy()
 
 
 def image_inputs(data):

@@ -66,7 +66,7 @@ def test_a_text_run_on_a_cut_saves_and_loads(tmp_path):
     texts = ["A moving, beautifully acted film.", "A dull, lifeless mess that goes on and on."]
     loaded = headstart.load(tmp_path / "run")
     assert len(loaded.model_.backbone.model.encoder.layer) == 3
-    np.testing.assert_array_equal(loaded.predict_proba(texts), result.classifier.predict_proba(texts))
+    np.testing.assert_array_equal(loaded.predict_proba(texts), result.estimator.predict_proba(texts))
 
 
 def test_names_and_bad_layers():
@@ -105,7 +105,7 @@ def test_train_from_a_cut_then_load_and_rank_from_the_cli(tmp_path):
     assert config["model"]["name"] == "efficientnet_lite0@blocks.4"
     loaded = headstart.load(tmp_path / "run")
     items = get_task("image").read("sample").test.items[:8]
-    np.testing.assert_array_equal(loaded.predict_proba(items), result.classifier.predict_proba(items))
+    np.testing.assert_array_equal(loaded.predict_proba(items), result.estimator.predict_proba(items))
 
     out = tmp_path / "rank.json"
     answer = CliRunner().invoke(app, ["rank", "text-sample", "--models", "minilm-l6", "--layers", "--scores", "logme",

@@ -25,7 +25,7 @@ def items(sample_dir, tmp_path):
     big = tmp_path / "big.png"
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (300, 420, 3), dtype=np.uint8)).save(big)
-    return sorted(str(p) for p in (sample_dir / "test").glob("*/*.png"))[:6] + [str(big)]
+    return [*sorted(str(p) for p in (sample_dir / "test").glob("*/*.png"))[:6], str(big)]
 
 
 def tensors(dataset, seed=0):

@@ -106,3 +106,29 @@ def test_cli_train_predict_evaluate_on_text(tmp_path):
     assert rows[0]["label"] == "fresh" and rows[1]["label"] == "rotten"
     metrics = json.loads(headstart_cli("evaluate", run, SAMPLE_FILE, "--format", "json"))
     assert metrics["split"] == "test" and metrics["n"] == 200
+
+
+def test_long_texts_do_not_leak_the_tokenizer_length_warning(capfd, caplog, monkeypatch):
+    """A 2,000-word text is counted in headstart's own warning; transformers' "Token indices sequence length is
+    longer than the specified maximum" message (printed once per tokenizer) must not reach the user."""
+    import logging
+
+    from headstart.tasks.text import tokenizer_for
+
+    monkeypatch.setattr(logging.getLogger("transformers"), "propagate", True)  # so caplog sees its records too
+    caplog.set_level(logging.WARNING)
+    tokenizer_for.cache_clear()  # a fresh tokenizer, which has not printed the message yet
+    task = get_task("text")
+    preprocessing = task.preprocessing(get_model_spec("minilm-l6"), {})
+    long_text = " ".join(["remarkably"] * 2000)
+
+    warnings = task.input_warnings([long_text, "A short review."], preprocessing)
+    batch, _ = task.inputs_dataset([long_text], None, preprocessing, train=False).collate_fn([(long_text, -1)])
+
+    assert warnings and warnings[0].startswith("1 of 2 training texts are longer than 256 tokens")
+    assert batch["input_ids"].shape[1] == 256
+    leaked = capfd.readouterr().err + caplog.text
+    assert "Token indices sequence length" not in leaked
+    # The same capture does see the message when the tokenizer is called the way that prints it.
+    tokenizer_for(str(preprocessing["tokenizer"]))([long_text], truncation=False)
+    assert "Token indices sequence length" in capfd.readouterr().err + caplog.text

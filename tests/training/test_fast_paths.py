@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from headstart import create_backbone, get_model_spec
+from headstart.compute import device
+from headstart.compute.device import native_bf16, resolve_precision
 from headstart.features import extract_features, onnx_engine
 from headstart.features.extract import extraction_precision
 from headstart.tasks import get_task
-from headstart.training import device
-from headstart.training.device import native_bf16, resolve_precision
 
 PRE = {**get_model_spec("efficientnet_lite0").preprocessing, "input_size": (3, 96, 96)}
 

@@ -4,7 +4,7 @@ import signal
 
 import pytest
 
-from headstart.training import interrupt
+from headstart.compute import interrupt
 
 
 def test_a_ctrl_c_swallowed_by_a_finalizer_is_still_seen():

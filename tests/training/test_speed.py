@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from headstart import api
-from headstart.training import speed
+from headstart.compute import speed
 
 
 def test_flops_of_a_linear_layer_are_counted_per_input():

@@ -19,6 +19,8 @@ from headstart.data.dataset import DataSplits
 from headstart.data.images import IMAGE_EXTENSIONS
 from headstart.errors import HeadstartError
 
+SAMPLE_DETECT_DIR = Path(__file__).resolve().parent / "sample_detect"  # nine hand-labelled photos
+
 
 @dataclass
 class Boxes:

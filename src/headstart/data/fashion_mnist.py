@@ -16,7 +16,7 @@ import numpy as np
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.splits import sample_per_class
 from headstart.errors import HeadstartError
-from headstart.models.network import require_network
+from headstart.network import require_network
 from headstart.paths import cache_root
 
 CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"]
@@ -57,8 +57,10 @@ def find_fashion_mnist(root: str | Path | None = None, download: bool = True) ->
 def read_idx(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Images (n, 28, 28) uint8 and label indices (n,) of the ``train`` or ``test`` split."""
     images_name, labels_name = FILES[split]
-    labels = np.frombuffer(gzip.open(folder / labels_name).read(), np.uint8, offset=8)
-    images = np.frombuffer(gzip.open(folder / images_name).read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(folder / labels_name) as handle:
+        labels = np.frombuffer(handle.read(), np.uint8, offset=8)
+    with gzip.open(folder / images_name) as handle:
+        images = np.frombuffer(handle.read(), np.uint8, offset=16).reshape(-1, 28, 28)
     if len(images) != len(labels):
         raise HeadstartError(f"damaged Fashion-MNIST files in {folder}: {len(images)} images, {len(labels)} labels")
     return images, labels

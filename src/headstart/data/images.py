@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import glob
+import io
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.encoding import decode_table
 from headstart.digests import digest, file_digest
 from headstart.errors import HeadstartError, listed
 from headstart.files import user_path
@@ -186,23 +189,50 @@ def _row_path(cell: str, folder: Path) -> Path:
 
 def _missing(image_path: Path) -> str | None:
     try:
-        return None if image_path.is_file() else "file not found"
+        return None if image_path.is_file() else "image not found"
     except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte...
         return f"not a usable path ({type(exc).__name__})"
+
+
+def _shown(cell: str, limit: int = 80) -> str:
+    return cell if len(cell) <= limit else cell[: limit - 1] + "\u2026"
+
+
+def _missing_error(path: Path, missing: list[tuple[int, str, str]]) -> HeadstartError:
+    """One line naming the rows whose image is not there (the first three, and how many in all) and the fix."""
+    where = f"relative paths are taken from the CSV's folder, {path.parent}"
+    if len(missing) == 1:
+        line_no, cell, problem = missing[0]
+        return HeadstartError(f"{path} row {line_no}: {problem}: {_shown(cell)} ({where}); fix the path or remove the row")
+    shown = ", ".join(f"row {line_no}: {_shown(cell)}" for line_no, cell, _ in missing[:3])
+    more = f", and {len(missing) - 3} more" if len(missing) > 3 else ""
+    return HeadstartError(
+        f"{path}: {len(missing)} rows name an image that is not there ({shown}{more}; {where}); "
+        "fix the paths or remove the rows"
+    )
 
 
 def read_image_csv(path: Path) -> DataSplits:
     """Read a CSV of ``path,label`` rows (with a header; an optional ``split`` column of train/val/test).
 
-    Relative image paths are taken from the CSV file's folder. Missing or unreadable images are skipped and counted.
+    UTF-8 and UTF-16 (with a byte-order mark) files are read; a ``.tsv`` file is split at tabs. Relative image
+    paths are taken from the CSV file's folder. A row naming an image that does not exist is an error naming the
+    row; rows without a label and images that cannot be decoded are skipped and counted in the warnings.
     """
     if not path.is_file():
         raise HeadstartError(f"CSV file not found: {path}")
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except UnicodeDecodeError as exc:
-        raise HeadstartError(f"{path} is not UTF-8 text ({exc.reason}); save it as UTF-8 CSV") from exc
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise HeadstartError(f"cannot read {path} ({exc.strerror or exc}); check its permissions") from exc
+    text, _ = decode_table(raw, path)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as exc:
+        raise HeadstartError(f"{path} is not a valid {path.suffix[1:].upper() or 'CSV'} file ({exc}); "
+                             "check its quoting") from exc
     if not rows:
         raise HeadstartError(f"{path} is empty; expected a header line 'path,label' and one row per image")
     header, body = rows[0], rows[1:]
@@ -212,16 +242,23 @@ def read_image_csv(path: Path) -> DataSplits:
     split_col = lowered.index("split") if "split" in lowered else None
     parts: dict[str, tuple[list, list, list]] = {}
     skipped: list[str] = []
+    missing: list[tuple[int, str, str]] = []
     for line_no, row in enumerate(body, start=2):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) <= max(path_col, label_col):
             skipped.append(f"row {line_no}: too few columns")
             continue
-        label = row[label_col].strip()
-        image_path = _row_path(row[path_col].strip(), path.parent)
-        problem = "empty label" if not label else _missing(image_path)
-        problem = problem or check_image_file(image_path)
+        label, cell = row[label_col].strip(), row[path_col].strip()
+        if not label:
+            skipped.append(f"row {line_no} ({cell}): empty label")
+            continue
+        image_path = _row_path(cell, path.parent)
+        problem = "no image path" if not cell else _missing(image_path)
+        if problem:
+            missing.append((line_no, cell, problem))
+            continue
+        problem = check_image_file(image_path)
         if problem:
             skipped.append(f"row {line_no} ({image_path}): {problem}")
             continue
@@ -229,7 +266,9 @@ def read_image_csv(path: Path) -> DataSplits:
         items, labels, ids = parts.setdefault(split, ([], [], []))
         items.append(str(image_path))
         labels.append(label)
-        ids.append(row[path_col].strip())
+        ids.append(cell)
+    if missing:
+        raise _missing_error(path, missing)
     warnings_ = [f"skipped {len(skipped)} row(s) of {path}, e.g. {skipped[0]}"] if skipped else []
     if "train" not in parts:
         raise HeadstartError(f"no usable training rows in {path}" + (f": {skipped[0]}" if skipped else ""))
@@ -240,7 +279,9 @@ def read_image_csv(path: Path) -> DataSplits:
 def expand_image_inputs(inputs: list[str]) -> list[str]:
     """Turn files, folders (searched recursively) and glob patterns into a sorted list of image paths."""
     found: list[str] = []
-    for entry in inputs:
+    for number, entry in enumerate(inputs, start=1):
+        if isinstance(entry, str) and not entry.strip():  # "" would be the current folder, searched whole
+            raise HeadstartError(f"input {number} is empty; give an image file, folder or glob")
         path = user_path(entry)
         if path.is_dir():
             found.extend(str(p) for p in sorted(path.rglob("*")) if p.is_file() and _is_image_name(p))

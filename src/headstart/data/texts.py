@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.encoding import EXPECTED, decode_table
 from headstart.data.images import SPLIT_NAMES
 from headstart.errors import HeadstartError, listed
 from headstart.files import user_path
@@ -19,12 +20,9 @@ TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")
 
 
 def _decode(raw: bytes, path: Path) -> tuple[str, int]:
-    """UTF-8 text, with undecodable bytes replaced; returns the text and how many lines had such bytes."""
-    try:
-        return raw.decode("utf-8-sig"), 0
-    except UnicodeDecodeError:
-        text = raw.decode("utf-8-sig", errors="replace")
-        return text, sum("\ufffd" in line for line in text.splitlines())
+    """The text of ``path`` (UTF-8, or UTF-16 with a byte-order mark), with undecodable bytes replaced; returns the
+    text and how many lines had such bytes."""
+    return decode_table(raw, path, replace=True)
 
 
 def _rows(path: Path, text: str) -> list[dict]:
@@ -107,7 +105,8 @@ def read_text_file(path: Path, text_column: str | None = None, label_column: str
         ids.append(f"line {row['_line']}")
     warnings = []
     if bad_lines:
-        warnings.append(f"{bad_lines} line(s) of {path} had bytes that are not UTF-8; they were replaced by '\ufffd'")
+        warnings.append(f"{bad_lines} line(s) of {path} had bytes that are not UTF-8; they were replaced by '\ufffd' "
+                        f"(headstart reads {EXPECTED}; re-save the file as UTF-8 to keep them)")
     if empty:
         warnings.append(f"skipped {len(empty)} empty text(s) in {path}, e.g. line {empty[0]}")
     if unlabeled:
@@ -135,7 +134,9 @@ def _refuse_a_path(entry: str) -> None:
 def read_texts(inputs: list[str]) -> list[str]:
     """What ``predict`` gets for text: the arguments themselves, lines of ``@file``, or lines of stdin for ``-``."""
     texts: list[str] = []
-    for entry in inputs:
+    for number, entry in enumerate(inputs, start=1):
+        if not entry.strip():
+            raise HeadstartError(f"input {number} is an empty text; give a text to classify")
         if entry == "-":
             texts.extend(line.rstrip("\n") for line in sys.stdin if line.strip())
         elif entry.startswith("@"):

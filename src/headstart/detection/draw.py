@@ -39,3 +39,13 @@ def save_drawn(path: Path, image: Image.Image) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, quality=90)
     return path
+
+
+def draw_rows(image: Image.Image, rows: list[dict], classes: list[str]) -> Image.Image:
+    """``draw_detections`` for the rows ``predict`` prints (label, score, box), coloured by class as there."""
+    import torch
+
+    index = {name: i for i, name in enumerate(classes)}
+    found = Detections(torch.tensor([r["box"] for r in rows], dtype=torch.float32).reshape(-1, 4),
+                       torch.tensor([r["score"] for r in rows]), torch.tensor([index[r["label"]] for r in rows]))
+    return draw_detections(image, found, classes)

@@ -1,8 +1,8 @@
 """Exporting runs for deployment (ONNX, TorchScript) and running them with ONNX Runtime.
 
-This layer sits above models and tasks; nothing below it imports it.
+This layer sits above the estimators; nothing below it imports it.
 """
 
-from headstart.export.writer import FORMATS, ExportResult, export_run
+from headstart.export.writer import FORMATS, ExportResult, default_export_path, export_run
 
-__all__ = ["FORMATS", "ExportResult", "export_run"]
+__all__ = ["FORMATS", "ExportResult", "default_export_path", "export_run"]

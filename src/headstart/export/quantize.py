@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from headstart.errors import HeadstartError
+from headstart.estimators import evaluation_split
+from headstart.tasks import get_task
 
 CALIBRATION_IMAGES = 128  # training images whose activations set the int8 ranges (more changes little, costs time)
 
@@ -32,17 +34,19 @@ def quantize_int8(path: Path, clf, data: str | None = None) -> dict:
 
     target = int8_path(path)
     splits = _run_data(clf, data)
+    quantizers = {"static": lambda: _quantize_static(path, target, splits), "dynamic": lambda: _quantize_dynamic(path, target)}
+    how = get_task(clf.task).quantization
+    if how not in quantizers:
+        raise HeadstartError(f"--quantize int8 is not available for {get_task(clf.task).title}; export without it")
     logging.disable(logging.WARNING)  # ONNX Runtime logs shape-inference chatter for every convolution
     try:
-        method = _quantize_static(path, target, splits) if clf.task == "image" else _quantize_dynamic(path, target)
+        method = quantizers[how]()
     finally:
         logging.disable(logging.NOTSET)
     result = {"path": str(target), "bytes": target.stat().st_size, "fp32_bytes": path.stat().st_size, "method": method}
     if splits is None:
         return {**result, "note": "accuracy not measured: the run's data is not available (pass --data)"}
-    from headstart.api import evaluation_data
-
-    split_name, split = evaluation_data(splits)
+    split_name, split = evaluation_split(splits)
     labels = np.asarray(split.labels)
     fp32 = OnnxModel(path).predict_proba(split.items)
     int8 = OnnxModel(target).predict_proba(split.items)
@@ -106,8 +110,6 @@ def _groups(node) -> int:
 
 def _run_data(clf, data: str | None):
     """The splits of ``data``, else of the data the run was trained on (None when it is gone)."""
-    from headstart.tasks import get_task
-
     args = clf.data_record_.get("args", {})
     source = data or args.get("data")
     if not source:

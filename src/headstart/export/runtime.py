@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from headstart.errors import HeadstartError
-from headstart.export.writer import meta_path_for, require_onnx
-from headstart.training.device import usable_cores
+from headstart.estimators.base import meta_path_for
+from headstart.evaluation.rows import top_k_rows
+from headstart.onnx import ort_session
 
 BATCH = 32
 
@@ -26,9 +27,6 @@ class OnnxModel:
     """An exported ONNX file and its ``.json`` description: ``predict_proba(items)`` like a classifier's."""
 
     def __init__(self, path: str | Path) -> None:
-        require_onnx()
-        import onnxruntime as ort
-
         self.path = Path(path)
         meta_path = meta_path_for(self.path)
         if not self.path.is_file() or not meta_path.is_file():
@@ -36,9 +34,7 @@ class OnnxModel:
         self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
         self.classes_ = np.asarray(self.meta["classes"])
         self.task = self.meta["task"]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = usable_cores()
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.session = ort_session(self.path)
 
     def predict_proba(self, items: Sequence[Any]) -> np.ndarray:
         out = np.zeros((len(items), len(self.classes_)), np.float32)
@@ -49,9 +45,13 @@ class OnnxModel:
     def predict(self, items: Sequence[Any]) -> np.ndarray:
         return self.classes_[self.predict_proba(items).argmax(axis=1)]
 
+    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None) -> list[dict]:
+        return top_k_rows(items, self.predict_proba(list(items)), self.classes_, top_k)
+
     def feeds(self, items: list[Any]):
-        """(indices into ``items``, the graph's inputs for them) batch by batch; images are grouped by size."""
-        if self.task == "text":
+        """(indices into ``items``, the graph's inputs for them) batch by batch; images are grouped by size. What
+        to feed is read from the file's own description (token ids, or images), as any other user of it would."""
+        if "input_ids" in self.meta["inputs"]:
             tokenizer = self._tokenizer()
             max_length = int(self.meta["preprocessing"]["max_length"])
             for start in range(0, len(items), BATCH):
@@ -81,11 +81,10 @@ class OnnxDetector:
     """An exported detection file in ONNX Runtime: ``predict(items)`` gives what ``ObjectDetector.predict`` does
     (letterboxing, per-class NMS and the way back to image pixels are done here, around the graph)."""
 
-    task = "detect"
-
     def __init__(self, path: str | Path) -> None:
         self.model = OnnxModel(path)
         meta = self.model.meta
+        self.task = self.model.task
         self.classes_ = self.model.classes_
         self.side, self.conf, self.iou = int(meta["input_side"]), float(meta["conf"]), float(meta["iou"])
 
@@ -103,3 +102,18 @@ class OnnxDetector:
             images = [load_image(item) for item in items[start : start + BATCH]]
             found += detect_images(images, self.side, rows_of, self.conf if conf is None else conf, self.iou)
         return found
+
+    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None) -> list[dict]:
+        classes = self.classes_.tolist()
+        return [{"input": str(item), "detections": found.rows(classes)}
+                for item, found in zip(items, self.predict(list(items), conf=conf), strict=True)]
+
+
+def open_exported(path: str | Path) -> OnnxModel | OnnxDetector:
+    """The exported file in ONNX Runtime, wrapped by what its description says it outputs: class probabilities,
+    or decoded box rows (which need NMS around the graph)."""
+    meta_path = meta_path_for(Path(path))
+    if not meta_path.is_file():
+        raise HeadstartError(f"{meta_path} is missing; run `headstart export RUN` again")
+    outputs = json.loads(meta_path.read_text(encoding="utf-8")).get("outputs", {})
+    return OnnxDetector(path) if "rows" in outputs else OnnxModel(path)

@@ -33,13 +33,14 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from headstart.compute.distributed import barrier, world
+from headstart.compute.speed import Throughput
 from headstart.digests import digest
 from headstart.errors import HeadstartError
 from headstart.features.extract import extraction_precision, iter_features
 from headstart.files import write_json
 from headstart.paths import feature_cache_dir
 from headstart.progress import Reporter
-from headstart.training.distributed import barrier, world
 
 CACHE_FORMAT = 1
 META = "entry.json"
@@ -211,6 +212,7 @@ def cached_features(
     num_workers: int = 0,
     reporter: Reporter | None = None,
     description: str = "extracting features",
+    throughput: Throughput | None = None,
 ) -> np.ndarray:
     """Features of every item of ``dataset`` (whose content digests are ``keys``), extracting only those not in
     ``cache``. ``view=None`` is the plain (evaluation) view; ``view=k`` the k-th augmented view with ``seed``."""
@@ -226,7 +228,7 @@ def cached_features(
     if cache and len(todo) < len(keys):
         (reporter or Reporter()).say(f"  {description}: {len(keys) - len(todo)} of {len(keys)} from the cache")
     here = world()
-    args = (keys, cache, meta, batch_size, precision, num_workers, reporter)
+    args = (keys, cache, meta, batch_size, precision, num_workers, reporter, throughput)
     if cache is None or here.size == 1:
         return _extract(backbone, dataset, todo, out, *args, description)
     # Several processes: each extracts every size-th batch of the missing items (the same batches one process
@@ -246,7 +248,7 @@ def cached_features(
 
 
 def _extract(
-    backbone, dataset, todo, out, keys, cache, meta, batch_size, precision, num_workers, reporter, description
+    backbone, dataset, todo, out, keys, cache, meta, batch_size, precision, num_workers, reporter, throughput, description
 ) -> np.ndarray:
     """Extract the rows ``todo`` into ``out`` (made when None), storing them in ``cache`` shard by shard."""
     pending_rows: list[int] = []
@@ -254,7 +256,7 @@ def _extract(
     done = 0
     with preserved_rng():
         batches = iter_features(
-            backbone, Rows(dataset, todo), batch_size, precision, num_workers, reporter, description
+            backbone, Rows(dataset, todo), batch_size, precision, num_workers, reporter, description, throughput
         )
         for batch in batches:
             rows = todo[done: done + len(batch)]

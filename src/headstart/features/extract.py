@@ -12,16 +12,16 @@ from accelerate.utils import send_to_device
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from headstart.features import onnx_engine
-from headstart.progress import Reporter
-from headstart.training import speed
-from headstart.training.device import (
+from headstart.compute.device import (
     autocast,
     channels_last,
     default_device,
     resolve_precision,
     to_channels_last,
 )
+from headstart.compute.speed import Throughput
+from headstart.features import onnx_engine
+from headstart.progress import Reporter
 
 
 def iter_features(
@@ -32,6 +32,7 @@ def iter_features(
     num_workers: int = 0,
     reporter: Reporter | None = None,
     description: str = "extracting features",
+    throughput: Throughput | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the outputs of ``backbone`` (features; logits for a whole model) as float32, one batch at a time, in
     the dataset's order, so that memory does not grow with the number of items.
@@ -39,6 +40,7 @@ def iter_features(
     The model runs in eval mode: image batches on a CPU as an exported graph in OpenVINO or ONNX Runtime (see
     :mod:`headstart.features.onnx_engine`), otherwise in PyTorch, channels-last (unless switched off); with
     ``precision="auto"``, in bf16 where the hardware and runtime have it. Its training mode is restored afterwards.
+    Items and seconds (loading included) are added to ``throughput`` when one is given.
     """
     device = default_device()
     precision = extraction_precision(precision, dataset, device)
@@ -61,8 +63,9 @@ def iter_features(
                 # The model is moved above, outside inference mode, so its parameters stay trainable afterwards.
                 with torch.inference_mode(), autocast(device, precision):
                     batch = backbone(inputs).float().cpu().numpy()
-            engine = "pytorch" if runner is None else runner.engine
-            speed.RECORDED.add(len(batch), time.perf_counter() - start, precision, engine)  # loading included
+            if throughput is not None:
+                engine = "pytorch" if runner is None else runner.engine
+                throughput.add(len(batch), time.perf_counter() - start, precision, engine)
             yield batch
             start = time.perf_counter()  # the consumer's time between batches is not ours
     finally:

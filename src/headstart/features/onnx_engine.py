@@ -28,10 +28,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from headstart.onnx import ort_session, write_graph
+
 ENV = "HEADSTART_ONNX_EXTRACTION"
 BACKENDS = ("openvino", "onnxruntime")  # in the order preferred
 MIN_ITEMS = 128  # below this, tracing (about a second: 50-100 images at PyTorch's rates) costs more than it saves
-OPSET = 17
 
 
 def backend() -> str | None:
@@ -69,10 +70,7 @@ def auto_precision() -> str:
 
 def export(model: nn.Module, example: torch.Tensor, path: Path) -> None:
     """Trace ``model`` to an ONNX file taking float32 NCHW batches of any size, named ``x`` -> ``y``."""
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer chatter, not the user's concern
-        torch.onnx.export(model, example.float().contiguous(), str(path), dynamo=False, opset_version=OPSET,
-                          input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+    write_graph(model, (example.float().contiguous(),), path, ["x"], ["y"], {"x": {0: "n"}, "y": {0: "n"}})
 
 
 class OnnxRunner:
@@ -94,11 +92,7 @@ class OnnxRunner:
                           "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
                 self._request = core.compile_model(core.read_model(str(path)), "CPU", config).create_infer_request()
             else:
-                import onnxruntime
-
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = threads
-                self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                self._session = ort_session(path, threads)
 
     def __call__(self, batch: torch.Tensor) -> np.ndarray:
         inputs = np.ascontiguousarray(batch.float().numpy())  # the runtimes take NCHW, not channels-last strides
@@ -130,7 +124,7 @@ def runner_for(model: nn.Module, example: torch.Tensor, items: int, precision: s
         _RUNNERS.clear()  # one model at a time: older weights are not asked for again
         try:
             _RUNNERS[key] = OnnxRunner(model, example, engine, precision)
-        except Exception as exc:  # noqa: BLE001 - any exporter or runtime failure means: use PyTorch
+        except Exception as exc:
             warnings.warn(f"{engine} extraction unavailable for this model ({type(exc).__name__}); using PyTorch",
                           stacklevel=2)
             _RUNNERS[key] = None

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from headstart.errors import HeadstartError
-from headstart.models.network import require_network
 from headstart.models.registry import ModelSpec, WeightsSource, register_model, register_resolver
+from headstart.network import require_network
 
 POOLING_MODES = ("mean", "cls", "max")
 

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from headstart.errors import HeadstartError
-from headstart.models.network import require_network
 from headstart.models.registry import ModelSpec, WeightsSource, register_model, register_resolver
 from headstart.models.weights import load_state_dict_file, load_state_dict_into
+from headstart.network import require_network
 
 
 def build_timm(spec: ModelSpec, pretrained: bool = True, keep_source_head: bool = False) -> nn.Module:

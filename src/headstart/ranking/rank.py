@@ -6,12 +6,14 @@ import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 from torch import nn
 
+from headstart.compute.device import usable_cores
 from headstart.data.dataset import LabeledData
 from headstart.errors import HeadstartError
 from headstart.features import FeatureCache, cached_features
@@ -20,8 +22,9 @@ from headstart.models.layers import SEPARATOR as LAYER_SEPARATOR
 from headstart.models.layers import layer_names
 from headstart.progress import Reporter
 from headstart.ranking.scores import h_score, leep, logme, nce
-from headstart.tasks.base import Task
-from headstart.training.device import usable_cores
+
+if TYPE_CHECKING:
+    from headstart.tasks.base import Task
 
 RANDOM_SUFFIX = "@random"
 SCORES: dict[str, str] = {"logme": "LogME", "leep": "LEEP", "nce": "NCE", "hscore": "H-score"}

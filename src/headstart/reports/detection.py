@@ -7,14 +7,13 @@ import html
 from pathlib import Path
 
 from headstart.reports import figures
+from headstart.reports.page import figure, footer, table
 
 EXAMPLES_DIR = "examples"
 
 
 def detection_sections(root: Path, config: dict, summary: dict, history: list[dict]) -> list[str]:
     """The page's body, from the run's files (``report.py`` adds the page around it)."""
-    from headstart.reports.html import _figure, _table, footer
-
     scores = summary.get("scores") or {}
     title = f"headstart detection run: {config['model']['name']}, {config['strategy']}"
     parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(str(root))}</p>"]
@@ -29,17 +28,17 @@ def detection_sections(root: Path, config: dict, summary: dict, history: list[di
     counts = config.get("data", {}).get("counts", {})
     split_names = [s for s in ("train", "val", "test") if s in counts]
     parts.append("<h2>Data (boxes per class)</h2>")
-    parts.append(_table(["class", *split_names], [[c, *[counts[s].get(c, 0) for s in split_names]]
+    parts.append(table(["class", *split_names], [[c, *[counts[s].get(c, 0) for s in split_names]]
                                                   for c in config.get("classes", [])]))
     parts.append("<h2>Training</h2><p>Validation \"acc\" is mAP@0.5 on the validation split.</p>")
-    parts.append(_figure(figures.training_curves(history, root / "training.png"), "loss and mAP@0.5 per epoch"))
+    parts.append(figure(figures.training_curves(history, root / "training.png"), "loss and mAP@0.5 per epoch"))
     if history:
-        parts.append(_table(["stage", "epoch", "train loss", "val loss", "val mAP@0.5", "seconds"],
+        parts.append(table(["stage", "epoch", "train loss", "val loss", "val mAP@0.5", "seconds"],
                             [[r["stage"], r["epoch"], r["train_loss"], r["val_loss"], r["val_acc"], r["seconds"]]
                              for r in history]))
     if scores:
         parts.append("<h2>Per class</h2>")
-        parts.append(_table(["class", "AP@0.5", "AP@0.5:0.95", "boxes"],
+        parts.append(table(["class", "AP@0.5", "AP@0.5:0.95", "boxes"],
                             [[c, v["ap50"], v["ap"], v["boxes"]] for c, v in scores["per_class"].items()]))
     examples = sorted((root / EXAMPLES_DIR).glob("*.jpg"))
     if examples:

@@ -3,66 +3,21 @@ rebuilt from the run directory's files alone, so ``headstart report RUN`` can re
 
 from __future__ import annotations
 
-import base64
-import csv
 import html
 import json
 from pathlib import Path
-from typing import Any
 
-from headstart.files import user_path, write_text
+from headstart.files import user_path
 from headstart.reports import figures
+from headstart.reports.detection import detection_sections
+from headstart.reports.page import data_uri, figure, footer, read_csv, table, write_page
 from headstart.rundir import METRICS, SUMMARY, read_config
+from headstart.tasks import get_task
 
-REPORT = "report.html"
 PREDICTIONS = "predictions.csv"
 MISTAKES_DIR = "mistakes"
 FEW_EXAMPLES = 10  # a class with fewer training examples than this is flagged
 IMBALANCE = 3.0  # largest / smallest class above this is flagged
-
-STYLE = """
-body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
-h1 { margin-bottom: .2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 1.6em; }
-table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid #ddd; padding: .25em .6em; }
-th { background: #f4f4f4; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.key { display: inline-block; margin: 0 1.2em .6em 0; } .key b { font-size: 1.6em; display: block; }
-.warn { background: #fff4d6; border-left: 4px solid #e0a800; padding: .4em .8em; margin: .3em 0; }
-figure { margin: .6em 0; } img.plot { max-width: 100%; } .mistakes { display: flex; flex-wrap: wrap; gap: 10px; }
-.mistake { border: 1px solid #ddd; padding: 6px; width: 150px; font-size: 13px; }
-.mistake img { width: 96px; height: 96px; image-rendering: pixelated; object-fit: contain; display: block; }
-.snippet { width: 100%; } code { background: #f4f4f4; padding: 0 .25em; }
-"""
-
-
-def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-
-def _figure(path: Path | None, alt: str) -> str:
-    if path is None or not path.is_file():
-        return ""
-    return f'<figure><img class="plot" alt="{html.escape(alt)}" src="{_data_uri(path)}"></figure>'
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return f'<td class="num">{value:.3f}</td>'
-        if isinstance(value, int):
-            return f'<td class="num">{value}</td>'
-        return f"<td>{html.escape(str(value))}</td>"
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _read_csv(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
 
 def data_warnings(counts: dict[str, dict[str, int]]) -> list[str]:
     """Classes too small to learn, and imbalance, from the training class counts."""
@@ -83,16 +38,15 @@ def write_report(run_dir: str | Path) -> Path:
     root = user_path(run_dir)
     config = read_config(root)
     summary = json.loads((root / SUMMARY).read_text(encoding="utf-8")) if (root / SUMMARY).is_file() else {}
-    history = _read_csv(root / METRICS)
-    predictions = _read_csv(root / PREDICTIONS)
+    history = read_csv(root / METRICS)
+    predictions = read_csv(root / PREDICTIONS)
     classes = config.get("classes", [])
     scores = summary.get("scores") or {}
     counts = config.get("data", {}).get("counts", {})
 
-    if config.get("task") == "detect":
-        from headstart.reports.detection import detection_sections
-
-        return _write_page(root, detection_sections(root, config, summary, history))
+    layout = get_task(config.get("task", "image")).report_layout
+    if layout != "classification":
+        return write_page(root, LAYOUTS[layout](root, config, summary, history))
     parts = [f"<h1>headstart run: {html.escape(str(config['model']['name']))}, {html.escape(config['strategy'])}</h1>",
              f"<p>{html.escape(str(root))}</p>"]
     if scores:
@@ -112,7 +66,7 @@ def write_report(run_dir: str | Path) -> Path:
 
     parts.append("<h2>Data</h2>")
     split_names = [s for s in ("train", "val", "test") if s in counts]
-    parts.append(_table(["class", *split_names], [[c, *[counts[s].get(c, 0) for s in split_names]] for c in classes]))
+    parts.append(table(["class", *split_names], [[c, *[counts[s].get(c, 0) for s in split_names]] for c in classes]))
     for name, profile in (summary.get("profile") or {}).items():
         if profile.get("kind") == "image":
             w, h = profile["width"], profile["height"]
@@ -125,46 +79,32 @@ def write_report(run_dir: str | Path) -> Path:
 
     parts.append("<h2>Training</h2>")
     parts.append(f"<p>Strategy {html.escape(config['strategy'])}: {html.escape(config.get('strategy_reason', ''))}</p>")
-    parts.append(_figure(figures.training_curves(history, root / "training.png"), "loss and accuracy per epoch"))
+    parts.append(figure(figures.training_curves(history, root / "training.png"), "loss and accuracy per epoch"))
     if history:
-        parts.append(_table(["stage", "epoch", "train loss", "train acc", "val loss", "val acc", "seconds"],
+        parts.append(table(["stage", "epoch", "train loss", "train acc", "val loss", "val acc", "seconds"],
                             [[r["stage"], r["epoch"], r["train_loss"], r["train_acc"], r["val_loss"], r["val_acc"],
                               r["seconds"]] for r in history]))
 
     if scores:
         parts.append("<h2>Per class</h2>")
-        parts.append(_table(["class", "precision", "recall", "F1", "support"],
+        parts.append(table(["class", "precision", "recall", "F1", "support"],
                             [[c, v["precision"], v["recall"], v["f1"], v["support"]]
                              for c, v in scores.get("per_class", {}).items()]))
-        parts.append(_figure(figures.confusion(scores["confusion_matrix"], classes, root / "confusion.png"),
+        parts.append(figure(figures.confusion(scores["confusion_matrix"], classes, root / "confusion.png"),
                              "confusion matrix"))
         calibration = scores.get("calibration")
         if calibration:
             parts.append("<h2>Calibration</h2><p>Expected calibration error (15 bins): "
                          f"<b>{calibration['ece']:.3f}</b>; bars below the diagonal mean over-confidence.</p>")
-            parts.append(_figure(figures.reliability(calibration["bins"], calibration["ece"], root / "calibration.png"),
+            parts.append(figure(figures.reliability(calibration["bins"], calibration["ece"], root / "calibration.png"),
                                  "reliability diagram"))
     parts.append(_mistakes(root, predictions))
 
-    return _write_page(root, parts + footer(summary, config))
+    return write_page(root, parts + footer(summary, config))
 
 
-def footer(summary: dict, config: dict) -> list[str]:
-    """The timings and configuration sections that end every report."""
-    return [
-        "<h2>Timings</h2>",
-        _table(["step", "seconds"], [["fit", summary.get("fit_seconds", "")],
-                                     ["total (with scoring and saving)", summary.get("total_seconds", "")]]),
-        "<h2>Configuration</h2>",
-        _table(["option", "value"], [[k, json.dumps(v)] for k, v in config.get("params", {}).items()]),
-    ]
-
-
-def _write_page(root: Path, parts: list[str]) -> Path:
-    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>headstart report</title>'
-            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
-    write_text(root / REPORT, page)
-    return root / REPORT
+# A task names the page its runs get (``Task.report_layout``); "classification" is drawn here.
+LAYOUTS = {"detection": detection_sections}
 
 
 def _mistakes(root: Path, predictions: list[dict], limit: int = 12) -> str:
@@ -175,7 +115,7 @@ def _mistakes(root: Path, predictions: list[dict], limit: int = 12) -> str:
     cards = []
     for row in wrong[:limit]:
         thumbnail = root / MISTAKES_DIR / f"{row['index']}.png"
-        shown = (f'<img alt="{html.escape(row["id"])}" src="{_data_uri(thumbnail)}">' if thumbnail.is_file()
+        shown = (f'<img alt="{html.escape(row["id"])}" src="{data_uri(thumbnail)}">' if thumbnail.is_file()
                  else f'<div class="snippet">{html.escape(row["input"][:300])}</div>')
         cards.append(f'<div class="mistake">{shown}<div>true <b>{html.escape(row["label"])}</b></div>'
                      f'<div>predicted <b>{html.escape(row["predicted"])}</b> ({float(row["confidence"]):.0%})</div>'

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from headstart.compute.device import usable_cores
 from headstart.errors import HeadstartError
-from headstart.training.device import usable_cores
 
 
 @dataclass(frozen=True)

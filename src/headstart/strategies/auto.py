@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader
 
+from headstart.compute.device import default_device
 from headstart.data.dataset import LabeledData
 from headstart.data.splits import sample_per_class
 from headstart.errors import HeadstartError
@@ -27,8 +28,9 @@ from headstart.progress import Reporter
 from headstart.strategies.base import budget_epochs
 from headstart.strategies.contrastive import Contrastive
 from headstart.strategies.head import Head
-from headstart.tasks.base import Task
-from headstart.training.device import default_device
+
+if TYPE_CHECKING:
+    from headstart.tasks.base import Task
 
 FEW_SHOT_PER_CLASS = 20
 SEPARABLE = 0.97  # a quick probe this accurate leaves fine-tuning little to gain

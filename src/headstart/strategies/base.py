@@ -3,29 +3,35 @@
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
+from headstart.compute.speed import Throughput
+from headstart.errors import HeadstartError
 from headstart.features.cache import FeatureCache, cached_features
 from headstart.models.transfer import HeadConfig, TransferModel
+from headstart.options import Range, check_range
 from headstart.progress import Reporter
-from headstart.tasks.base import Task
 from headstart.training.checkpoint import Checkpoint
 from headstart.training.engine import EpochRecord, Trainer
+
+if TYPE_CHECKING:
+    from headstart.tasks.base import Task
 
 
 @dataclass
 class Split:
-    """Items with integer targets (indices into the classifier's classes)."""
+    """Items with their targets: class indices (classification), or a task's own (boxes for detection)."""
 
     items: Sequence[Any]
-    targets: np.ndarray
+    targets: Any
     keys: list[str] | None = None  # content digests of the items, filled when features are first looked up
 
     def __len__(self) -> int:
@@ -49,17 +55,21 @@ class FitContext:
     cache: FeatureCache | None = None
     class_weight: np.ndarray | None = None  # per class, for the loss; None: every example counts the same
     checkpoint: Checkpoint | None = None  # where trainers save their state every epoch (and resume from)
+    throughput: Throughput | None = None  # forward-only passes (feature extraction) are added here
+    task_params: dict[str, Any] = field(default_factory=dict)  # a task's own knobs (detection: freeze)
 
-    def trainer(self, model: nn.Module, patience: int = 3, features_only: bool = False) -> Trainer:
+    def trainer(self, model: nn.Module, patience: int = 3, features_only: bool = False,
+                trainer_class: type[Trainer] = Trainer) -> Trainer:
         """A training loop with this context's knobs (on cached features: no autocast, no loader workers)."""
-        return Trainer(
+        return trainer_class(
             model, batch_size=self.batch_size, precision="fp32" if features_only else self.precision, seed=self.seed,
             patience=patience, num_workers=0 if features_only else self.num_workers,
             class_weight=self.class_weight, reporter=self.reporter, checkpoint=self.checkpoint,
         )
 
     def dataset(self, split: Split, train: bool) -> Dataset:
-        return self.task.inputs_dataset(split.items, split.targets.tolist(), self.preprocessing, train)
+        targets = split.targets.tolist() if isinstance(split.targets, np.ndarray) else split.targets
+        return self.task.inputs_dataset(split.items, targets, self.preprocessing, train)
 
     def features(self, model: TransferModel, split: Split, description: str, view: int | None = None) -> np.ndarray:
         """Backbone features of ``split``: the plain inputs, or with ``view=k`` the k-th augmented view (seeded by
@@ -79,6 +89,7 @@ class FitContext:
             num_workers=self.num_workers,
             reporter=self.reporter,
             description=description,
+            throughput=self.throughput,
         )
 
 
@@ -95,7 +106,13 @@ class FitResult:
 
 
 class Strategy(ABC):
-    """Adapts a ``TransferModel`` in place. Subclasses set ``name``, their head and whether weights are pre-trained."""
+    """Adapts a model in place. Subclasses set ``name``, their head and whether weights are pre-trained.
+
+    A strategy is a name (``"fine-tune"``) or an object with its options (``FineTune(layer_decay=0.9, epochs=10)``,
+    Keras-style progressive disclosure): ``options`` lists each tunable attribute with its valid range, and
+    ``spec()`` writes it as the CLI reads it (``fine-tune(layer_decay=0.9,epochs=10)``), which config.json keeps.
+    ``epochs`` and ``lr`` given here win over the estimator's.
+    """
 
     name: ClassVar[str]
     head: ClassVar[HeadConfig] = HeadConfig("linear", dropout=0.2)
@@ -103,7 +120,62 @@ class Strategy(ABC):
     summary: ClassVar[str] = ""
     uses_validation: ClassVar[bool] = True  # early stopping and model selection on the validation split
     frozen_backbone: ClassVar[bool] = False  # the backbone keeps its pre-trained weights (its features can be cached)
+    trains_epochs: ClassVar[bool] = True  # whether ``epochs``/``lr`` mean anything to it (not for a linear probe)
+    options: ClassVar[dict[str, Range]] = {}
+    epochs: int | None = None
+    lr: float | None = None
+
+    def __init__(self, **options: Any) -> None:
+        allowed = self.all_options()
+        for key, value in options.items():
+            if key not in allowed:
+                known = ", ".join(allowed) or "none"
+                raise HeadstartError(f"{self.name} has no option '{key}'; its options: {known}")
+            setattr(self, key, check_range(f"{self.name} {key}", value, allowed[key]))
+
+    @classmethod
+    def all_options(cls) -> dict[str, Range]:
+        shared = {"epochs": Range(int, 1, 10_000), "lr": Range(float, 0.0, 10.0, low_open=True)}
+        return {**(shared if cls.trains_epochs else {}), **cls.options}
+
+    def get_params(self) -> dict[str, Any]:
+        """The options set away from their defaults."""
+        return {k: getattr(self, k) for k in self.all_options() if getattr(self, k) != getattr(type(self), k)}
+
+    def spec(self) -> str:
+        """``name`` or ``name(key=value,...)``: what ``--strategy`` and config.json hold."""
+        params = self.get_params()
+        return self.name + (f"({','.join(f'{k}={v}' for k, v in params.items())})" if params else "")
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.get_params() == self.get_params()
+
+    def __hash__(self) -> int:
+        return hash(self.spec())
 
     @abstractmethod
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         """Train ``model`` on ``train`` (selecting on ``val`` when given); return its history and choices."""
+
+
+SPEC = re.compile(r"^\s*([a-z_-]+)\s*(?:\((.*)\))?\s*$", re.IGNORECASE)
+
+
+def parse_spec(text: str) -> tuple[str, dict[str, str]]:
+    """``"fine-tune(layer_decay=0.9, epochs=10)"`` -> ("fine-tune", {"layer_decay": "0.9", "epochs": "10"})."""
+    match = SPEC.match(text)
+    if not match:
+        raise HeadstartError(f"cannot read the strategy '{text}'; write NAME or NAME(option=value,...), "
+                             "e.g. fine-tune(layer_decay=0.9)")
+    name, inside = match.group(1).lower().replace("_", "-"), (match.group(2) or "").strip()
+    options: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in inside.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise HeadstartError(f"cannot read '{part}' in the strategy '{text}'; write option=value")
+        options[key.strip()] = value.strip()
+    return name, options

@@ -11,11 +11,13 @@ see more pairs than SetFit draws, for a fraction of the encodings.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from headstart.models.transfer import HeadConfig, TransferModel
+from headstart.options import Range
 from headstart.strategies.base import FitContext, FitResult, Split, Strategy
 from headstart.strategies.linear_probe import LinearProbe
 from headstart.training.engine import Trainer
@@ -72,6 +74,7 @@ class Contrastive(Strategy):
     default_lr = 5e-5
     default_epochs = 10
     max_steps = 300  # with thousands of examples, a few passes are enough and each costs minutes
+    options: ClassVar[dict[str, Range]] = {"max_steps": Range(int, 1, 1_000_000)}
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         model.set_trainable(None)
@@ -80,10 +83,10 @@ class Contrastive(Strategy):
             num_workers=ctx.num_workers, reporter=ctx.reporter, checkpoint=ctx.checkpoint,
         )
         batches = max(1, len(train) // ctx.batch_size)
-        epochs = ctx.epochs or max(1, min(self.default_epochs, self.max_steps // batches))
+        epochs = self.epochs or ctx.epochs or max(1, min(self.default_epochs, self.max_steps // batches))
         params = [p for p in model.backbone.parameters() if p.requires_grad]
         trainer.run_stage("contrastive", ctx.dataset(train, train=True), None,
-                          [{"params": params, "lr": ctx.lr or self.default_lr}], epochs, warmup=0.1)
+                          [{"params": params, "lr": self.lr or ctx.lr or self.default_lr}], epochs, warmup=0.1)
         model.eval()
         # The probe reads features of the changed backbone: never cache them (no later run has these weights).
         probe = LinearProbe().fit(model, train, None, dataclasses.replace(ctx, cache=None))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 from headstart.models.transfer import HeadConfig, TransferModel
+from headstart.options import Range
 from headstart.strategies.base import FitContext, FitResult, Split, Strategy, budget_epochs
 from headstart.strategies.head import train_head_on_features
 from headstart.training.engine import layerwise_param_groups
@@ -25,12 +27,14 @@ class FineTune(Strategy):
     layer_decay = 0.85
     partial_groups = 2
     partial_share = 0.3
+    options: ClassVar[dict[str, Range]] = {"warmup_epochs": Range(int, 0, 1000), "layer_decay": Range(float, 0.0, 1.0, low_open=True),
+               "partial_groups": Range(int, 1, 100), "partial_share": Range(float, 0.0, 1.0)}
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         model.set_trainable(0)
         history = train_head_on_features(model, train, val, ctx, views=1, epochs=self.warmup_epochs, lr=1e-3)
-        epochs = ctx.epochs or budget_epochs(len(train))
-        lr = ctx.lr or self.default_lr
+        epochs = self.epochs or ctx.epochs or budget_epochs(len(train))
+        lr = self.lr or ctx.lr or self.default_lr
         partial_epochs = max(1, math.floor(epochs * self.partial_share)) if epochs > 1 else 0
         stages = [(f"top-{self.partial_groups}", self.partial_groups, partial_epochs), ("all", None, epochs - partial_epochs)]
         trainer = ctx.trainer(model, patience=max(3, epochs // 4))

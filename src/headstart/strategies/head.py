@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from headstart.models.transfer import HeadConfig, TransferModel
+from headstart.options import Range
 from headstart.strategies.base import FitContext, FitResult, Split, Strategy
 from headstart.training.engine import EpochRecord
 
@@ -60,10 +63,12 @@ class Head(Strategy):
     views = 4
     default_epochs = 30
     default_lr = 1e-3
+    options: ClassVar[dict[str, Range]] = {"views": Range(int, 0, 64)}
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         model.set_trainable(0)
         history = train_head_on_features(
-            model, train, val, ctx, self.views, ctx.epochs or self.default_epochs, ctx.lr or self.default_lr
+            model, train, val, ctx, self.views, self.epochs or ctx.epochs or self.default_epochs,
+            self.lr or ctx.lr or self.default_lr,
         )
         return FitResult(history, {"augmented_views": self.views})

@@ -29,6 +29,7 @@ class LinearProbe(Strategy):
     summary = "logistic regression on frozen features"
     uses_validation = False
     frozen_backbone = True
+    trains_epochs = False
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         x_train = ctx.features(model, train, "features (train)")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from headstart.errors import HeadstartError
 from headstart.models.transfer import HeadConfig, TransferModel
+from headstart.options import Range
 from headstart.strategies.base import FitContext, FitResult, Split, Strategy
 from headstart.strategies.head import train_head_on_features
 
@@ -24,6 +27,8 @@ class Lora(Strategy):
     warmup_epochs = 10
     default_epochs = 4
     default_lr = 1e-3
+    options: ClassVar[dict[str, Range]] = {"rank": Range(int, 1, 1024), "alpha": Range(float, 0.0, 1e4, low_open=True),
+               "dropout": Range(float, 0.0, 0.9), "warmup_epochs": Range(int, 0, 1000)}
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
@@ -40,7 +45,7 @@ class Lora(Strategy):
         params = [p for p in model.parameters() if p.requires_grad]
         trainer.run_stage(
             "lora", ctx.dataset(train, train=True), ctx.dataset(val, train=False) if val else None,
-            [{"params": params, "lr": ctx.lr or self.default_lr}], ctx.epochs or self.default_epochs,
+            [{"params": params, "lr": self.lr or ctx.lr or self.default_lr}], self.epochs or ctx.epochs or self.default_epochs,
         )
         trainer.restore_best()
         adapter_config = peft_model.peft_config["default"].to_dict()

@@ -17,10 +17,10 @@ class Scratch(Strategy):
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         model.set_trainable(None)
-        epochs = ctx.epochs or budget_epochs(len(train))
+        epochs = self.epochs or ctx.epochs or budget_epochs(len(train))
         trainer = ctx.trainer(model, patience=max(3, epochs // 4))
         val_set = ctx.dataset(val, train=False) if val else None
-        params = [{"params": list(model.parameters()), "lr": ctx.lr or self.default_lr}]
+        params = [{"params": list(model.parameters()), "lr": self.lr or ctx.lr or self.default_lr}]
         trainer.run_stage("scratch", ctx.dataset(train, train=True), val_set, params, epochs)
         trainer.restore_best()
         return FitResult(trainer.history, {})

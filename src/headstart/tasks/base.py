@@ -1,18 +1,41 @@
-"""A task says how its data is read and turned into model inputs; everything else is shared by all tasks."""
+"""A task says what differs per task: how its data is read and encoded, the model it builds, how a strategy adapts
+it, how it is scored and shown, and its export graph. Everything else (estimators, runs, reports, export, compare)
+is shared, and asks the task through these methods: no code outside ``tasks/`` branches on a task's name.
+
+Adding a task: a module here with a ``Task`` subclass registered by ``register_task``, its estimator in
+``headstart/estimators/`` registered by ``register_estimator``, and its name in ``get_task``'s import list.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from torch import nn
 from torch.utils.data import Dataset
 
 from headstart.data.dataset import DataSplits
 from headstart.data.splits import sample_per_class, split_validation
 from headstart.errors import HeadstartError
 from headstart.models.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from headstart.strategies.base import FitContext, FitResult, Split, Strategy
+
+
+@dataclass
+class ExportGraph:
+    """What a task exports: the module, example inputs, their names and dynamic axes, and how to read them."""
+
+    module: nn.Module
+    example: tuple
+    inputs: dict[str, str]  # name -> description
+    outputs: dict[str, str]
+    dynamic_axes: dict[str, dict[int, str]]
+    description: dict[str, Any]  # preprocessing done inside the graph, input sizes, ...
 
 
 class Task(ABC):
@@ -29,6 +52,15 @@ class Task(ABC):
     curve_score: tuple[str, str] = ("accuracy", "test accuracy")
     size_unit: str = "per_class"
     compare_strategies: tuple[str, ...] = ("linear-probe", "fine-tune", "scratch")
+    # The strategies that apply to this task (``auto`` is always accepted).
+    strategies: tuple[str, ...] = ("linear-probe", "head", "fine-tune", "contrastive", "lora", "scratch")
+    # The options of ``read`` a user may give (e.g. per_class); any other is refused for this task.
+    read_options: tuple[str, ...] = ("per_class", "test_per_class")
+    named_data: tuple[str, ...] = ()  # dataset names this task reads (``sample``, ``detect-sample``)
+    report_layout: str = "classification"  # which page reports/html draws for its runs
+    quantization: str | None = None  # how ``export --quantize int8`` quantises: static, dynamic, or None
+    title: str = ""  # how people call it, for messages
+    gives_features: bool = True  # whether its models give pooled features: rank, embed and similar apply
 
     @abstractmethod
     def read(self, source: str | Path, **options: Any) -> DataSplits:
@@ -85,6 +117,86 @@ class Task(ABC):
         rest, held, _ = split_validation(pool, share, seed)
         return rest, held
 
+    # -- fitting ----------------------------------------------------------------------------------------------
+    def auto_plan(self, train: Any) -> tuple[str, str] | None:
+        """``auto``'s strategy and why, for tasks that do not rank and probe (None: the shared plan applies)."""
+        return None
+
+    def check_strategy(self, name: str) -> None:
+        if name not in self.strategies:
+            raise HeadstartError(f"the {name} strategy does not apply to {self.title or self.name}; use one of "
+                                 f"{', '.join(self.strategies)} or auto")
+
+    def check_read_options(self, options: dict[str, Any]) -> None:
+        """Refuse data options this task does not read (one line naming the option), rather than ignore them."""
+        for key, value in options.items():
+            if value is not None and key not in self.read_options:
+                flag = "--" + key.replace("_", "-")
+                raise HeadstartError(f"{flag} does not apply to {self.title or self.name}; leave it out")
+
+    @abstractmethod
+    def check_trainable(self, train: Any) -> None:
+        """Refuse training data nothing can be learned from, saying what to add."""
+
+    @abstractmethod
+    def with_validation(self, splits: DataSplits, val_size: float, seed: int, needed: bool) -> DataSplits:
+        """``splits`` with a validation split drawn from train when one is ``needed`` and none is given."""
+
+    @abstractmethod
+    def classes(self, splits: DataSplits) -> list[str]:
+        """The output classes, in the order of the model's outputs."""
+
+    def check_labels(self, data: Any, classes: Sequence[str], what: str) -> None:
+        """Refuse ``data`` whose labels the model does not know."""
+
+    @abstractmethod
+    def encode(self, data: Any, classes: Sequence[str]) -> Split | None:
+        """Items with their targets as the model's loss reads them (None for no data)."""
+
+    @abstractmethod
+    def build_model(self, spec: ModelSpec, strategy: Strategy | None, num_classes: int, pretrained: bool,
+                    head: dict | None = None) -> nn.Module:
+        """The network to adapt: the backbone with a new head for ``num_classes`` (``head``: a saved head's record)."""
+
+    def fit(self, strategy: Strategy, model: nn.Module, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
+        """Adapt ``model`` with ``strategy`` (a task with its own recipe, e.g. detection, overrides this)."""
+        return strategy.fit(model, train, val, ctx)
+
+    def leakage_model(self, spec: ModelSpec) -> tuple[str, str]:
+        """(model, task) whose pre-trained embeddings judge near-duplicate test items."""
+        from headstart.models.layers import uncut
+
+        return uncut(spec.name), self.name
+
+    # -- showing and exporting ---------------------------------------------------------------------------------
+    @abstractmethod
+    def score_line(self, scores: dict) -> str:
+        """The scores in one line (rich markup), as ``headstart train`` prints them."""
+
+    @abstractmethod
+    def prediction_table(self, rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+        """(header, rows of text) for ``predict --format table``, from the rows ``predict`` gives."""
+
+    @abstractmethod
+    def prediction_csv(self, rows: list[dict]) -> tuple[list[str], list[list[Any]]]:
+        """(header, rows) for ``predict --format csv``."""
+
+    @abstractmethod
+    def evaluation_tables(self, metrics: dict) -> tuple[str, list[tuple[str, list[str], list[list[str]]]]]:
+        """``evaluate``'s scores as a headline (rich markup) and (title, header, rows) tables."""
+
+    @abstractmethod
+    def export_graph(self, model: nn.Module, preprocessing: dict) -> ExportGraph:
+        """The module a deployment runs (preprocessing inside where it can be), with example inputs."""
+
+    def export_assets(self, preprocessing: dict, folder: Path) -> dict:
+        """Write what the exported file needs beside it (a tokenizer); returns what model.json says of it."""
+        return {}
+
+    def claims(self, data: str | Path) -> bool:
+        """Whether ``data`` (a dataset name or a path) is this task's kind of data."""
+        return str(data) in self.named_data
+
     def check_model(self, spec: ModelSpec) -> None:
         if spec.task != self.name:
             raise HeadstartError(
@@ -116,8 +228,29 @@ def register_task(task: Task) -> Task:
 
 
 def get_task(name: str) -> Task:
-    from headstart.tasks import detect, image, text  # noqa: F401 - they register themselves
-
+    _register_all()
     if name not in _TASKS:
         raise HeadstartError(f"unknown task '{name}'; use one of {', '.join(sorted(_TASKS))}")
     return _TASKS[name]
+
+
+def all_tasks() -> list[Task]:
+    _register_all()
+    return list(_TASKS.values())
+
+
+def _register_all() -> None:
+    from headstart.tasks import detect, image, text  # noqa: F401 - they register themselves
+
+
+def infer_task(data: str | Path, model: str | None = None) -> str:
+    """The task a run is for: the model's when one is named, else what the data looks like (each task says which
+    named datasets and files it reads)."""
+    from headstart.models import get_model_spec
+
+    if model:
+        return get_model_spec(model).task
+    for task in all_tasks():
+        if task.claims(data):
+            return task.name
+    return "image"

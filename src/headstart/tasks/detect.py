@@ -5,23 +5,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from headstart.data.dataset import DataSplits
-from headstart.data.detection import BoxData, Boxes, read_detection
+from headstart.data.detection import SAMPLE_DETECT_DIR, BoxData, Boxes, read_detection
 from headstart.data.images import load_image
 from headstart.detection.boxes import letterbox, to_tensor
 from headstart.errors import HeadstartError
-from headstart.tasks.base import register_task
+from headstart.models import create_backbone
+from headstart.models.registry import ModelSpec
+from headstart.tasks.base import ExportGraph, register_task
 from headstart.tasks.image import ImageTask
 
-SAMPLE_DETECT_DIR = Path(__file__).resolve().parent.parent / "data" / "sample_detect"
+if TYPE_CHECKING:
+    from headstart.strategies.base import FitContext, FitResult, Split, Strategy
+
 STRIDE = 32  # the coarsest YOLO map: input sizes must be multiples of it
 
 
@@ -68,13 +73,156 @@ def input_side(preprocessing: dict) -> int:
     return int(preprocessing.get("input_size", (3, 416, 416))[-1])
 
 
+FINE_TUNE_REASON = ("detection: fine-tune, the strategy measured best here (docs/benchmarks.md: 0.85-0.90 mAP@0.5 "
+                    "against scratch's 0.73-0.78 from 25-400 images); it replaces the output layers and trains the "
+                    "rest at a tenth of the rate")
+
+
+def detection_budget(n_train: int) -> int:
+    """Epochs for ``n_train`` images: about 1,500 images seen (a few minutes on a CPU), 10 to 60 passes."""
+    from headstart.strategies.base import budget_epochs
+
+    return budget_epochs(n_train, low=10, high=60, examples=1_500)
+
+
 class DetectTask(ImageTask):
+    """Boxes with classes in images, on a Darknet (YOLO) detector whose output layers (the 1x1 convolutions before
+    each YOLO layer) are replaced for the new classes."""
+
     name = "detect"
+    title = "object detection"
     default_model = "yolov3-tiny"
     augments = True
     curve_score = ("map50", "test mAP@0.5")
     size_unit = "images"
     compare_strategies = ("fine-tune", "scratch")
+    strategies = ("fine-tune", "head", "scratch")
+    read_options = ()
+    named_data = ("detect-sample",)
+    report_layout = "detection"
+    quantization = None
+    gives_features = False
+    # The pre-trained layers learn at this share of ``lr`` (the new output layers at ``lr``); from scratch, all at it.
+    backbone_share = 0.1
+    default_lr = 1e-3
+    scratch_lr = 2e-3
+
+    def claims(self, data: str | Path) -> bool:
+        path = Path(str(data)).expanduser()
+        return super().claims(data) or path.suffix.lower() in (".yaml", ".yml") or (path / "data.yaml").is_file()
+
+    # -- fitting ----------------------------------------------------------------------------------------------
+    def auto_plan(self, train: BoxData) -> tuple[str, str]:
+        return "fine-tune", FINE_TUNE_REASON
+
+    def check_trainable(self, train: BoxData) -> None:
+        if not len(train):
+            raise HeadstartError(f"no training images in {train.source or 'the data'}; add some to its train folder")
+        if not sum(len(t.labels) for t in train.targets):
+            raise HeadstartError(f"no boxes in the training images of {train.source}; label some first")
+
+    def with_validation(self, splits: DataSplits, val_size: float, seed: int, needed: bool) -> DataSplits:
+        """A validation split drawn at random from train (for early stopping and the best epoch) when none is given."""
+        n = len(splits.train)
+        if (splits.val is not None and len(splits.val)) or n < 5 or not val_size:
+            return splits
+        order = np.random.default_rng(seed).permutation(n)
+        cut = max(1, round(n * val_size))
+        record = {**splits.record, "val": f"{cut} of {n} training images, drawn at random (seed {seed})"}
+        return DataSplits(splits.train.subset(sorted(order[cut:])), splits.train.subset(sorted(order[:cut])),
+                          splits.test, record, list(splits.warnings))
+
+    def classes(self, splits: DataSplits) -> list[str]:
+        return list(splits.train.classes)
+
+    def check_labels(self, data: BoxData | None, classes: Sequence[str], what: str) -> None:
+        if data is not None and list(data.classes) != list(classes):
+            raise HeadstartError(f"the classes of {data.source} ({', '.join(data.classes)}) are not the detector's "
+                                 f"({', '.join(classes)}); {what} data needs the same names, in order")
+
+    def encode(self, data: BoxData | None, classes: Sequence[str]) -> Split | None:
+        from headstart.strategies.base import Split
+
+        return None if data is None or not len(data) else Split(data.items, list(data.targets))
+
+    def build_model(self, spec: ModelSpec, strategy: Strategy | None, num_classes: int, pretrained: bool,
+                    head: dict | None = None) -> nn.Module:
+        model = create_backbone(spec, pretrained=pretrained)
+        model.reset_classes(num_classes)
+        return model
+
+    def fit(self, strategy: Strategy, model: nn.Module, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
+        """The new output layers train at ``lr`` and the pre-trained layers at ``backbone_share`` of it; the first
+        ``freeze`` layers (all of them for ``head``) stay as pre-trained, BatchNorm statistics included."""
+        from headstart.strategies.base import FitResult
+        from headstart.tasks.detect_training import DetectionTrainer
+
+        heads = {id(p) for conv in model.output_convs() for p in conv.parameters()}
+        freeze = ctx.task_params.get("freeze")
+        frozen = len(model.layers) if strategy.frozen_backbone else (freeze or 0)
+        if frozen > len(model.layers):
+            raise HeadstartError(f"--freeze {frozen} is more than the model's {len(model.layers)} layers")
+        for index, layer in enumerate(model.layers):
+            for param in layer.parameters():
+                param.requires_grad_(id(param) in heads or index >= frozen)
+        model.train()
+        lr = strategy.lr or ctx.lr or (self.default_lr if strategy.pretrained else self.scratch_lr)
+        share = self.backbone_share if strategy.pretrained else 1.0
+        others = [p for p in model.parameters() if p.requires_grad and id(p) not in heads]
+        groups = [{"params": [p for p in model.parameters() if id(p) in heads], "lr": lr}]
+        groups += [{"params": others, "lr": lr * share}] if others else []
+        given = [e for e in (strategy.epochs, ctx.epochs) if e is not None]
+        epochs = given[0] if given else detection_budget(len(train))
+        trainer = ctx.trainer(model, patience=max(5, epochs // 3), trainer_class=DetectionTrainer)
+        trainer.run_stage(strategy.name, ctx.dataset(train, train=True),
+                          ctx.dataset(val, train=False) if val is not None else None, groups, epochs, warmup=0.1)
+        trainer.restore_best()
+        return FitResult(trainer.history, {"frozen_layers": frozen, "epochs": epochs, "lr": lr})
+
+    def leakage_model(self, spec: ModelSpec) -> tuple[str, str]:
+        """Near-duplicate images are judged on the image classifier's embeddings (the measured threshold's)."""
+        return ImageTask.default_model, ImageTask.name
+
+    # -- showing and exporting --------------------------------------------------------------------------------
+    def score_line(self, scores: dict) -> str:
+        return (f"mAP@0.5 [bold green]{scores['map50']:.3f}[/], mAP@0.5:0.95 {scores['map']:.3f} "
+                f"({scores['images']} images, {scores['boxes']} boxes)")
+
+    def prediction_table(self, rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+        table = []
+        for row in rows:
+            for place, d in enumerate(row["detections"] or [{"label": "-", "score": None, "box": []}]):
+                score = "" if d["score"] is None else f"{d['score']:.2f}"
+                table.append([row["input"] if place == 0 else "", d["label"], score,
+                              ", ".join(f"{v:.0f}" for v in d["box"])])
+        return ["input", "class", "score", "box (x1, y1, x2, y2)"], table
+
+    def prediction_csv(self, rows: list[dict]) -> tuple[list[str], list[list[Any]]]:
+        return ["input", "class", "score", "x1", "y1", "x2", "y2"], [
+            [row["input"], d["label"], f"{d['score']:.4f}", *(f"{v:.1f}" for v in d["box"])]
+            for row in rows for d in row["detections"]]
+
+    def evaluation_tables(self, metrics: dict) -> tuple[str, list[tuple[str, list[str], list[list[str]]]]]:
+        line = (f"{metrics['images']} images, {metrics['boxes']} boxes: mAP@0.5 [bold]{metrics['map50']:.3f}[/], "
+                f"mAP@0.5:0.95 {metrics['map']:.3f}, mAR@100 {metrics['mar100']:.3f}")
+        rows = [[name, f"{s['ap50']:.3f}", f"{s['ap']:.3f}", str(s["boxes"])] for name, s in metrics["per_class"].items()]
+        return line, [("per class", ["class", "AP@0.5", "AP@0.5:0.95", "boxes"], rows)]
+
+    def export_graph(self, model: nn.Module, preprocessing: dict) -> ExportGraph:
+        """Letterboxed images in [0, 1] at the run's input size, decoded rows out (before NMS)."""
+        from headstart.detection.boxes import PAD_VALUE
+        from headstart.tasks.graphs import DecodedDetector
+
+        side = input_side(preprocessing)
+        return ExportGraph(
+            DecodedDetector(model).eval(), (torch.zeros(1, 3, side, side),),
+            {"images": f"N x 3 x {side} x {side} float32 RGB in [0, 1], each image scaled to fit {side} x {side} "
+                       f"with its aspect ratio kept and centred on grey ({PAD_VALUE}/255)"},
+            {"rows": "N x boxes x (5 + classes): cx, cy, w, h in input pixels, objectness, class probabilities; "
+                     "score = objectness x class probability, then per-class NMS"},
+            {"images": {0: "batch"}, "rows": {0: "batch"}},
+            {"input_side": side, "pad_value": PAD_VALUE},
+        )
 
     def read(self, source: str | Path, seed: int = 0, **options: Any) -> DataSplits:
         """A YOLO data.yaml (or its folder), a COCO .json file, or ``detect-sample`` (the hand-labelled photos)."""
@@ -90,7 +238,7 @@ class DetectTask(ImageTask):
         return preprocessing
 
     def baseline(self, train: Any, test: Any) -> None:
-        return None
+        return None  # no classical detector worth reporting beside a transferred one
 
     def draw_train(self, pool: BoxData, size: int, seed: int) -> BoxData:
         """``size`` images of ``pool`` (seeded, nested); detection data is counted in images, not per class."""

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from timm.data import create_transform
 from timm.data.transforms import RandomResizedCropAndInterpolation, ResizeKeepRatio
+from torch import nn
 from torch.utils.data import Dataset
 from torchvision.transforms import (
     CenterCrop,
@@ -36,7 +37,8 @@ from headstart.data.images import (
 )
 from headstart.data.splits import subsample_splits
 from headstart.files import user_path
-from headstart.tasks.base import Task, fit_logistic_baseline, register_task
+from headstart.tasks.base import ExportGraph, fit_logistic_baseline, register_task
+from headstart.tasks.classification import ClassificationTask
 
 IMAGE_CACHE_ENV = "HEADSTART_IMAGE_CACHE_MB"
 DEFAULT_IMAGE_CACHE_MB = 1024
@@ -89,7 +91,7 @@ def decoded_cache_budget() -> int:
 def scale_side(preprocessing: dict) -> int:
     """The shorter side the evaluation transform resizes to before its centre crop (timm: size / crop_pct)."""
     size = int(tuple(preprocessing.get("input_size", (3, 224, 224)))[-1])
-    return int(math.floor(size / float(preprocessing.get("crop_pct", 0.875) or 1.0)))
+    return math.floor(size / float(preprocessing.get("crop_pct", 0.875) or 1.0))
 
 
 # Kept pixels live in slabs of this size. Above glibc's largest mmap threshold (32 MB), so each slab is its own
@@ -168,10 +170,13 @@ class ImageDataset(Dataset):
         return self.transform(image), (self.targets[index] if self.targets is not None else -1)
 
 
-class ImageTask(Task):
+class ImageTask(ClassificationTask):
     name = "image"
+    title = "image classification"
     default_model = "efficientnet_lite0"
     augments = True
+    named_data = ("sample", "fashion-mnist")
+    quantization = "static"  # calibrated on the run's training images
 
     def read(
         self,
@@ -240,6 +245,24 @@ class ImageTask(Task):
 
     def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
         return expand_image_inputs(list(inputs))
+
+    def export_graph(self, model: nn.Module, preprocessing: dict) -> ExportGraph:
+        """RGB images as uint8 (or float 0-255), N x 3 x H x W, any size; resize, crop and normalisation inside."""
+        from headstart.tasks.graphs import FILTERS, ImagePipeline, crop_geometry
+
+        scale, crop = crop_geometry(preprocessing)
+        interpolation = preprocessing.get("interpolation", "bilinear")
+        interpolation = interpolation if interpolation in FILTERS else "bilinear"
+        example = (torch.randint(0, 256, (2, 3, crop, crop), dtype=torch.uint8),)
+        described = {"resize_shorter_side": scale, "centre_crop": [crop, crop], "mean": list(preprocessing["mean"]),
+                     "std": list(preprocessing["std"]), "interpolation": f"PIL {interpolation} (8-bit, antialiased)"}
+        return ExportGraph(
+            ImagePipeline(model, preprocessing).eval(), example,
+            {"images": "uint8 or float32 0-255, N x 3 x H x W, RGB, any size (one size per batch)"},
+            {"probabilities": "N x classes"},
+            {"images": {0: "batch", 2: "height", 3: "width"}, "probabilities": {0: "batch"}},
+            {"preprocessing": described},
+        )
 
 
 register_task(ImageTask())

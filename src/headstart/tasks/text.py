@@ -9,18 +9,22 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import Dataset
 
 from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.encoding import decode_table
+from headstart.data.images import PATH_COLUMNS
 from headstart.data.rotten_tomatoes import load_rotten_tomatoes
 from headstart.data.splits import subsample_splits
-from headstart.data.texts import read_text_file, read_texts
+from headstart.data.texts import TEXT_COLUMNS, read_text_file, read_texts
 from headstart.digests import digest
 from headstart.errors import HeadstartError
 from headstart.files import user_path
 from headstart.models.hf_text import model_folder
 from headstart.models.registry import ModelSpec, WeightsSource
-from headstart.tasks.base import Task, fit_logistic_baseline, register_task
+from headstart.tasks.base import ExportGraph, fit_logistic_baseline, register_task
+from headstart.tasks.classification import ClassificationTask
 
 ENCODER_DIR = "encoder"
 SAMPLE_FILE = Path(__file__).resolve().parent.parent / "data" / "sample" / "rotten-tomatoes.csv"
@@ -31,6 +35,9 @@ def tokenizer_for(folder: str):
     from headstart.models.hf_text import load_tokenizer
 
     return load_tokenizer(folder)
+
+
+EXPORT_TOKENIZER_DIR = "tokenizer"  # beside an exported file
 
 
 class TextDataset(Dataset):
@@ -57,14 +64,24 @@ class TextDataset(Dataset):
         return inputs, torch.tensor(targets, dtype=torch.long)
 
     def count_truncated(self) -> int:
-        """How many texts are longer than ``max_length`` tokens (their end is not seen by the model)."""
-        lengths = self.tokenizer(list(self.texts), truncation=False, add_special_tokens=True)["input_ids"]
+        """How many texts are longer than ``max_length`` tokens (their end is not seen by the model).
+
+        Cut at one token more than ``max_length``: enough to tell, and with a ``max_length`` given the tokenizer does
+        not log its "Token indices sequence length is longer than ..." warning for texts longer than the model's
+        limit (headstart counts them in its own warning instead).
+        """
+        lengths = self.tokenizer(
+            list(self.texts), truncation=True, max_length=self.max_length + 1, add_special_tokens=True
+        )["input_ids"]
         return sum(len(ids) > self.max_length for ids in lengths)
 
 
-class TextTask(Task):
+class TextTask(ClassificationTask):
     name = "text"
+    title = "text classification"
     default_model = "minilm-l6"
+    named_data = ("text-sample", "rotten-tomatoes")
+    read_options = ("per_class", "test_per_class", "text_column", "label_column")
     # On Rotten Tomatoes contrastive scores 3 points above the linear probe at 8 and 16 reviews per class, and at 64
     # 6 points above head and 9 above fine-tune.
     few_shot_strategy = "contrastive"
@@ -142,6 +159,40 @@ class TextTask(Task):
 
     def content_key(self, item: Any) -> str:
         return digest("text", str(item))
+
+    def claims(self, data: str | Path) -> bool:
+        """Named text sets, .jsonl/.tsv/.txt files, and CSV files whose header has a text column but no path one."""
+        if super().claims(data):
+            return True
+        path = user_path(str(data))
+        suffix = path.suffix.lower()
+        if suffix in (".jsonl", ".ndjson", ".json", ".tsv", ".txt"):
+            return True
+        if suffix == ".csv" and path.is_file():
+            with path.open("rb") as handle:
+                head = handle.read(65_536)
+            first = decode_table(head, path, replace=True)[0].splitlines()[:1]
+            header = {h.strip().lower() for h in (first[0] if first else "").split(",")}
+            return not header & set(PATH_COLUMNS) and bool(header & set(TEXT_COLUMNS))
+        return False
+
+    def export_graph(self, model: nn.Module, preprocessing: dict) -> ExportGraph:
+        """Token ids and attention mask in (the tokenizer is saved beside the file), probabilities out."""
+        from headstart.tasks.graphs import TextPipeline
+
+        tokenizer = tokenizer_for(str(preprocessing["tokenizer"]))
+        encoded = tokenizer(["an example text", "a second, longer example text"], padding=True, return_tensors="pt")
+        names = {"input_ids": "int64, N x T", "attention_mask": "int64, N x T (1 for tokens, 0 for padding)"}
+        axes = {name: {0: "batch", 1: "tokens"} for name in names}
+        return ExportGraph(
+            TextPipeline(model).eval(), (encoded["input_ids"], encoded["attention_mask"]), names,
+            {"probabilities": "N x classes"}, {**axes, "probabilities": {0: "batch"}},
+            {"preprocessing": {"tokenizer": EXPORT_TOKENIZER_DIR, "max_length": int(preprocessing.get("max_length", 256))}},
+        )
+
+    def export_assets(self, preprocessing: dict, folder: Path) -> dict:
+        tokenizer_for(str(preprocessing["tokenizer"])).save_pretrained(folder / EXPORT_TOKENIZER_DIR)
+        return {}
 
     def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
         return read_texts(list(inputs))

@@ -22,10 +22,10 @@ from accelerate.utils import set_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from headstart.compute import interrupt
+from headstart.compute.device import autocast, channels_last, resolve_precision, to_channels_last
 from headstart.progress import Reporter
-from headstart.training import interrupt
 from headstart.training.checkpoint import Checkpoint, TrainerState, load_optimizer_state, optimizer_state
-from headstart.training.device import autocast, channels_last, resolve_precision, to_channels_last
 
 
 @dataclass

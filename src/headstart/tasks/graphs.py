@@ -93,3 +93,18 @@ class TextPipeline(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         logits = self.model({"input_ids": input_ids, "attention_mask": attention_mask})
         return torch.softmax(logits, dim=1)
+
+
+class DecodedDetector(nn.Module):
+    """``images`` (B, 3, S, S) in [0, 1], letterboxed -> ``rows`` (B, N, 5 + C): cx, cy, w, h in input pixels,
+    objectness, class probabilities (score = objectness x class probability; NMS is left to the caller)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        from headstart.models.darknet import decode
+
+        side = images.shape[-1]
+        return decode(self.model(images), self.model.heads, (side, side))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader
 
+from headstart.compute.device import autocast
 from headstart.detection.boxes import select
 from headstart.detection.loss import yolo_loss
 from headstart.detection.metrics import detection_metrics
 from headstart.models.darknet import Darknet, decode
-from headstart.training.device import autocast
 from headstart.training.engine import Trainer
 
 EVAL_CONF = 0.01  # keep low-confidence boxes when scoring: mAP integrates over the whole precision-recall curve

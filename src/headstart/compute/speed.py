@@ -42,16 +42,6 @@ class Throughput:
         return self.items / self.seconds if self.seconds else 0.0
 
 
-# What the current process extracted; api.train resets it before a fit and reads it afterwards.
-RECORDED = Throughput()
-
-
-def reset() -> Throughput:
-    global RECORDED
-    RECORDED = Throughput()
-    return RECORDED
-
-
 def _machine_key() -> str:
     return f"{platform.processor() or platform.machine()}|torch {torch.__version__}|{torch.get_num_threads()} threads"
 

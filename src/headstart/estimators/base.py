@@ -1,0 +1,374 @@
+"""One estimator family for every task: the same knobs where they mean the same thing, the same verbs.
+
+``fit`` (with ``checkpoint_dir``/``resume``), ``predict``, ``score``, ``evaluate`` (a path or data), ``save``,
+``export`` and ``headstart.load`` work alike for classifiers and detectors (Ultralytics' one model class across
+tasks, in scikit-learn's conventions: ``__init__`` only stores its arguments, ``fit`` validates and works and
+returns ``self``, learned attributes end in ``_``). What differs per task is asked of the task (``headstart.tasks``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from accelerate.utils import set_seed
+from sklearn.base import BaseEstimator
+
+from headstart import __version__
+from headstart.compute.device import PRECISIONS
+from headstart.compute.speed import Throughput
+from headstart.data.dataset import DataSplits, LabeledData
+from headstart.errors import HeadstartError
+from headstart.features import FeatureCache
+from headstart.files import user_path, write_json
+from headstart.models import WeightsSource, get_model_spec, list_models
+from headstart.onnx import write_graph
+from headstart.options import Range, check_options
+from headstart.progress import Reporter
+from headstart.rundir import read_config, read_weights, save_run
+from headstart.strategies import AUTO, FitContext, Strategy, get_strategy, strategy_name, strategy_spec
+from headstart.strategies.auto import parse_budget, plan_auto
+from headstart.tasks import Task, get_task
+from headstart.training.checkpoint import Checkpoint
+
+# The valid range of every numeric knob, for every estimator (a knob an estimator lacks is never looked up).
+RANGES: dict[str, Range] = {
+    "epochs": Range(int, 1, 10_000), "lr": Range(float, 0.0, 10.0, low_open=True), "batch_size": Range(int, 1, 65_536),
+    "image_size": Range(int, 16, 4096), "max_length": Range(int, 8, 100_000), "val_size": Range(float, 0.0, 0.9),
+    "seed": Range(int, 0, 2**32 - 1), "num_workers": Range(int, 0, 256), "freeze": Range(int, 0, 10_000),
+    "conf": Range(float, 0.0, 1.0), "iou": Range(float, 0.0, 1.0, low_open=True),
+}
+EXPORT_FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+
+
+class Estimator(BaseEstimator):
+    """The shared part of every task's estimator. Subclasses set ``task`` and declare their own knobs in
+    ``__init__`` (so ``get_params`` lists exactly the knobs that apply: any other is refused, not ignored)."""
+
+    task: ClassVar[str]
+    default_batch_size: ClassVar[int] = 32
+    ranges: ClassVar[dict[str, Range]] = RANGES
+
+    def __init__(self, model: str | None = None, strategy: str | Strategy = AUTO, *, weights: str | None = None,
+                 epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
+                 val_size: float = 0.2, seed: int = 0, precision: str = "auto", num_workers: int = 0,
+                 cache: bool | str = True, verbose: bool = False) -> None:
+        self.model = model
+        self.strategy = strategy
+        self.weights = weights
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.val_size = val_size
+        self.seed = seed
+        self.precision = precision
+        self.num_workers = num_workers
+        self.cache = cache
+        self.verbose = verbose
+
+    # -- options ------------------------------------------------------------------------------------------------
+    @classmethod
+    def knobs(cls) -> list[str]:
+        return cls._get_param_names()
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Estimator:
+        """An estimator with the knobs of ``params`` that are set (None: the default); others refused."""
+        given = {k: v for k, v in params.items() if v is not None}
+        cls.check_knobs(given)
+        return cls(**given)
+
+    @classmethod
+    def check_knobs(cls, params: dict[str, Any]) -> None:
+        """Refuse knobs this estimator does not have, saying which task they belong to."""
+        own = set(cls.knobs())
+        for key in params:
+            if key not in own:
+                owners = [name for name, other in ESTIMATORS.items() if key in other.knobs()]
+                where = f"it is for {', '.join(get_task(o).title for o in owners)}" if owners else "no task has it"
+                raise HeadstartError(f"--{key.replace('_', '-')} does not apply to {get_task(cls.task).title} "
+                                     f"({where}); leave it out")
+
+    def _checked_params(self) -> dict[str, Any]:
+        """Every knob, range-checked, with the defaults that depend on the task filled in."""
+        params = check_options(self.get_params(), self.ranges)
+        if params["precision"] not in PRECISIONS:
+            raise HeadstartError(f"unknown precision '{params['precision']}'; use one of {', '.join(PRECISIONS)}")
+        if params["batch_size"] is None:
+            params["batch_size"] = self.default_batch_size
+        return params
+
+    @property
+    def batch_size_(self) -> int:
+        return self.batch_size or self.default_batch_size
+
+    def _task(self) -> Task:
+        return get_task(self.task)
+
+    def _feature_cache(self) -> FeatureCache | None:
+        """``cache``: True for the default folder, a folder path, or False for none."""
+        if self.cache is False or self.cache in ("", "none", "off"):
+            return None
+        return FeatureCache(None if self.cache is True else self.cache)
+
+    # -- fitting ------------------------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Sequence | None = None, *, checkpoint_dir: str | Path | None = None,
+            resume: bool = False) -> Estimator:
+        """Train on ``X`` (a data source such as a folder, CSV or data.yaml, ``DataSplits``, or inputs with labels
+        ``y``); returns ``self``. With ``checkpoint_dir`` the training state is saved there after every epoch, and
+        ``resume=True`` continues from it (same data and parameters), ending as a run that was never stopped."""
+        params = self._checked_params()
+        task = self._task()
+        given = self._as_splits(task, X, y)
+        task.check_trainable(given.train)
+        reporter = Reporter(self.verbose)
+        model_name, strategy, reason, auto_details = self._plan(task, given, params, reporter)
+        spec = get_model_spec(model_name, self.weights)
+        task.check_model(spec)
+        reporter.say(f"strategy [bold]{strategy.name}[/] ({strategy.summary}): {reason}")
+        splits = task.with_validation(given, params["val_size"], self.seed, strategy.uses_validation)
+        classes = task.classes(splits)
+        task.check_labels(splits.val, classes, "validation")
+        preprocessing = task.preprocessing(spec, params)
+        splits.warnings.extend(task.input_warnings(splits.train.items, preprocessing))
+        set_seed(self.seed)  # the new head's initial weights, and everything random after them
+        model = task.build_model(spec, strategy, len(classes), strategy.pretrained)
+        train = task.encode(splits.train, classes)
+        self.throughput_ = Throughput()
+        ctx = FitContext(
+            task=task, preprocessing=preprocessing, num_classes=len(classes), seed=self.seed,
+            batch_size=params["batch_size"], precision=self.precision, epochs=params["epochs"], lr=params["lr"],
+            num_workers=params["num_workers"], reporter=reporter, cache=self._feature_cache(),
+            class_weight=self._class_weights(train.targets, len(classes)),
+            checkpoint=Checkpoint(checkpoint_dir, resume) if checkpoint_dir is not None else None,
+            throughput=self.throughput_, task_params=self._task_params(),
+        )
+        start = time.perf_counter()
+        result = task.fit(strategy, model, train, task.encode(splits.val, classes), ctx)
+        self.fit_seconds_ = time.perf_counter() - start
+        self._set_fitted(model.eval(), spec, preprocessing, classes, strategy, reason)
+        self.history_ = [record.to_row() for record in result.history]
+        self.fit_details_ = {**result.details, **({"auto": auto_details} if auto_details else {})}
+        self.splits_ = splits
+        self.data_record_ = {
+            "source": splits.train.source, "splits": splits.record, "warnings": splits.warnings,
+            "counts": {part: data.class_counts() for part, data in
+                       (("train", splits.train), ("val", splits.val), ("test", splits.test)) if data is not None},
+        }
+        return self
+
+    def _plan(self, task: Task, given: DataSplits, params: dict, reporter: Reporter
+              ) -> tuple[str, Strategy, str, dict | None]:
+        """(model, strategy, why, auto's details): the user's choice, or what ``auto`` picks."""
+        if strategy_name(self.strategy) != AUTO:
+            strategy = get_strategy(self.strategy)
+            task.check_strategy(strategy.name)
+            return self.model or task.default_model, strategy, "chosen by the user", None
+        fixed = task.auto_plan(given.train)
+        if fixed is not None:
+            return self.model or task.default_model, get_strategy(fixed[0]), fixed[1], None
+        candidates = [self.model] if self.model else [spec.name for spec in list_models(task.name)]
+        plan = plan_auto(given.train, task, candidates, params, parse_budget(params.get("budget")),
+                         self._feature_cache(), reporter)
+        return plan.model, get_strategy(plan.strategy), plan.reason, plan.details
+
+    def _class_weights(self, targets: Any, num_classes: int) -> np.ndarray | None:
+        return None
+
+    def _task_params(self) -> dict[str, Any]:
+        return {}
+
+    def _as_splits(self, task: Task, X: Any, y: Sequence | None) -> DataSplits:
+        if isinstance(X, DataSplits):
+            return X
+        if y is None:
+            if isinstance(X, str | Path):
+                return task.read(X, seed=self.seed)
+            if hasattr(X, "items") and hasattr(X, "ids"):  # LabeledData, BoxData
+                return DataSplits(X)
+            raise HeadstartError("fit needs a data source (folder, CSV, data.yaml, dataset name) or inputs X with "
+                                 "labels y")
+        items = list(X)
+        if len(items) != len(y):
+            raise HeadstartError(f"X has {len(items)} inputs but y has {len(y)} labels; pass one label per input")
+        labels = [str(label) for label in y]
+        return DataSplits(LabeledData(items, labels, [str(i) for i in range(len(items))], source="arrays"))
+
+    def _set_fitted(self, model: torch.nn.Module, spec, preprocessing: dict, classes: Sequence[str],
+                    strategy: Strategy | str, reason: str) -> None:
+        self.model_ = model
+        self.spec_ = spec
+        self.preprocessing_ = preprocessing
+        self.classes_ = np.asarray(classes)
+        self.strategy_ = strategy.name if isinstance(strategy, Strategy) else strategy
+        self.strategy_spec_ = strategy.spec() if isinstance(strategy, Strategy) else strategy
+        self.strategy_reason_ = reason
+
+    # -- using --------------------------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit() or headstart.load()")
+
+    def _items(self, X: Any) -> list[Any]:
+        if isinstance(X, str | Path):
+            return self._task().expand_inputs([str(X)])
+        if hasattr(X, "items") and hasattr(X, "ids"):
+            return list(X.items)
+        return list(X)
+
+    def _evaluation_data(self, data: Any) -> Any:
+        """What ``evaluate`` scores: labelled data as it is; a path's test split (else validation, else all)."""
+        if isinstance(data, str | Path):
+            data = self._task().read(data, seed=self.seed)
+        if isinstance(data, DataSplits):
+            return evaluation_split(data)[1]
+        return data
+
+    def evaluate(self, data: Any) -> dict:
+        """The task's scores on ``data``: labelled data, ``DataSplits``, or a path (its test split when it has
+        one, else its validation split, else all of it)."""
+        return self.evaluate_with_outputs(self._evaluation_data(data))[0]
+
+    def evaluate_with_outputs(self, data: Any) -> tuple[dict, Any]:
+        """:meth:`evaluate`'s scores and the outputs they come from (probabilities, or detections)."""
+        raise NotImplementedError
+
+    def write_evaluation(self, run_dir: Path, data: Any, outputs: Any) -> None:
+        """Save what the report shows of the evaluated split (predictions, mistakes, drawn examples)."""
+
+    def score(self, X: Any, y: Sequence | None = None) -> float:
+        """Accuracy on inputs ``X`` with labels ``y``; given data alone, the task's main score on it (accuracy for
+        classifiers, mAP@0.5 for detectors)."""
+        return float(self.evaluate(X)[self._task().curve_score[0]])
+
+    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None) -> list[dict]:
+        """One JSON-ready row per input, as ``headstart predict`` prints them."""
+        raise NotImplementedError
+
+    @classmethod
+    def pretrained(cls, model: str, **params: Any) -> Estimator:
+        raise HeadstartError(f"{get_task(cls.task).title} has no zero-shot model; train a run first and predict "
+                             "with it")
+
+    # -- saving and loading ---------------------------------------------------------------------------------------
+    def _config(self, preprocessing: dict) -> dict:
+        params = {**self.get_params(), "strategy": strategy_spec(self.strategy)}
+        return {
+            "headstart_version": __version__, "task": self.task, "model": self.spec_.to_record(),
+            "preprocessing": preprocessing, "classes": self.classes_.tolist(), "strategy": self.strategy_,
+            "strategy_spec": self.strategy_spec_, "strategy_reason": self.strategy_reason_, "params": params,
+            "data": self.data_record_, "fit_details": self.fit_details_, **self._config_extra(),
+        }
+
+    def _config_extra(self) -> dict:
+        return {}
+
+    def save(self, path: str | Path, summary: dict | None = None) -> Path:
+        """Write a run directory (config.json, model.safetensors, metrics.csv) that ``headstart.load`` reads."""
+        self._check_fitted()
+        from headstart.rundir import start_run_dir
+
+        root = start_run_dir(path)
+        preprocessing = self._task().save_assets(self.model_, self.preprocessing_, root)
+        self._save_extra(root)
+        return save_run(root, self._config(preprocessing), self.model_.state_dict(), self.history_, summary)
+
+    def _save_extra(self, root: Path) -> None:
+        pass
+
+    @classmethod
+    def load(cls, path: str | Path) -> Estimator:
+        """Rebuild a fitted estimator of any task from its run directory, without pre-trained weights or pickles."""
+        config = read_config(path)
+        task_name = config.get("task")
+        if task_name not in ESTIMATORS:
+            raise HeadstartError(f"{path} holds a '{task_name}' run, which this headstart cannot load; "
+                                 f"it loads {', '.join(ESTIMATORS)} runs")
+        estimator_cls = ESTIMATORS[task_name]
+        if cls is not Estimator and not issubclass(estimator_cls, cls):
+            raise HeadstartError(f"{path} is a {get_task(task_name).title} run; load it with headstart.load()")
+        known = estimator_cls.knobs()
+        estimator = estimator_cls(**{k: v for k, v in config.get("params", {}).items() if k in known})
+        task = get_task(task_name)
+        record = config["model"]
+        spec = get_model_spec(record["name"]).with_weights(WeightsSource(**record["weights"]))
+        arch_spec, preprocessing = task.load_assets(spec, config["preprocessing"], user_path(path))
+        model = task.build_model(arch_spec, None, len(config["classes"]), pretrained=False, head=config.get("head"))
+        try:
+            model.load_state_dict(read_weights(path), strict=True)
+        except RuntimeError as exc:
+            raise HeadstartError(f"the weights in {path} do not match its config ({str(exc)[:120]}...)") from exc
+        estimator._set_fitted(model.eval(), spec, preprocessing, config["classes"], config["strategy"],
+                              config.get("strategy_reason", ""))
+        estimator.strategy_spec_ = config.get("strategy_spec", config["strategy"])
+        estimator.history_ = []
+        estimator.fit_details_ = config.get("fit_details", {})
+        estimator.data_record_ = config.get("data", {})
+        return estimator
+
+    # -- exporting ------------------------------------------------------------------------------------------------
+    def export(self, path: str | Path, format: str = "onnx", *, extra: dict | None = None) -> Path:
+        """Write the model as one ``onnx`` or ``torchscript`` file that runs without headstart, with ``model.json``
+        beside it (classes, inputs, outputs, what the graph does inside) and what else it needs (a tokenizer)."""
+        self._check_fitted()
+        if format not in EXPORT_FORMATS:
+            raise HeadstartError(f"unknown export format '{format}'; use {' or '.join(EXPORT_FORMATS)}")
+        path = Path(path).expanduser()
+        if path.suffix != EXPORT_FORMATS[format]:
+            raise HeadstartError(f"the {format} file must end in {EXPORT_FORMATS[format]}: rename {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        task = self._task()
+        graph = task.export_graph(self.model_.eval().requires_grad_(False), self.preprocessing_)
+        write_graph(graph.module, graph.example, path, list(graph.inputs), list(graph.outputs), graph.dynamic_axes,
+                    format)
+        meta = {"format": format, "task": self.task, "classes": self.classes_.tolist(), "inputs": graph.inputs,
+                "outputs": graph.outputs, **graph.description, **task.export_assets(self.preprocessing_, path.parent),
+                **self._export_extra(), **(extra or {}), "headstart_version": __version__}
+        write_json(meta_path_for(path), meta)
+        return path
+
+    def _export_extra(self) -> dict:
+        return {}
+
+
+def meta_path_for(model_path: Path) -> Path:
+    """``model.json`` for ``model.onnx``, ``model.pt`` and the quantised ``model.int8.onnx`` alike."""
+    name = model_path.name
+    for suffix in (".int8.onnx", *EXPORT_FORMATS.values()):
+        name = name.removesuffix(suffix) if name.endswith(suffix) else name
+    return model_path.with_name(name + ".json")
+
+
+def evaluation_split(splits: DataSplits) -> tuple[str, Any]:
+    """What to score a model on when given a dataset: its test split, else its validation split, else all of it."""
+    name, split = splits.evaluation_split()
+    return (name, split) if split is not None and len(split) else ("all", splits.train)
+
+
+ESTIMATORS: dict[str, type[Estimator]] = {}
+
+
+def register_estimator(cls: type[Estimator]) -> type[Estimator]:
+    """Class decorator: ``cls`` is the estimator of ``cls.task`` (what ``headstart.load`` and ``train`` build)."""
+    ESTIMATORS[cls.task] = cls
+    return cls
+
+
+def estimator_for(task: str) -> type[Estimator]:
+    from headstart.estimators import classifier, detector  # noqa: F401 - they register themselves
+
+    if task not in ESTIMATORS:
+        raise HeadstartError(f"unknown task '{task}'; use one of {', '.join(ESTIMATORS)}")
+    return ESTIMATORS[task]
+
+
+def load(path: str | Path) -> Estimator:
+    """Load any saved run, of any task: ``model = headstart.load("runs/my-run")``."""
+    estimator_for(read_config(path).get("task", ""))  # registers the estimators, and names an unknown task
+    return Estimator.load(path)

@@ -1,0 +1,164 @@
+"""Classifiers: ``ImageClassifier(...).fit(data).predict(inputs)`` and ``TextClassifier``, scikit-learn style.
+
+``predict_proba`` columns follow ``classes_``; ``score(X, y)`` is accuracy (scikit-learn's ``ClassifierMixin``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.utils.class_weight import compute_class_weight
+
+from headstart.data.dataset import LabeledData
+from headstart.errors import HeadstartError
+from headstart.estimators.base import AUTO, Estimator, register_estimator
+from headstart.evaluation import calibration, classification_metrics
+from headstart.evaluation.rows import top_k_rows
+from headstart.features import cached_features, extract_features
+from headstart.progress import Reporter
+from headstart.reports.predictions import save_predictions
+from headstart.rundir import save_adapter
+from headstart.strategies import Strategy, get_strategy, strategy_name
+
+
+class TransferClassifier(ClassifierMixin, Estimator):
+    """Adapts a pre-trained model to labelled data with one of headstart's strategies.
+
+    ``fit`` takes a data source the task can read (a folder, a CSV file, a dataset name) or inputs ``X`` with
+    labels ``y``. ``predict``/``predict_proba`` take a list of inputs or a file, folder or glob pattern.
+
+    ``strategy`` is a name (``"fine-tune"``) or an object with options (``FineTune(layer_decay=0.9)``);
+    ``"auto"`` chooses the strategy, and the model too when ``model`` is None (ranking the task's registered
+    models), within ``budget`` (seconds, or "90s", "10m", "1h"); the reason is in ``strategy_reason_``.
+    ``cache`` is True (the default feature cache), a folder, or False. ``class_weight="auto"`` weighs the loss so
+    that every class counts the same (for imbalanced data). ``batch_size`` None means 32.
+    """
+
+    task = "image"
+
+    def __init__(self, model: str | None = None, strategy: str | Strategy = AUTO, *, weights: str | None = None,
+                 epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
+                 val_size: float = 0.2, seed: int = 0, precision: str = "auto", num_workers: int = 0,
+                 cache: bool | str = True, budget: str | float | None = None, class_weight: str = "none",
+                 verbose: bool = False) -> None:
+        super().__init__(model, strategy, weights=weights, epochs=epochs, lr=lr, batch_size=batch_size,
+                         val_size=val_size, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
+                         verbose=verbose)
+        self.budget = budget
+        self.class_weight = class_weight
+
+    def _class_weights(self, targets: np.ndarray, num_classes: int) -> np.ndarray | None:
+        """``class_weight="auto"``: each class weighs n / (classes x its count), so every class counts the same."""
+        if self.class_weight in (None, "none"):
+            return None
+        if self.class_weight != "auto":
+            raise HeadstartError(f"unknown class_weight '{self.class_weight}'; use auto or none")
+        return compute_class_weight("balanced", classes=np.arange(num_classes), y=targets)
+
+    # -- predicting ------------------------------------------------------------------------------------------
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n_inputs, n_classes), columns in the order of ``classes_``."""
+        self._check_fitted()
+        items = self._items(X)
+        task = self._task()
+        dataset = task.inputs_dataset(items, None, self.preprocessing_, train=False)
+        options = {"batch_size": max(self.batch_size_, 64), "precision": self.precision,
+                   "num_workers": self.num_workers, "reporter": Reporter(self.verbose), "description": "predicting",
+                   "throughput": getattr(self, "throughput_", None)}
+        cache = self._feature_cache()
+        if cache is not None and get_strategy(self.strategy_).frozen_backbone:
+            # The backbone is the pre-trained one: features seen before (in training, or an earlier predict) are
+            # read from the cache, and only the head runs.
+            keys = [task.content_key(item) for item in items]
+            features = cached_features(self.model_.backbone, dataset, keys, cache, self.preprocessing_, **options)
+            with torch.inference_mode():
+                logits = self.model_.head.eval()(torch.from_numpy(features)).float().numpy()
+        else:
+            logits = extract_features(self.model_, dataset, **options)
+        return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each input."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def score(self, X: Any, y: Sequence | None = None) -> float:
+        """Accuracy on inputs ``X`` with labels ``y``, or on labelled data ``X`` (a path: its test split)."""
+        if y is not None:
+            return ClassifierMixin.score(self, X, y)
+        return super().score(X)
+
+    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None) -> list[dict]:
+        return top_k_rows(items, self.predict_proba(list(items)), self.classes_, top_k)
+
+    def evaluate_with_outputs(self, data: LabeledData) -> tuple[dict, np.ndarray]:
+        """Accuracy, balanced accuracy, macro-F1, per-class scores, the confusion matrix and calibration, and the
+        probabilities they come from (columns in the order of ``classes_``)."""
+        self._check_fitted()
+        self._task().check_labels(data, list(self.classes_), "evaluation")
+        proba = self.predict_proba(data.items)
+        predicted = self.classes_[proba.argmax(axis=1)]
+        scores = classification_metrics(data.labels, predicted.tolist(), list(self.classes_))
+        scores["calibration"] = calibration(proba.max(axis=1), predicted == np.asarray(data.labels))
+        return scores, proba
+
+    # The name the API had before every task shared the verb.
+    evaluate_with_probabilities = evaluate_with_outputs
+
+    def write_evaluation(self, run_dir: Path, data: LabeledData, outputs: np.ndarray) -> None:
+        save_predictions(run_dir, self._task(), data, self.classes_, outputs)
+
+    # -- saving ----------------------------------------------------------------------------------------------
+    def _config_extra(self) -> dict:
+        return {"head": self.model_.head_config.to_record()}
+
+    def _save_extra(self, root: Path) -> None:
+        adapter = getattr(self.model_, "lora_adapter", None)
+        if adapter is not None:
+            save_adapter(root / "adapter", *adapter)
+
+    def _checked_params(self) -> dict[str, Any]:
+        params = super()._checked_params()
+        if strategy_name(self.strategy) != AUTO and params.get("budget") is not None:
+            raise HeadstartError("--budget is for strategy auto; with a chosen strategy, leave it out")
+        return params
+
+
+@register_estimator
+class ImageClassifier(TransferClassifier):
+    """Image classification by transfer learning (default backbone: EfficientNet-Lite0, offline).
+    ``image_size`` overrides the model's input size in pixels."""
+
+    task = "image"
+
+    def __init__(self, model: str | None = None, strategy: str | Strategy = AUTO, *, weights: str | None = None,
+                 epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
+                 image_size: int | None = None, val_size: float = 0.2, seed: int = 0, precision: str = "auto",
+                 num_workers: int = 0, cache: bool | str = True, budget: str | float | None = None,
+                 class_weight: str = "none", verbose: bool = False) -> None:
+        super().__init__(model, strategy, weights=weights, epochs=epochs, lr=lr, batch_size=batch_size,
+                         val_size=val_size, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
+                         budget=budget, class_weight=class_weight, verbose=verbose)
+        self.image_size = image_size
+
+
+@register_estimator
+class TextClassifier(TransferClassifier):
+    """Text classification by transfer learning (default encoder: all-MiniLM-L6-v2, offline).
+    ``max_length`` is the most tokens a text keeps (256)."""
+
+    task = "text"
+
+    def __init__(self, model: str | None = None, strategy: str | Strategy = AUTO, *, weights: str | None = None,
+                 epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
+                 max_length: int | None = None, val_size: float = 0.2, seed: int = 0, precision: str = "auto",
+                 num_workers: int = 0, cache: bool | str = True, budget: str | float | None = None,
+                 class_weight: str = "none", verbose: bool = False) -> None:
+        super().__init__(model, strategy, weights=weights, epochs=epochs, lr=lr, batch_size=batch_size,
+                         val_size=val_size, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
+                         budget=budget, class_weight=class_weight, verbose=verbose)
+        self.max_length = max_length

@@ -1,0 +1,18 @@
+"""Prediction rows as ``headstart predict`` prints them, from probabilities (torch and ONNX Runtime alike)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def top_k_rows(items: Sequence[Any], proba: np.ndarray, classes: np.ndarray, top_k: int) -> list[dict]:
+    """One row per input: the input, its label and probability, and the ``top_k`` most probable classes."""
+    k = max(1, min(top_k, len(classes)))
+    rows = []
+    for item, p in zip(items, proba, strict=True):
+        top = [{"label": str(classes[i]), "probability": round(float(p[i]), 6)} for i in p.argsort()[::-1][:k]]
+        rows.append({"input": str(item), "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
+    return rows

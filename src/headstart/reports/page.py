@@ -1,0 +1,77 @@
+"""The pieces every report page is made of: the style, tables, embedded figures, the footer and the page."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from headstart.files import write_text
+
+REPORT = "report.html"
+
+STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
+h1 { margin-bottom: .2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid #ddd; padding: .25em .6em; }
+th { background: #f4f4f4; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.key { display: inline-block; margin: 0 1.2em .6em 0; } .key b { font-size: 1.6em; display: block; }
+.warn { background: #fff4d6; border-left: 4px solid #e0a800; padding: .4em .8em; margin: .3em 0; }
+figure { margin: .6em 0; } img.plot { max-width: 100%; } .mistakes { display: flex; flex-wrap: wrap; gap: 10px; }
+.mistake { border: 1px solid #ddd; padding: 6px; width: 150px; font-size: 13px; }
+.mistake img { width: 96px; height: 96px; image-rendering: pixelated; object-fit: contain; display: block; }
+.snippet { width: 100%; } code { background: #f4f4f4; padding: 0 .25em; }
+"""
+
+
+def data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def figure(path: Path | None, alt: str) -> str:
+    if path is None or not path.is_file():
+        return ""
+    return f'<figure><img class="plot" alt="{html.escape(alt)}" src="{data_uri(path)}"></figure>'
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f'<td class="num">{value:.3f}</td>'
+        if isinstance(value, int):
+            return f'<td class="num">{value}</td>'
+        return f"<td>{html.escape(str(value))}</td>"
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def footer(summary: dict, config: dict) -> list[str]:
+    """The timings and configuration sections that end every report."""
+    return [
+        "<h2>Timings</h2>",
+        table(["step", "seconds"], [["fit", summary.get("fit_seconds", "")],
+                                     ["total (with scoring and saving)", summary.get("total_seconds", "")]]),
+        "<h2>Configuration</h2>",
+        table(["option", "value"], [[k, json.dumps(v)] for k, v in config.get("params", {}).items()]),
+    ]
+
+
+def write_page(root: Path, parts: list[str]) -> Path:
+    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>headstart report</title>'
+            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
+    write_text(root / REPORT, page)
+    return root / REPORT
+
+

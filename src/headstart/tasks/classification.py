@@ -1,0 +1,88 @@
+"""What image and text classification share: one label per input, a backbone with a new head, class indices as
+targets, accuracy-style scores and top-k predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from torch import nn
+
+from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.splits import check_trainable, with_validation
+from headstart.errors import HeadstartError
+from headstart.models import create_backbone
+from headstart.models.registry import ModelSpec
+from headstart.models.transfer import HeadConfig, TransferModel
+from headstart.tasks.base import Task
+
+if TYPE_CHECKING:
+    from headstart.strategies.base import Split, Strategy
+
+
+class ClassificationTask(Task):
+    """One label per input, from a fixed set of classes."""
+
+    quantization = "dynamic"
+
+    def check_trainable(self, train: LabeledData) -> None:
+        check_trainable(train, train.source or "the training data")
+
+    def with_validation(self, splits: DataSplits, val_size: float, seed: int, needed: bool) -> DataSplits:
+        """A stratified validation split when the strategy selects on one, or when no test split will score it."""
+        has_test = splits.test is not None and len(splits.test) > 0
+        if needed or not has_test or (splits.val is not None and len(splits.val)):
+            return with_validation(splits, val_size, seed)
+        record = {**splits.record, "val": "none", "reason": "not needed: the strategy does not select on it"}
+        return DataSplits(splits.train, None, splits.test, record, list(splits.warnings))
+
+    def classes(self, splits: DataSplits) -> list[str]:
+        return splits.classes
+
+    def check_labels(self, data: LabeledData | None, classes: Sequence[str], what: str) -> None:
+        if data is None:
+            return
+        unknown = sorted(set(data.labels) - set(classes))
+        if unknown:
+            raise HeadstartError(
+                f"{what} labels not seen in training: {', '.join(unknown[:5])} (in {data.source}); "
+                f"known classes: {', '.join(classes)}"
+            )
+
+    def encode(self, data: LabeledData | None, classes: Sequence[str]) -> Split | None:
+        from headstart.strategies.base import Split
+
+        if data is None or not len(data):
+            return None
+        index = {c: i for i, c in enumerate(classes)}
+        return Split(data.items, np.asarray([index[label] for label in data.labels], dtype=np.int64))
+
+    def build_model(self, spec: ModelSpec, strategy: Strategy | None, num_classes: int, pretrained: bool,
+                    head: dict | None = None) -> nn.Module:
+        config = HeadConfig(**head) if head is not None else strategy.head
+        return TransferModel(create_backbone(spec, pretrained=pretrained), num_classes, config)
+
+    def score_line(self, scores: dict) -> str:
+        return (f"accuracy [bold green]{scores['accuracy']:.1%}[/] (macro-F1 {scores['macro_f1']:.3f}, "
+                f"n={scores['n']})")
+
+    def prediction_table(self, rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+        header = ["input", "label", "probability", "top-k"]
+        return header, [[row["input"], row["label"], f"{row['probability']:.1%}",
+                         ", ".join(f"{t['label']} {t['probability']:.1%}" for t in row["top_k"])] for row in rows]
+
+    def prediction_csv(self, rows: list[dict]) -> tuple[list[str], list[list[Any]]]:
+        header = ["input", "label", "probability", "top_k"]
+        return header, [[row["input"], row["label"], f"{row['probability']:.6f}",
+                         ";".join(f"{t['label']}:{t['probability']:.4f}" for t in row["top_k"])] for row in rows]
+
+    def evaluation_tables(self, metrics: dict) -> tuple[str, list[tuple[str, list[str], list[list[str]]]]]:
+        line = (f"n={metrics['n']}: accuracy [bold]{metrics['accuracy']:.1%}[/], balanced accuracy "
+                f"{metrics['balanced_accuracy']:.1%}, macro-F1 {metrics['macro_f1']:.3f}")
+        per_class = [[name, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", str(s["support"])]
+                     for name, s in metrics["per_class"].items()]
+        classes = list(metrics["per_class"])
+        matrix = [[name, *(str(v) for v in row)] for name, row in zip(classes, metrics["confusion_matrix"], strict=True)]
+        return line, [("per class", ["class", "precision", "recall", "F1", "support"], per_class),
+                      ("confusion matrix", ["true \\ predicted", *classes], matrix)]
