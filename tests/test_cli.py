@@ -12,6 +12,9 @@ import pytest
 from headstart.errors import HeadstartError
 from tests.conftest import copy_sample, run_cli
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 
 def headstart(*args, check=True):
     result = run_cli(*args)

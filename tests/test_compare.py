@@ -17,6 +17,9 @@ from headstart.errors import HeadstartError
 from headstart.tasks import get_task
 from tests.conftest import copy_sample
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 PARAMS = {"image_size": 64}
 
 

@@ -12,6 +12,9 @@ from PIL import Image
 
 from headstart import api
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 # Runs the CLI in a child process and reports that process's own peak resident memory (KB) on the last line.
 MEASURE = (
     "import resource, sys\n"

@@ -8,6 +8,9 @@ import headstart
 from headstart import HeadstartError, ImageClassifier
 from headstart.rundir import CONFIG, WEIGHTS
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 
 def test_save_then_load_gives_identical_probabilities(fitted_probe, sample_dir, tmp_path):
     files = [str(p) for p in sorted((sample_dir / "test").rglob("*.png"))[::10]]

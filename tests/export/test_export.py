@@ -16,6 +16,9 @@ from headstart.export.runtime import OnnxModel
 from headstart.tasks import get_task
 from tests.conftest import run_cli
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 
 def reference(run, inputs):
     """The same graph run in PyTorch, as probabilities."""

@@ -16,6 +16,9 @@ from headstart.features import cache as cache_module
 from headstart.models import create_backbone, get_model_spec
 from headstart.tasks import get_task
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 TASK = get_task("image")
 
 

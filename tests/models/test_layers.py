@@ -20,6 +20,9 @@ from headstart.models import create_backbone, get_model_spec, layer_groups
 from headstart.models.layers import layer_names, uncut
 from headstart.tasks import get_task
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 
 def _batch(task_name: str, model: str, items: list) -> object:
     task = get_task(task_name)

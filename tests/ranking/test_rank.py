@@ -11,6 +11,9 @@ import headstart
 from headstart.cli import app
 from headstart.errors import HeadstartError
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 
 def test_image_ranking_puts_pretrained_above_random_weights():
     ranking = headstart.rank(

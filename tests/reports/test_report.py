@@ -11,6 +11,9 @@ import headstart
 from headstart.reports.html import write_report
 from tests.conftest import copy_sample
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 

@@ -19,6 +19,9 @@ from headstart.search import SimilarityIndex, near_duplicates
 from headstart.tasks import get_task
 from tests.conftest import copy_sample
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 SMALL = {"image_size": 96}
 
 

@@ -6,6 +6,9 @@ from headstart.strategies.auto import FEW_SHOT_PER_CLASS, parse_budget, plan_aut
 from headstart.tasks import get_task
 from tests.conftest import copy_sample
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 
 def test_auto_uses_a_probe_with_few_examples_and_fine_tunes_with_more():
     few = ["a"] * (FEW_SHOT_PER_CLASS - 1) + ["b"] * 100

@@ -13,6 +13,9 @@ from headstart.tasks import get_task
 from headstart.training.engine import Trainer
 from tests.conftest import copy_sample
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 
 def test_weights_are_balanced_and_reach_the_loss():
     clf = ImageClassifier(class_weight="auto")

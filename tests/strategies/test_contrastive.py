@@ -9,6 +9,9 @@ from headstart import TextClassifier, create_backbone
 from headstart.strategies.contrastive import supervised_contrastive_loss
 from headstart.tasks import get_task
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 
 def test_loss_is_low_when_classes_are_apart_and_high_when_mixed():
     targets = torch.tensor([0, 0, 1, 1])

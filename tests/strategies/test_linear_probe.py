@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -6,6 +7,9 @@ from sklearn.preprocessing import StandardScaler
 from headstart.data.images import load_image
 from headstart.strategies.linear_probe import fold_into_linear, keep_constant_features_unscaled
 from headstart.tasks import get_task
+
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
 
 
 def test_folded_head_reproduces_sklearn_probabilities():

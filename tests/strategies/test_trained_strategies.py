@@ -8,6 +8,9 @@ from headstart import ImageClassifier
 from headstart.models import create_backbone
 from headstart.tasks import get_task
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):

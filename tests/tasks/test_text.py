@@ -14,6 +14,9 @@ from headstart.tasks import get_task
 from headstart.tasks.text import SAMPLE_FILE
 from tests.conftest import run_cli
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def text_probe():

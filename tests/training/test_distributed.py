@@ -18,6 +18,9 @@ from headstart.features.embeddings import Embeddings
 from tests.conftest import copy_sample, run_cli
 from tests.training.test_resume import outcome, saved_position
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 TRAIN = ["--strategy", "fine-tune", "--epochs", "4", "--image-size", "64", "--seed", "1", "--quiet"]
 # Stated tolerance: each process normalises its half of a batch (BatchNorm), so losses differ slightly.
 LOSS_TOLERANCE = 0.05

@@ -16,6 +16,9 @@ from headstart.features import extract_features, onnx_engine
 from headstart.features.extract import extraction_precision
 from headstart.tasks import get_task
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 PRE = {**get_model_spec("efficientnet_lite0").preprocessing, "input_size": (3, 96, 96)}
 
 

@@ -16,6 +16,9 @@ from safetensors import safe_open
 from headstart.training.checkpoint import CHECKPOINT
 from tests.conftest import copy_sample, run_cli
 
+# Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
+pytestmark = pytest.mark.slow
+
 ARGS = ["--strategy", "fine-tune", "--epochs", "8", "--image-size", "96", "--seed", "3", "--quiet"]
 
 
