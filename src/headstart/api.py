@@ -15,15 +15,16 @@ from headstart.compute.speed import flops_per_input, speed_report
 from headstart.data.dataset import LabeledData
 from headstart.embedding import leakage_warnings, load_embedder
 from headstart.errors import HeadstartError, Interrupted
-from headstart.estimators import Estimator, estimator_for, evaluation_split, load
+from headstart.estimators import Estimator, estimator_for, load
 from headstart.features.embeddings import Embeddings
 from headstart.models import list_models
 from headstart.options import Range, check_range
 from headstart.progress import Reporter
 from headstart.ranking.rank import RANDOM_SUFFIX, Ranking
 from headstart.reports.html import write_report
-from headstart.rundir import check_resumable as _check_resumable
 from headstart.rundir import (
+    LAUNCH,
+    check_resumable,
     default_run_dir,
     read_config,
     start_run_dir,
@@ -45,11 +46,6 @@ class TrainResult:
     run_dir: Path
     summary: dict = field(default_factory=dict)
 
-    @property
-    def classifier(self) -> Estimator:
-        """The fitted estimator (the name from when only classifiers had runs)."""
-        return self.estimator
-
     def lines(self) -> list[str]:
         """What ``headstart train`` prints about the run (rich markup), warnings aside."""
         summary = self.summary
@@ -69,9 +65,6 @@ class TrainResult:
                          f"peak ({rate['peak_gflops']:.0f} GFLOP/s)")
         lines += [f"run: {self.run_dir}", f"report: {self.run_dir / 'report.html'}"]
         return lines
-
-
-READ_ARGS = ("per_class", "test_per_class", "text_column", "label_column")
 
 
 def train(
@@ -123,7 +116,7 @@ def train(
     launch = {"params": {**estimator.get_params(), "strategy": strategy_spec(strategy)},
               "data": {"args": data_args}, "counts": splits.counts()}
     if resume:
-        _check_resumable(run_dir, launch)
+        check_resumable(run_dir, launch)
     elif here.is_main:
         start_run_dir(run_dir)
         write_launch(run_dir, launch)
@@ -175,8 +168,6 @@ def train(
     if scores is not None:
         estimator.write_evaluation(run_dir, split, outputs)
     write_report(run_dir)
-    from headstart.rundir import LAUNCH
-
     for name in (CHECKPOINT, LAUNCH):  # the run is complete: config.json has everything the launch record had
         (run_dir / name).unlink(missing_ok=True)
     return TrainResult(estimator, run_dir, summary)
@@ -233,7 +224,7 @@ def load_predictor(run: str | Path | None, runtime: str = "torch", reporter: Rep
     if model is not None:
         if runtime != "torch":
             raise HeadstartError("--runtime onnx runs a trained run's export; for a zero-shot --model use --runtime torch")
-        return estimator_for(get_task(infer_task("", model)).name).pretrained(model)
+        return estimator_for(infer_task("", model)).pretrained(model)
     if runtime == "torch":
         return load(run)
     from headstart.export import default_export_path, export_run
@@ -268,7 +259,7 @@ class Evaluation:
 def evaluate(run: str | Path, data: str | Path) -> Evaluation:
     """Score a saved run of any task on ``data`` (its test split when it has one, else validation, else all)."""
     estimator = load(run)
-    split_name, split = evaluation_split(get_task(estimator.task).read(data, seed=estimator.seed))
+    split_name, split = estimator.evaluation_data(data)
     return Evaluation(split_name, estimator.evaluate(split), estimator.task)
 
 

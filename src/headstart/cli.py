@@ -134,8 +134,8 @@ def train(
              "max_length": max_length, "val_size": val_size, "seed": seed, "precision": precision,
              "num_workers": num_workers, "cache": False if no_cache else None, "budget": budget,
              "class_weight": class_weight, "freeze": freeze}
-    task_name = task or data_args.get("task")
-    merged = {k: v for k, v in params.items() if k in TRAIN_PARAMS and v is not None and _applies(k, v, task_name, data or data_args.get("data"), model or params.get("model"))}
+    knobs = _config_knobs(task or data_args.get("task"), data or data_args.get("data"), model or params.get("model"))
+    merged = {k: v for k, v in params.items() if k in TRAIN_PARAMS and v is not None and k in knobs}
     merged.update({k: v for k, v in given.items() if v is not None})
     data = data or data_args.get("data")
     if data is None:
@@ -156,15 +156,15 @@ def train(
     _print_summary(result)
 
 
-def _applies(key: str, value: Any, task: str | None, data: str | None, model: str | None) -> bool:
-    """Whether a knob read from a --config file applies to this run's task (a config.json holds every knob of
-    its estimator, set or not; a flag given on the command line is always passed on, and refused if it does not
-    apply)."""
+def _config_knobs(task: str | None, data: str | None, model: str | None) -> set[str]:
+    """The knobs a --config file may pass on: those of this run's task's estimator (a config.json holds every knob
+    of its estimator, set or not; a flag given on the command line is always passed on, and refused if it does
+    not apply). Without data or task, all of them (the missing DATA is reported next)."""
     from headstart.estimators import estimator_for
     from headstart.tasks import infer_task
 
     name = task or (infer_task(data, model) if data else None)
-    return name is None or key in estimator_for(name).knobs()
+    return set(estimator_for(name).knobs()) if name else set(TRAIN_PARAMS)
 
 
 def _print_summary(result: TrainResult) -> None:

@@ -59,6 +59,11 @@ class Detections:
         ]
 
 
+def detection_rows(items: list, found: list[Detections], class_names: list[str]) -> list[dict]:
+    """One row per image, as ``headstart predict`` prints them: the input and its boxes (label, score, box)."""
+    return [{"input": str(item), "detections": f.rows(class_names)} for item, f in zip(items, found, strict=True)]
+
+
 def select(rows: torch.Tensor, conf: float, iou: float, max_det: int = 300) -> Detections:
     """Boxes of one image from decoded rows (cx, cy, w, h, objectness, class probabilities): every class whose
     objectness x class probability reaches ``conf``, then per-class NMS at ``iou`` (torchvision's)."""

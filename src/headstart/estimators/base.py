@@ -222,18 +222,17 @@ class Estimator(BaseEstimator):
             return list(X.items)
         return list(X)
 
-    def _evaluation_data(self, data: Any) -> Any:
-        """What ``evaluate`` scores: labelled data as it is; a path's test split (else validation, else all)."""
+    def evaluation_data(self, data: Any) -> tuple[str, Any]:
+        """(split name, what ``evaluate`` scores): labelled data as it is ("given"); of a path or ``DataSplits``, the
+        test split, else the validation split, else all of it."""
         if isinstance(data, str | Path):
             data = self._task().read(data, seed=self.seed)
-        if isinstance(data, DataSplits):
-            return evaluation_split(data)[1]
-        return data
+        return evaluation_split(data) if isinstance(data, DataSplits) else ("given", data)
 
     def evaluate(self, data: Any) -> dict:
         """The task's scores on ``data``: labelled data, ``DataSplits``, or a path (its test split when it has
         one, else its validation split, else all of it)."""
-        return self.evaluate_with_outputs(self._evaluation_data(data))[0]
+        return self.evaluate_with_outputs(self.evaluation_data(data)[1])[0]
 
     def evaluate_with_outputs(self, data: Any) -> tuple[dict, Any]:
         """:meth:`evaluate`'s scores and the outputs they come from (probabilities, or detections)."""

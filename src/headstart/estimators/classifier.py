@@ -106,9 +106,6 @@ class TransferClassifier(ClassifierMixin, Estimator):
         scores["calibration"] = calibration(proba.max(axis=1), predicted == np.asarray(data.labels))
         return scores, proba
 
-    # The name the API had before every task shared the verb.
-    evaluate_with_probabilities = evaluate_with_outputs
-
     def write_evaluation(self, run_dir: Path, data: LabeledData, outputs: np.ndarray) -> None:
         save_predictions(run_dir, self._task(), data, self.classes_, outputs)
 

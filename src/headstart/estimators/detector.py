@@ -14,7 +14,7 @@ import torch
 
 from headstart.data.detection import BoxData
 from headstart.data.images import load_image
-from headstart.detection.boxes import Detections, detect_images
+from headstart.detection.boxes import Detections, detect_images, detection_rows
 from headstart.detection.draw import draw_detections, save_drawn
 from headstart.detection.metrics import detection_metrics
 from headstart.estimators.base import AUTO, RANGES, Estimator, register_estimator
@@ -91,9 +91,7 @@ class ObjectDetector(Estimator):
         return found
 
     def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None) -> list[dict]:
-        classes = self.classes_.tolist()
-        return [{"input": str(item), "detections": found.rows(classes)}
-                for item, found in zip(items, self.predict(list(items), conf=conf), strict=True)]
+        return detection_rows(list(items), self.predict(list(items), conf=conf), self.classes_.tolist())
 
     def evaluate_with_outputs(self, data: BoxData) -> tuple[dict, list[Detections]]:
         """mAP@0.5, mAP@0.5:0.95, mAR@100 and per-class AP on ``data`` (scored on all boxes above 0.01), and the
@@ -103,9 +101,6 @@ class ObjectDetector(Estimator):
         predictions = self.predict(data.items, conf=EVAL_CONF)
         targets = [{"boxes": torch.as_tensor(t.boxes), "labels": torch.as_tensor(t.labels)} for t in data.targets]
         return detection_metrics(predictions, targets, self.classes_.tolist()), predictions
-
-    # The name the API had before every task shared the verb.
-    evaluate_with_predictions = evaluate_with_outputs
 
     def write_evaluation(self, run_dir: Path, data: BoxData, outputs: list[Detections]) -> None:
         """The first evaluated images with their predicted boxes above ``conf`` (ground truth in thin white)."""

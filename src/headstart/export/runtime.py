@@ -104,9 +104,9 @@ class OnnxDetector:
         return found
 
     def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None) -> list[dict]:
-        classes = self.classes_.tolist()
-        return [{"input": str(item), "detections": found.rows(classes)}
-                for item, found in zip(items, self.predict(list(items), conf=conf), strict=True)]
+        from headstart.detection.boxes import detection_rows
+
+        return detection_rows(list(items), self.predict(list(items), conf=conf), self.classes_.tolist())
 
 
 def open_exported(path: str | Path) -> OnnxModel | OnnxDetector:

@@ -49,9 +49,7 @@ def export_run(run_dir: str | Path, format: str = "onnx", out: str | Path | None
         require_onnx()
     run = Path(run_dir).expanduser()
     path = Path(out).expanduser() if out else default_export_path(run, format)
-    if path.suffix != FORMATS[format]:
-        raise HeadstartError(f"the {format} file must end in {FORMATS[format]}: rename {path}")
-    estimator = load(run)
+    estimator = load(run)  # its export checks the file name against the format
     estimator.export(path, format, extra={"run": str(run)})
     meta_path = meta_path_for(path)
     result = ExportResult(path, meta_path, json.loads(meta_path.read_text(encoding="utf-8")))
