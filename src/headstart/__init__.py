@@ -33,6 +33,7 @@ _LAZY = {
     "TextClassifier": "headstart.estimators",
     "TransferClassifier": "headstart.estimators",
     "load": "headstart.estimators",
+    "RunConfig": "headstart.runconfig",
     "Contrastive": "headstart.strategies",
     "FineTune": "headstart.strategies",
     "Head": "headstart.strategies",
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     )
     from headstart.export import export_run
     from headstart.models import create_backbone, get_model_spec, list_models
+    from headstart.runconfig import RunConfig
     from headstart.strategies import Contrastive, FineTune, Head, LinearProbe, Lora, Scratch
 
 
@@ -82,6 +84,7 @@ __all__ = [
     "LinearProbe",
     "Lora",
     "ObjectDetector",
+    "RunConfig",
     "Scratch",
     "TextClassifier",
     "TransferClassifier",

@@ -76,6 +76,20 @@ class Comparison:
                 rows.append((size, float(np.mean(found)), min(found), max(found)))
         return rows
 
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """Each strategy's mean (lowest-highest) score over seeds at every size, as ``headstart compare`` prints."""
+        unit = " / class" if self.size_unit == "per_class" else " images"
+        strategies = list(dict.fromkeys(p.strategy for p in self.points))
+        header = ["strategy", *(f"{size}{unit}" for size, *_ in self.curve(strategies[0]))]
+        rows = [[s, *(f"{self.show(mean)} ({self.show(low)}-{self.show(high)})" for _, mean, low, high in self.curve(s))]
+                for s in strategies]
+        return header, rows
+
+    def lines(self) -> tuple[str, list[str]]:
+        """The line above the table, and the findings and files below it."""
+        below = [*self.findings, f"curves: {self.out_dir / 'curves.png'}, {self.out_dir / 'curves.csv'}"]
+        return f"{self.score_name} on {self.n_test:,} examples, mean (lowest-highest) over seeds", below
+
     def rows(self) -> list[dict]:
         """One CSV row per point: the size under its unit's name, then every metric."""
         rows = []

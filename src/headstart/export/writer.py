@@ -28,6 +28,28 @@ class ExportResult:
     meta: dict
     quantized: dict = field(default_factory=dict)
 
+    def lines(self) -> tuple[list[str], list[str]]:
+        """What ``headstart export`` prints, and its warnings (rich markup)."""
+        lines = [f"{self.meta.get('format', 'model')}: {self.path} ({self.path.stat().st_size / 1e6:.1f} MB), "
+                 f"description: {self.meta_path}"]
+        warnings = []
+        tokenizer = self.meta.get("preprocessing", {}).get("tokenizer")
+        if tokenizer:
+            lines.append(f"tokenizer: {self.path.parent / tokenizer}")
+        q = self.quantized
+        if q:
+            lines.append(f"int8 ({q['method']}): {q['path']} ({q['bytes'] / 1e6:.1f} MB)")
+            if "accuracy_change" in q:
+                lines.append(f"int8 accuracy on the {q['split']} split (n={q['n']}): {q['int8_accuracy']:.1%} vs fp32 "
+                             f"{q['fp32_accuracy']:.1%}, change {q['accuracy_change'] * 100:+.1f} points, "
+                             f"same label for {q['agreement']:.1%}")
+                if q["accuracy_change"] < -0.01:
+                    warnings.append(f"int8 costs {-q['accuracy_change'] * 100:.1f} accuracy points on this model; "
+                                    "ship the fp32 file")
+            else:
+                lines.append(q["note"])
+        return lines, warnings
+
 
 def default_export_path(run_dir: Path, format: str) -> Path:
     return run_dir / EXPORT_DIR / f"model{FORMATS[format]}"

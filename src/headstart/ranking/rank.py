@@ -60,6 +60,21 @@ class Ranking:
     def recommended(self) -> CandidateScore:
         return self.candidates[0]
 
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """Header and rows of the ranking as ``headstart rank`` prints it."""
+        header = ["rank", "model", *(SCORES[s] for s in self.scores), "seconds", "note"]
+        rows = [[str(place), c.model, *("n/a" if c.scores[s] is None else f"{c.scores[s]:.4f}" for s in self.scores),
+                 f"{sum(c.seconds.values()):.1f}", c.note] for place, c in enumerate(self.candidates, 1)]
+        return header, rows
+
+    def heading(self) -> str:
+        return (f"{self.n} labelled examples, {self.classes} classes; sorted by {SCORES[self.by]} (higher is "
+                "better)")
+
+    def to_dict(self) -> dict:
+        return {"n": self.n, "classes": self.classes, "by": self.by, "recommended": self.recommended.model,
+                "candidates": [c.to_row() for c in self.candidates]}
+
     def reason(self) -> str:
         best = self.recommended
         text = f"{best.model} has the highest {SCORES[self.by]} ({best.scores[self.by]:.4f})"

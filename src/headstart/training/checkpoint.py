@@ -135,3 +135,10 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, settings: dict, tenso
         state.setdefault(int(param), {}).update(values)
     groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in settings["param_groups"]]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+    # safetensors stores tensors contiguous, while a channels-last model's moments are channels-last like their
+    # parameters; the fused AdamW kernel walks parameter and moments by memory order, so moments of another
+    # layout update the wrong elements (measured: detection epochs after a resume off by 0.3-0.7% in loss).
+    for param, values in optimizer.state.items():
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                values[name] = torch.empty_like(param, dtype=value.dtype).copy_(value)

@@ -1,0 +1,137 @@
+"""``headstart train``, ``demo`` and ``compare``: the commands that fit models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from headstart.cli.app import PRECISION_HELP, NoCache, Quiet, app, out, print_table, split_names, warn
+from headstart.compute.distributed import world
+from headstart.errors import HeadstartError
+
+if TYPE_CHECKING:
+    from headstart.api import TrainResult
+
+
+@app.command()
+def train(
+    data: Annotated[
+        str | None,
+        typer.Argument(help="Image folder or CSV; text CSV/TSV/JSONL; or sample, fashion-mnist, text-sample, rotten-tomatoes."),
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Registered model or timm name.")] = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", "-s", help="linear-probe, head, fine-tune, contrastive, lora, scratch or auto.")
+    ] = None,
+    weights: Annotated[str | None, typer.Option(help="Local weights file (.safetensors or .pth).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (strategy default if unset).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (strategy default if unset).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size [32].")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Text: maximum tokens per text [256].")] = None,
+    val_size: Annotated[float | None, typer.Option(help="Validation fraction when DATA has none [0.2].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
+    precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
+    num_workers: Annotated[int | None, typer.Option(help="Data-loading worker processes [0].")] = None,
+    per_class: Annotated[int | None, typer.Option(help="Use at most N training examples per class.")] = None,
+    test_per_class: Annotated[int | None, typer.Option(help="Use at most N test examples per class.")] = None,
+    task: Annotated[str | None, typer.Option(help="image, text or detect [from the model, else from DATA].")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Text: the column holding the text.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Text: the column holding the label.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory [runs/<time>-<model>-<strategy>].")] = None,
+    config: Annotated[Path | None, typer.Option(help="Take options from a run's config.json (flags override).")] = None,
+    budget: Annotated[str | None, typer.Option(help="auto: the time to stay within, e.g. 90s, 10m, 1h [none].")] = None,
+    class_weight: Annotated[
+        str | None, typer.Option(help="auto: weigh classes so each counts the same (imbalanced data); none [none].")
+    ] = None,
+    no_cache: NoCache = False,
+    freeze: Annotated[int | None, typer.Option(help="Detection: keep the first N layers as pre-trained.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue an interrupted run from its last checkpoint (other options ignored).")
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Adapt a pre-trained model to DATA and save a run directory (detection: --task detect, YOLO or COCO data)."""
+    from headstart import api
+    from headstart.runconfig import RunConfig
+
+    if resume is not None:
+        kwargs = RunConfig.from_run(resume).train_kwargs()
+        _print_result(api.train(**kwargs, out=resume, resume=True, verbose=not quiet))
+        return
+    run_config = (RunConfig.from_file(config) if config else RunConfig()).merged(
+        data=data, model=model, strategy=strategy, task=task, text_column=text_column, label_column=label_column,
+        per_class=per_class, test_per_class=test_per_class, weights=weights, epochs=epochs, lr=lr,
+        batch_size=batch_size, image_size=image_size, max_length=max_length, val_size=val_size, seed=seed,
+        precision=precision, num_workers=num_workers, cache=False if no_cache else None, budget=budget,
+        class_weight=class_weight, freeze=freeze,
+    )
+    _print_result(api.train(**run_config.train_kwargs(), out=out_dir, verbose=not quiet))
+
+
+def _print_result(result: TrainResult) -> None:
+    if not world().is_main:
+        return
+    for warning in result.summary.get("warnings", []):
+        warn(warning)
+    for line in result.lines():
+        out.print(line)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the two runs.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Transfer vs training from scratch on the Fashion-MNIST sample that ships with headstart."""
+    from headstart import api
+
+    results = api.demo(out_dir, verbose=not quiet)
+    rows = [[name, r.summary["strategy"], f"{r.summary['scores']['accuracy']:.1%}", f"{r.summary['fit_seconds']:.0f}s",
+             str(r.run_dir)] for name, r in results.items()]
+    print_table(["", "strategy", "test accuracy", "fit time", "run"], rows,
+                title="transfer vs scratch (EfficientNet-Lite0)")
+    gap = results["transfer"].summary["scores"]["accuracy"] - results["scratch"].summary["scores"]["accuracy"]
+    given = results["transfer"].estimator.data_record_["counts"]
+    per_class = min(given["train"].values()) + min(given.get("val", {"": 0}).values())
+    out.print(
+        f"transfer learning is [bold]{gap * 100:+.1f} points[/] ahead with {per_class} labelled training images per class"
+    )
+
+
+@app.command()
+def compare(
+    data: Annotated[str, typer.Argument(help="Labelled data, as for train, detection too (its test split, or a fixed 20%, scores every point).")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Registered model or timm name.")] = None,
+    strategies: Annotated[str | None, typer.Option(help="Comma-separated strategies [linear-probe,fine-tune,scratch; detection: fine-tune,scratch].")] = None,
+    sizes: Annotated[str, typer.Option(help="Labelled examples per class (detection: images), comma-separated; 'all' for everything.")] = "10,50,100,all",
+    seeds: Annotated[str, typer.Option(help="Seeds per size (the 'all' size uses the first).")] = "0,1,2",
+    task: Annotated[str | None, typer.Option(help="image, text or detect [from the model, else from DATA].")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (strategy default if unset).")] = None,
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
+    test_per_class: Annotated[int | None, typer.Option(help="Score on at most N test examples per class.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [runs/<time>-compare].")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Learning curves: STRATEGIES at several labelled-set sizes and seeds, against training from scratch."""
+    from headstart.compare import compare as run_compare
+    from headstart.compare import parse_sizes
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError as exc:
+        raise HeadstartError(f"cannot read the seeds '{seeds}'; give integers, e.g. 0,1,2") from exc
+    params = {k: v for k, v in {"image_size": image_size, "epochs": epochs}.items() if v is not None}
+    result = run_compare(
+        data, model, split_names(strategies), parse_sizes(sizes), seed_list, task=task, test_per_class=test_per_class,
+        out=out_dir, verbose=not quiet, precision=precision, **params,
+    )
+    above, below = result.lines()
+    out.print(above)
+    print_table(*result.table())
+    for line in below:
+        out.print(line)
+
