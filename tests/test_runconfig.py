@@ -36,6 +36,7 @@ def test_flags_override_the_file_and_knobs_of_another_task_are_dropped(tmp_path)
     merged = config.merged(data="sample", task="image", epochs=2, image_size=None)
     assert merged.params == {"epochs": 2, "seed": 3}
     assert merged.merged(freeze=3).params["freeze"] == 3  # given, so kept, and refused when the run starts
+    assert merged.merged(freeze=3).merged(epochs=5).params == {"epochs": 5, "seed": 3, "freeze": 3}
 
 
 def test_a_flat_yaml_file_is_read_as_written_by_hand(tmp_path):
@@ -60,3 +61,5 @@ def test_a_bad_config_file_is_one_clear_error(tmp_path, content, message):
 def test_no_data_is_said_when_the_run_starts():
     with pytest.raises(HeadstartError, match="no DATA given"):
         RunConfig(model="efficientnet_lite0").train_kwargs()
+    with pytest.raises(HeadstartError, match="no DATA given"):  # before the model is looked up
+        RunConfig().merged(model="no_such_net").train_kwargs()

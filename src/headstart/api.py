@@ -56,6 +56,12 @@ class TrainResult:
         if summary.get("baseline"):
             base = summary["baseline"]
             lines.append(f"baseline without transfer ({base['name']}): {base['accuracy']:.1%}")
+        refit = summary.get("refit") or {}
+        if refit.get("done"):
+            lines.append(f"refit on all {refit['examples']} labelled examples as {refit['strategy']} "
+                         f"(+{refit['seconds']:.1f}s); score: {summary['estimate']}")
+        elif refit:
+            lines.append(f"not refit: {refit['reason']}")
         lines.append(f"time: fit {summary['fit_seconds']:.1f}s, total {summary['total_seconds']:.1f}s")
         rate = summary.get("speed", {})
         if rate.get("items_per_second"):
@@ -127,7 +133,13 @@ def train(
         raise Interrupted(f"interrupted; continue with `headstart train --resume {run_dir}{again}`") from None
     split_name, split = estimator.splits_.evaluation_split()
     scored = split is not None and len(split) > 0
-    scores, outputs = estimator.evaluate_with_outputs(split) if scored else (None, None)
+    refit = estimator.fit_details_.get("refit", {})
+    if scored and split_name == "val" and estimator.holdout_ is not None:
+        scores, outputs = estimator.holdout_  # the refit model trained on this split: its score is from before
+        estimate = f"validation split held out, scored before the refit on all {refit['examples']} examples"
+    else:
+        scores, outputs = estimator.evaluate_with_outputs(split) if scored else (None, None)
+        estimate = f"{split_name} split, never trained on" if scored else None
     speed_record = speed_report(estimator.throughput_, model_flops(estimator, estimator.splits_.train.items[:4]))
     baseline_score = None
     if baseline and scores:
@@ -148,6 +160,8 @@ def train(
         "model": estimator.spec_.name,
         "evaluated_on": split_name if scores else None,
         "scores": scores,
+        "estimate": estimate,
+        "refit": refit,
         "baseline": baseline_score,
         "fit_seconds": round(estimator.fit_seconds_, 2),
         "speed": speed_record,

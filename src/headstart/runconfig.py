@@ -1,9 +1,10 @@
-"""``RunConfig``: what a run is asked to do, read from and written as the keys of a run's ``config.json``.
+"""``RunConfig``: what a run is asked to do, in the shape of a run's ``config.json``.
 
 A run's ``config.json`` (and the launch record a run in progress keeps) holds the estimator's knobs under
 ``params`` (model and strategy among them) and the data arguments under ``data.args``. ``RunConfig`` reads that
 shape, a flat mapping of the same names (JSON or YAML, as people write by hand), merges options given on top of
-it, and gives back the keyword arguments of :func:`headstart.train`::
+it, and gives back the keyword arguments of :func:`headstart.train` (which writes config.json itself; ``to_dict``
+gives the same ``params`` and ``data.args`` keys)::
 
     config = RunConfig.from_file("runs/first/config.json").merged(epochs=5)
     headstart.train(**config.train_kwargs())
@@ -36,6 +37,7 @@ class RunConfig:
     task: str | None = None
     read: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    given: tuple[str, ...] = ()  # knobs given to ``merged``: kept whatever the task (and refused if they do not apply)
 
     @classmethod
     def from_file(cls, path: str | Path) -> RunConfig:
@@ -91,10 +93,11 @@ class RunConfig:
         fields = {k: given.pop(k) for k in ("data", "model", "strategy", "task") if k in given}
         read = {**self.read, **{k: given.pop(k) for k in READ_ARGS if k in given}}
         merged = replace(self, **fields, read=read)
-        task = merged.resolved_task()
+        task = merged.task or (infer_task(merged.data, merged.model) if merged.data else None)
         own = set(estimator_for(task).knobs()) if task else None
-        kept = {k: v for k, v in self.params.items() if v is not None and (own is None or k in own)}
-        return replace(merged, params={**kept, **given})
+        kept = {k: v for k, v in self.params.items()
+                if v is not None and (own is None or k in own or k in self.given)}
+        return replace(merged, params={**kept, **given}, given=tuple(dict.fromkeys(self.given + tuple(given))))
 
     def resolved_task(self) -> str | None:
         """The task given, else the one the model or the data implies (None without either)."""

@@ -10,7 +10,12 @@ import gc
 import sys
 from typing import Any
 
-from headstart.cli import explore, runs, train  # noqa: F401 - each registers its commands on the app
+# Each module registers its commands on the app; imported in the order `headstart --help` lists them.
+# isort: off
+from headstart.cli import train  # noqa: F401
+from headstart.cli import runs  # noqa: F401
+from headstart.cli import explore  # noqa: F401
+# isort: on
 from headstart.cli.app import app, err
 from headstart.compute import interrupt
 from headstart.compute.distributed import is_first_process, launch, launched

@@ -41,12 +41,16 @@ def train(
     text_column: Annotated[str | None, typer.Option(help="Text: the column holding the text.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Text: the column holding the label.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory [runs/<time>-<model>-<strategy>].")] = None,
-    config: Annotated[Path | None, typer.Option(help="Take options from a run's config.json (flags override).")] = None,
+    config: Annotated[Path | None, typer.Option(help="Take options from a run's config.json, or a JSON/YAML file of the same names (flags override).")] = None,
     budget: Annotated[str | None, typer.Option(help="auto: the time to stay within, e.g. 90s, 10m, 1h [none].")] = None,
     class_weight: Annotated[
         str | None, typer.Option(help="auto: weigh classes so each counts the same (imbalanced data); none [none].")
     ] = None,
     no_cache: NoCache = False,
+    refit: Annotated[
+        bool | None, typer.Option("--refit/--no-refit", help="After choosing on the validation split (epochs, C), "
+                                  "train again on every labelled example [refit where the strategy can].")
+    ] = None,
     freeze: Annotated[int | None, typer.Option(help="Detection: keep the first N layers as pre-trained.")] = None,
     resume: Annotated[
         Path | None, typer.Option(help="Continue an interrupted run from its last checkpoint (other options ignored).")
@@ -66,7 +70,7 @@ def train(
         per_class=per_class, test_per_class=test_per_class, weights=weights, epochs=epochs, lr=lr,
         batch_size=batch_size, image_size=image_size, max_length=max_length, val_size=val_size, seed=seed,
         precision=precision, num_workers=num_workers, cache=False if no_cache else None, budget=budget,
-        class_weight=class_weight, freeze=freeze,
+        class_weight=class_weight, freeze=freeze, refit=refit,
     )
     _print_result(api.train(**run_config.train_kwargs(), out=out_dir, verbose=not quiet))
 

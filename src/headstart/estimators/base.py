@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,7 +31,15 @@ from headstart.onnx import write_graph
 from headstart.options import Range, check_options
 from headstart.progress import Reporter
 from headstart.rundir import read_config, read_weights, save_run
-from headstart.strategies import AUTO, FitContext, Strategy, get_strategy, strategy_name, strategy_spec
+from headstart.strategies import (
+    AUTO,
+    FitContext,
+    FitResult,
+    Strategy,
+    get_strategy,
+    strategy_name,
+    strategy_spec,
+)
 from headstart.strategies.auto import parse_budget, plan_auto
 from headstart.tasks import Task, get_task
 from headstart.training.checkpoint import Checkpoint
@@ -55,7 +64,7 @@ class Estimator(BaseEstimator):
 
     def __init__(self, model: str | None = None, strategy: str | Strategy = AUTO, *, weights: str | None = None,
                  epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
-                 val_size: float = 0.2, seed: int = 0, precision: str = "auto", num_workers: int = 0,
+                 val_size: float = 0.2, refit: bool = True, seed: int = 0, precision: str = "auto", num_workers: int = 0,
                  cache: bool | str = True, verbose: bool = False) -> None:
         self.model = model
         self.strategy = strategy
@@ -64,6 +73,7 @@ class Estimator(BaseEstimator):
         self.lr = lr
         self.batch_size = batch_size
         self.val_size = val_size
+        self.refit = refit
         self.seed = seed
         self.precision = precision
         self.num_workers = num_workers
@@ -100,6 +110,8 @@ class Estimator(BaseEstimator):
             raise HeadstartError(f"unknown precision '{params['precision']}'; use one of {', '.join(PRECISIONS)}")
         if params["batch_size"] is None:
             params["batch_size"] = self.default_batch_size
+        if not isinstance(params["refit"], bool):
+            raise HeadstartError(f"refit must be True or False, not {params['refit']!r}")
         return params
 
     @property
@@ -154,12 +166,48 @@ class Estimator(BaseEstimator):
         self.history_ = [record.to_row() for record in result.history]
         self.fit_details_ = {**result.details, **({"auto": auto_details} if auto_details else {})}
         self.splits_ = splits
+        self.holdout_: tuple[dict, Any] | None = None
+        refit = self._refit_strategy(strategy, result, splits, params, reporter)
+        if refit is not None:
+            self._refit(task, refit, spec, classes, ctx, reporter)
         self.data_record_ = {
             "source": splits.train.source, "splits": splits.record, "warnings": splits.warnings,
             "counts": {part: data.class_counts() for part, data in
                        (("train", splits.train), ("val", splits.val), ("test", splits.test)) if data is not None},
         }
         return self
+
+    def _refit_strategy(self, strategy: Strategy, result: FitResult, splits: DataSplits, params: dict,
+                        reporter: Reporter) -> Strategy | None:
+        """The strategy to train again on every labelled example, or None (and the reason, in ``fit_details_``)."""
+        refit = strategy.refit(result) if params["refit"] and splits.val is not None and len(splits.val) else None
+        if refit is None:
+            why = ("turned off (refit=False)" if not params["refit"] else
+                   "not needed: no example was set aside" if splits.val is None or not len(splits.val) else
+                   f"{strategy.name} cannot train again with its choices fixed")
+            self.fit_details_["refit"] = {"done": False, "reason": why}
+            if params["refit"] and splits.val is not None and len(splits.val):
+                reporter.say(f"  not refit on all data: {why}")
+        return refit
+
+    def _refit(self, task: Task, refit: Strategy, spec: Any, classes: Sequence[str], ctx: FitContext,
+               reporter: Reporter) -> None:
+        """Score the model on the validation split it never trained on (the estimate the run reports when no
+        test split is given), then train ``refit`` afresh on train + validation: every labelled example counts."""
+        self.holdout_ = self.evaluate_with_outputs(self.splits_.val)
+        pool = task.encode(self.splits_.train.join(self.splits_.val), classes)
+        reporter.say(f"refit on all {len(pool)} labelled examples: [bold]{refit.spec()}[/]")
+        start = time.perf_counter()
+        set_seed(self.seed)
+        model = task.build_model(spec, refit, len(classes), refit.pretrained)
+        ctx = replace(ctx, class_weight=self._class_weights(pool.targets, len(classes)))
+        result = task.fit(refit, model, pool, None, ctx)
+        seconds = time.perf_counter() - start
+        self.model_ = model.eval()
+        self.history_ += [{**record.to_row(), "stage": f"refit {record.stage}"} for record in result.history]
+        self.fit_details_["refit"] = {"done": True, "strategy": refit.spec(), "examples": len(pool),
+                                      "seconds": round(seconds, 2), **{f"refit_{k}": v for k, v in result.details.items()}}
+        self.fit_seconds_ += seconds
 
     def _plan(self, task: Task, given: DataSplits, params: dict, reporter: Reporter
               ) -> tuple[str, Strategy, str, dict | None]:

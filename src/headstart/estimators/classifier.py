@@ -43,11 +43,11 @@ class TransferClassifier(ClassifierMixin, Estimator):
 
     def __init__(self, model: str | None = None, strategy: str | Strategy = AUTO, *, weights: str | None = None,
                  epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
-                 val_size: float = 0.2, seed: int = 0, precision: str = "auto", num_workers: int = 0,
+                 val_size: float = 0.2, refit: bool = True, seed: int = 0, precision: str = "auto", num_workers: int = 0,
                  cache: bool | str = True, budget: str | float | None = None, class_weight: str = "none",
                  verbose: bool = False) -> None:
         super().__init__(model, strategy, weights=weights, epochs=epochs, lr=lr, batch_size=batch_size,
-                         val_size=val_size, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
+                         val_size=val_size, refit=refit, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
                          verbose=verbose)
         self.budget = budget
         self.class_weight = class_weight
@@ -134,11 +134,11 @@ class ImageClassifier(TransferClassifier):
 
     def __init__(self, model: str | None = None, strategy: str | Strategy = AUTO, *, weights: str | None = None,
                  epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
-                 image_size: int | None = None, val_size: float = 0.2, seed: int = 0, precision: str = "auto",
+                 image_size: int | None = None, val_size: float = 0.2, refit: bool = True, seed: int = 0, precision: str = "auto",
                  num_workers: int = 0, cache: bool | str = True, budget: str | float | None = None,
                  class_weight: str = "none", verbose: bool = False) -> None:
         super().__init__(model, strategy, weights=weights, epochs=epochs, lr=lr, batch_size=batch_size,
-                         val_size=val_size, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
+                         val_size=val_size, refit=refit, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
                          budget=budget, class_weight=class_weight, verbose=verbose)
         self.image_size = image_size
 
@@ -152,10 +152,10 @@ class TextClassifier(TransferClassifier):
 
     def __init__(self, model: str | None = None, strategy: str | Strategy = AUTO, *, weights: str | None = None,
                  epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
-                 max_length: int | None = None, val_size: float = 0.2, seed: int = 0, precision: str = "auto",
+                 max_length: int | None = None, val_size: float = 0.2, refit: bool = True, seed: int = 0, precision: str = "auto",
                  num_workers: int = 0, cache: bool | str = True, budget: str | float | None = None,
                  class_weight: str = "none", verbose: bool = False) -> None:
         super().__init__(model, strategy, weights=weights, epochs=epochs, lr=lr, batch_size=batch_size,
-                         val_size=val_size, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
+                         val_size=val_size, refit=refit, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
                          budget=budget, class_weight=class_weight, verbose=verbose)
         self.max_length = max_length

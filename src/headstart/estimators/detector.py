@@ -46,11 +46,11 @@ class ObjectDetector(Estimator):
 
     def __init__(self, model: str | None = None, strategy: str | Strategy = AUTO, *, weights: str | None = None,
                  epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
-                 image_size: int | None = None, freeze: int | None = None, val_size: float = 0.2,
+                 image_size: int | None = None, freeze: int | None = None, val_size: float = 0.2, refit: bool = True,
                  conf: float = 0.25, iou: float = 0.45, seed: int = 0, precision: str = "auto",
                  num_workers: int = 0, cache: bool | str = True, verbose: bool = False) -> None:
         super().__init__(model, strategy, weights=weights, epochs=epochs, lr=lr, batch_size=batch_size,
-                         val_size=val_size, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
+                         val_size=val_size, refit=refit, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
                          verbose=verbose)
         self.image_size = image_size
         self.freeze = freeze

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from headstart.reports import figures
-from headstart.reports.page import figure, footer, table
+from headstart.reports.page import figure, footer, refit_paragraph, table
 
 EXAMPLES_DIR = "examples"
 
@@ -31,6 +31,7 @@ def detection_sections(root: Path, config: dict, summary: dict, history: list[di
     parts.append(table(["class", *split_names], [[c, *[counts[s].get(c, 0) for s in split_names]]
                                                   for c in config.get("classes", [])]))
     parts.append("<h2>Training</h2><p>Validation \"acc\" is mAP@0.5 on the validation split.</p>")
+    parts.append(refit_paragraph(summary))
     parts.append(figure(figures.training_curves(history, root / "training.png"), "loss and mAP@0.5 per epoch"))
     if history:
         parts.append(table(["stage", "epoch", "train loss", "val loss", "val mAP@0.5", "seconds"],

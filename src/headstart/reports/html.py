@@ -10,7 +10,7 @@ from pathlib import Path
 from headstart.files import user_path
 from headstart.reports import figures
 from headstart.reports.detection import detection_sections
-from headstart.reports.page import data_uri, figure, footer, read_csv, table, write_page
+from headstart.reports.page import data_uri, figure, footer, read_csv, refit_paragraph, table, write_page
 from headstart.rundir import METRICS, SUMMARY, read_config
 from headstart.tasks import get_task
 
@@ -79,6 +79,7 @@ def write_report(run_dir: str | Path) -> Path:
 
     parts.append("<h2>Training</h2>")
     parts.append(f"<p>Strategy {html.escape(config['strategy'])}: {html.escape(config.get('strategy_reason', ''))}</p>")
+    parts.append(refit_paragraph(summary))
     parts.append(figure(figures.training_curves(history, root / "training.png"), "loss and accuracy per epoch"))
     if history:
         parts.append(table(["stage", "epoch", "train loss", "train acc", "val loss", "val acc", "seconds"],
@@ -121,3 +122,4 @@ def _mistakes(root: Path, predictions: list[dict], limit: int = 12) -> str:
                      f'<div>predicted <b>{html.escape(row["predicted"])}</b> ({float(row["confidence"]):.0%})</div>'
                      f'<div><small>{html.escape(row["id"])}</small></div></div>')
     return f'<h2>Most confident mistakes</h2><div class="mistakes">{"".join(cards)}</div>'
+

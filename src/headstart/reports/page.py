@@ -75,3 +75,11 @@ def write_page(root: Path, parts: list[str]) -> Path:
     return root / REPORT
 
 
+def refit_paragraph(summary: dict) -> str:
+    """Whether the saved model was trained again on every labelled example, and what the score above measures."""
+    refit = summary.get("refit") or {}
+    if refit.get("done"):
+        return (f"<p>Refit: after choosing on the validation split, the saved model was trained again on all "
+                f"{refit['examples']} labelled examples as <b>{html.escape(refit['strategy'])}</b> "
+                f"({refit['seconds']:.1f} s more). Score: {html.escape(str(summary.get('estimate')))}.</p>")
+    return f"<p>Not refit: {html.escape(refit['reason'])}.</p>" if refit else ""

@@ -20,10 +20,12 @@ from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.options import Range, check_range
 from headstart.progress import Reporter
 from headstart.training.checkpoint import Checkpoint
-from headstart.training.engine import EpochRecord, Trainer
+from headstart.training.engine import EpochRecord, Trainer, epochs_to_best
 
 if TYPE_CHECKING:
     from headstart.tasks.base import Task
+
+HEAD_STAGE = "head"  # the stage name of a head trained on cached features (warm-ups included)
 
 
 @dataclass
@@ -160,6 +162,25 @@ class Strategy(ABC):
     @abstractmethod
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         """Train ``model`` on ``train`` (selecting on ``val`` when given); return its history and choices."""
+
+    def with_options(self, **options: Any) -> Strategy:
+        """A copy of this strategy with ``options`` set on top of its own."""
+        return type(self)(**{**self.get_params(), **options})
+
+    def refit(self, result: FitResult) -> Strategy | None:
+        """This strategy with the choices a fit made on the validation split fixed (the number of epochs it
+        kept, ...), to train again on every labelled example; None when it cannot."""
+        return None
+
+    def refit_epochs(self, result: FitResult) -> Strategy:
+        """The usual refit of a trained strategy: as many epochs as led to the best validation epoch (a head
+        warm-up, when there is one, counted apart as ``warmup_epochs``)."""
+        warmup = [r for r in result.history if r.stage == HEAD_STAGE]
+        main = [r for r in result.history if r.stage != HEAD_STAGE]
+        options: dict[str, int] = {"epochs": max(1, epochs_to_best(main))} if main else {}
+        if warmup and "warmup_epochs" in self.all_options():
+            options["warmup_epochs"] = epochs_to_best(warmup)
+        return self.with_options(**options)
 
 
 SPEC = re.compile(r"^\s*([a-z_-]+)\s*(?:\((.*)\))?\s*$", re.IGNORECASE)

@@ -48,3 +48,6 @@ class FineTune(Strategy):
             trainer.run_stage(stage, train_set, val_set, param_groups, stage_epochs)
         trainer.restore_best()
         return FitResult(history + trainer.history, {"stages": [s[:3] for s in stages], "layer_decay": self.layer_decay})
+
+    def refit(self, result: FitResult) -> Strategy:
+        return self.refit_epochs(result)

@@ -10,8 +10,8 @@ from torch.utils.data import Dataset, TensorDataset
 
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.options import Range
-from headstart.strategies.base import FitContext, FitResult, Split, Strategy
-from headstart.training.engine import EpochRecord
+from headstart.strategies.base import HEAD_STAGE, FitContext, FitResult, Split, Strategy
+from headstart.training.engine import EpochRecord, epochs_to_best
 
 
 class AugmentedFeatures(Dataset):
@@ -48,7 +48,7 @@ def train_head_on_features(
         x_val = ctx.features(model, val, "features (val)")
         val_set = TensorDataset(torch.from_numpy(x_val), torch.from_numpy(val.targets).long())
     trainer = ctx.trainer(model.head, patience=max(5, epochs // 3), features_only=True)
-    trainer.run_stage("head", train_set, val_set, [{"params": model.head.parameters(), "lr": lr}], epochs)
+    trainer.run_stage(HEAD_STAGE, train_set, val_set, [{"params": model.head.parameters(), "lr": lr}], epochs)
     trainer.restore_best()
     return trainer.history
 
@@ -72,3 +72,6 @@ class Head(Strategy):
             self.lr or ctx.lr or self.default_lr,
         )
         return FitResult(history, {"augmented_views": self.views})
+
+    def refit(self, result: FitResult) -> Strategy:
+        return self.with_options(epochs=max(1, epochs_to_best(result.history)))

@@ -54,3 +54,6 @@ class Lora(Strategy):
         model.lora_adapter = (adapter_config, adapter_weights)
         trained = sum(p.numel() for p in adapter_weights.values())
         return FitResult(history + trainer.history, {"rank": self.rank, "alpha": self.alpha, "adapter_parameters": trained})
+
+    def refit(self, result: FitResult) -> Strategy:
+        return self.refit_epochs(result)

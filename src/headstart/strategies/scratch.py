@@ -24,3 +24,6 @@ class Scratch(Strategy):
         trainer.run_stage("scratch", ctx.dataset(train, train=True), val_set, params, epochs)
         trainer.restore_best()
         return FitResult(trainer.history, {})
+
+    def refit(self, result: FitResult) -> Strategy:
+        return self.refit_epochs(result)

@@ -261,6 +261,16 @@ class Trainer:
         return model
 
 
+def epochs_to_best(history: Sequence[EpochRecord]) -> int:
+    """How many of ``history``'s epochs lead up to its best validation epoch (the one ``restore_best`` keeps,
+    judged as the trainer judges it: accuracy, then loss); all of them when none was validated."""
+    scored = [(i, (r.val_acc, -r.val_loss)) for i, r in enumerate(history) if r.val_acc is not None]
+    if not scored:
+        return len(history)
+    best = max(scored, key=lambda pair: pair[1])  # max keeps the first of equals, as the trainer does
+    return best[0] + 1
+
+
 def warmup_cosine(
     optimizer: torch.optim.Optimizer, total_steps: int, warmup: float
 ) -> torch.optim.lr_scheduler.LRScheduler:
