@@ -56,6 +56,8 @@ class TrainResult:
         if summary.get("baseline"):
             base = summary["baseline"]
             lines.append(f"baseline without transfer ({base['name']}): {base['accuracy']:.1%}")
+        if summary.get("preprocessing_note"):
+            lines.append(f"preprocessing: {summary['preprocessing_note']}")
         refit = summary.get("refit") or {}
         if refit.get("done"):
             lines.append(f"refit on all {refit['examples']} labelled examples as {refit['strategy']} "
@@ -161,6 +163,7 @@ def train(
         "evaluated_on": split_name if scores else None,
         "scores": scores,
         "estimate": estimate,
+        "preprocessing_note": estimator.preprocessing_.get("note"),
         "refit": refit,
         "baseline": baseline_score,
         "fit_seconds": round(estimator.fit_seconds_, 2),

@@ -50,6 +50,7 @@ RANGES: dict[str, Range] = {
     "image_size": Range(int, 16, 4096), "max_length": Range(int, 8, 100_000), "val_size": Range(float, 0.0, 0.9),
     "seed": Range(int, 0, 2**32 - 1), "num_workers": Range(int, 0, 256), "freeze": Range(int, 0, 10_000),
     "conf": Range(float, 0.0, 1.0), "iou": Range(float, 0.0, 1.0, low_open=True),
+    "crop_pct": Range(float, 0.1, 1.0),
 }
 EXPORT_FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
@@ -145,7 +146,7 @@ class Estimator(BaseEstimator):
         splits = task.with_validation(given, params["val_size"], self.seed, strategy.uses_validation)
         classes = task.classes(splits)
         task.check_labels(splits.val, classes, "validation")
-        preprocessing = task.preprocessing(spec, params)
+        preprocessing = task.preprocessing(spec, params, splits.train.items)
         splits.warnings.extend(task.input_warnings(splits.train.items, preprocessing))
         set_seed(self.seed)  # the new head's initial weights, and everything random after them
         model = task.build_model(spec, strategy, len(classes), strategy.pretrained)

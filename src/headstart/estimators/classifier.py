@@ -128,19 +128,21 @@ class TransferClassifier(ClassifierMixin, Estimator):
 @register_estimator
 class ImageClassifier(TransferClassifier):
     """Image classification by transfer learning (default backbone: EfficientNet-Lite0, offline).
-    ``image_size`` overrides the model's input size in pixels."""
+    ``image_size`` overrides the model's input size in pixels, ``crop_pct`` its centre crop."""
 
     task = "image"
 
     def __init__(self, model: str | None = None, strategy: str | Strategy = AUTO, *, weights: str | None = None,
                  epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
-                 image_size: int | None = None, val_size: float = 0.2, refit: bool = True, seed: int = 0, precision: str = "auto",
+                 image_size: int | None = None, crop_pct: float | None = None, val_size: float = 0.2,
+                 refit: bool = True, seed: int = 0, precision: str = "auto",
                  num_workers: int = 0, cache: bool | str = True, budget: str | float | None = None,
                  class_weight: str = "none", verbose: bool = False) -> None:
         super().__init__(model, strategy, weights=weights, epochs=epochs, lr=lr, batch_size=batch_size,
                          val_size=val_size, refit=refit, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
                          budget=budget, class_weight=class_weight, verbose=verbose)
         self.image_size = image_size
+        self.crop_pct = crop_pct
 
 
 @register_estimator

@@ -158,7 +158,8 @@ def plan_auto(
         spec = get_model_spec(name, params.get("weights"))
         task.check_model(spec)
         backbones[name] = create_backbone(spec)
-        forwards[name] = forward_seconds(backbones[name], task, subsample.items, task.preprocessing(spec, params))
+        preprocessing = task.preprocessing(spec, params, train.items)
+        forwards[name] = forward_seconds(backbones[name], task, subsample.items, preprocessing)
     choose_cost = sum(forwards.values()) * len(subsample)
     model = candidates[0]
     ranking = None
@@ -211,7 +212,7 @@ def plan_auto(
 def _features(
     spec, backbone: torch.nn.Module, task: Task, data: LabeledData, params: dict, cache, reporter: Reporter
 ) -> np.ndarray:
-    preprocessing = task.preprocessing(spec, params)
+    preprocessing = task.preprocessing(spec, params, data.items)
     dataset = task.inputs_dataset(data.items, None, preprocessing, train=False)
     keys = [task.content_key(item) for item in data.items]
     return cached_features(backbone, dataset, keys, cache, preprocessing,

@@ -67,8 +67,9 @@ class Task(ABC):
         """Read labelled data from a path (or a named dataset such as ``fashion-mnist``)."""
 
     @abstractmethod
-    def preprocessing(self, spec: ModelSpec, params: dict[str, Any]) -> dict:
-        """The model's preprocessing record, with the user's overrides (``params``: the classifier's params)."""
+    def preprocessing(self, spec: ModelSpec, params: dict[str, Any], items: Sequence[Any] | None = None) -> dict:
+        """The model's preprocessing record, with the user's overrides (``params``: the estimator's knobs) and,
+        given the training ``items``, what suits them (a ``note`` in the record says what was changed and why)."""
 
     def save_assets(self, model: Any, preprocessing: dict, run_dir: Path) -> dict:
         """Write what the run needs besides weights (e.g. a tokenizer); return the preprocessing record to save."""

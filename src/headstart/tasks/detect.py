@@ -228,7 +228,7 @@ class DetectTask(ImageTask):
         """A YOLO data.yaml (or its folder), a COCO .json file, or ``detect-sample`` (the hand-labelled photos)."""
         return read_detection(SAMPLE_DETECT_DIR if str(source) == "detect-sample" else source)
 
-    def preprocessing(self, spec, params: dict[str, Any]) -> dict:
+    def preprocessing(self, spec, params: dict[str, Any], items: Sequence[Any] | None = None) -> dict:
         preprocessing = {k: v for k, v in spec.preprocessing.items() if k != "classes_from"}
         if params.get("image_size"):
             size = int(params["image_size"])

@@ -106,7 +106,7 @@ class TextTask(ClassificationTask):
         splits = read_text_file(path, text_column, label_column)
         return subsample_splits(splits, per_class, test_per_class, seed)
 
-    def preprocessing(self, spec: ModelSpec, params: dict[str, Any]) -> dict:
+    def preprocessing(self, spec: ModelSpec, params: dict[str, Any], items: Sequence[Any] | None = None) -> dict:
         result = {**spec.preprocessing, "tokenizer": model_folder(spec)}
         if params.get("max_length"):
             result["max_length"] = int(params["max_length"])
