@@ -34,8 +34,9 @@ from common import append_row, commit, machine
 RESULTS = Path(__file__).resolve().parent / "results" / "naive_gap.jsonl"
 
 
-def features(backbone, items, crop_pct: float) -> np.ndarray:
-    preprocessing = {**get_model_spec("efficientnet_lite0").preprocessing, "crop_pct": crop_pct}
+def features(backbone, items, crop_pct: float, size: int) -> np.ndarray:
+    preprocessing = {**get_model_spec("efficientnet_lite0").preprocessing, "crop_pct": crop_pct,
+                     "input_size": (3, size, size)}
     dataset = get_task("image").inputs_dataset(items, None, preprocessing, train=False)
     return extract_features(backbone, dataset, precision="fp32", batch_size=64)
 
@@ -61,20 +62,21 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, nargs="+", default=[10, 20])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--test-per-class", type=int, default=200)
+    parser.add_argument("--image-size", type=int, default=224, help="the network's input side (the naive recipe: 224)")
     args = parser.parse_args()
     backbone = create_backbone("efficientnet_lite0").eval()
     test = load_fashion_mnist(per_class=1, test_per_class=args.test_per_class, seed=0).test
     classes = sorted(set(test.labels))
     y_test = np.searchsorted(classes, test.labels)
-    test_x = {crop: features(backbone, test.items, crop) for crop in (0.875, 1.0)}
+    test_x = {crop: features(backbone, test.items, crop, args.image_size) for crop in (0.875, 1.0)}
     for per_class in args.per_class:
         for seed in args.seeds:
             train = load_fashion_mnist(per_class=per_class, test_per_class=1, seed=seed).train
             y = np.searchsorted(classes, train.labels)
             kept = held_out_mask(y, seed)
-            row = {"per_class": per_class, "seed": seed, "n_test": len(y_test)}
+            row = {"per_class": per_class, "seed": seed, "n_test": len(y_test), "image_size": args.image_size}
             for crop in (0.875, 1.0):
-                x = features(backbone, train.items, crop)
+                x = features(backbone, train.items, crop, args.image_size)
                 tag = "crop1" if crop == 1.0 else "crop875"
                 for scale in (False, True):
                     for grid in (False, True):

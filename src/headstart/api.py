@@ -58,6 +58,8 @@ class TrainResult:
             lines.append(f"baseline without transfer ({base['name']}): {base['accuracy']:.1%}")
         if summary.get("preprocessing_note"):
             lines.append(f"preprocessing: {summary['preprocessing_note']}")
+        if summary.get("precision_note"):
+            lines.append(f"precision: {summary['precision_note']}")
         refit = summary.get("refit") or {}
         if refit.get("done"):
             lines.append(f"refit on all {refit['examples']} labelled examples as {refit['strategy']} "
@@ -150,7 +152,7 @@ def train(
     leakage: dict = {}
     if check_leakage and split_name == "test":
         name, embed_task = handler.leakage_model(estimator.spec_)
-        embedder_params = {"verbose": False, "cache": estimator.cache, "precision": estimator.precision}
+        embedder_params = {"verbose": False, "cache": estimator.cache, "precision": estimator.precision_}
         embedder = load_embedder(name, embed_task, embedder_params, Reporter(estimator.verbose))
         warnings, leakage = leakage_warnings(embedder, estimator.splits_)
         estimator.splits_.warnings.extend(warnings)
@@ -164,6 +166,7 @@ def train(
         "scores": scores,
         "estimate": estimate,
         "preprocessing_note": estimator.preprocessing_.get("note"),
+        "precision_note": estimator.precision_note_,
         "refit": refit,
         "baseline": baseline_score,
         "fit_seconds": round(estimator.fit_seconds_, 2),

@@ -122,3 +122,10 @@ def test_no_code_outside_tasks_branches_on_a_task_name():
                 if any("task" in side for side in sides) and any(n.value in ("image", "text", "detect") for n in names):
                     found.append(f"{path.relative_to(SRC)}:{node.lineno}: {ast.unparse(node)}")
     assert not found, found
+
+
+@pytest.mark.slow
+def test_a_classifier_scores_labelled_data_given_by_its_path(fitted_probe):
+    test = get_task("image").read("sample").test
+    assert fitted_probe.score("sample") == pytest.approx(fitted_probe.evaluate("sample")["accuracy"])
+    assert fitted_probe.score("sample") == pytest.approx(fitted_probe.score(test.items, test.labels))

@@ -12,7 +12,8 @@ from sklearn.preprocessing import StandardScaler
 
 from headstart import FineTune, Head, HeadstartError, ImageClassifier, LinearProbe, Scratch
 from headstart.features import extract_features
-from headstart.strategies.base import FitResult
+from headstart.models import get_model_spec
+from headstart.strategies.base import FitContext, FitResult
 from headstart.strategies.linear_probe import keep_constant_features_unscaled
 from headstart.tasks import get_task
 from headstart.training.engine import EpochRecord, epochs_to_best
@@ -109,3 +110,29 @@ def config_history(run) -> list[str]:
     """The stage of every epoch in the run's metrics.csv."""
     lines = (run / "metrics.csv").read_text().splitlines()[1:]
     return [line.split(",")[0] for line in lines]
+
+
+def test_a_class_too_small_to_cross_validate_gets_the_default_c_and_says_so(tmp_path):
+    # Readers refuse single-example classes and no validation split leaves one behind, so this reaches the probe
+    # only from code: it must still say what it did rather than fail or choose silently.
+    task = get_task("image")
+    data = task.read(copy_sample(tmp_path / "data", CLASSES, 2, splits=("train",))).train
+    keep = [i for i, label in enumerate(data.labels) if label != "trouser"] + [data.labels.index("trouser")]
+    train = task.encode(data.subset(keep), CLASSES)
+    spec = get_model_spec("efficientnet_lite0")
+    model = task.build_model(spec, LinearProbe(), len(CLASSES), pretrained=True)
+    ctx = FitContext(task=task, preprocessing={**spec.preprocessing, "input_size": (3, 64, 64)},
+                     num_classes=len(CLASSES), precision="fp32")
+    result = LinearProbe().fit(model, train, None, ctx)
+    assert result.details["C"] == 0.1 and result.details["cv_folds"] == 1
+    (warning,) = result.warnings
+    assert "smallest class has 1 training example," in warning and "linear-probe(C=...)" in warning
+
+
+def test_too_few_examples_for_a_validation_split_train_on_all_and_say_so(tmp_path):
+    data = copy_sample(tmp_path / "data", CLASSES, 2, splits=("train",))
+    clf = ImageClassifier("efficientnet_lite0", "linear-probe", image_size=64, precision="fp32", cache=False)
+    clf.fit(data)
+    assert clf.fit_details_["refit"] == {"done": False, "reason": "not needed: no example was set aside"}
+    assert clf.fit_details_["cv_folds"] == 2 and len(clf.splits_.train) == 6
+    assert any("no validation split: too few examples" in w for w in clf.splits_.warnings)

@@ -25,6 +25,8 @@ from headstart.compute.speed import Throughput
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.errors import HeadstartError
 from headstart.features import FeatureCache
+from headstart.features.extract import extraction_precision
+from headstart.features.precision_guard import bf16_verdict
 from headstart.files import user_path, write_json
 from headstart.models import WeightsSource, get_model_spec, list_models
 from headstart.onnx import write_graph
@@ -150,11 +152,12 @@ class Estimator(BaseEstimator):
         splits.warnings.extend(task.input_warnings(splits.train.items, preprocessing))
         set_seed(self.seed)  # the new head's initial weights, and everything random after them
         model = task.build_model(spec, strategy, len(classes), strategy.pretrained)
+        self.precision_, self.precision_note_ = self._guarded_precision(task, strategy, model, preprocessing, reporter)
         train = task.encode(splits.train, classes)
         self.throughput_ = Throughput()
         ctx = FitContext(
             task=task, preprocessing=preprocessing, num_classes=len(classes), seed=self.seed,
-            batch_size=params["batch_size"], precision=self.precision, epochs=params["epochs"], lr=params["lr"],
+            batch_size=params["batch_size"], precision=self.precision_, epochs=params["epochs"], lr=params["lr"],
             num_workers=params["num_workers"], reporter=reporter, cache=self._feature_cache(),
             class_weight=self._class_weights(train.targets, len(classes)),
             checkpoint=Checkpoint(checkpoint_dir, resume) if checkpoint_dir is not None else None,
@@ -167,6 +170,7 @@ class Estimator(BaseEstimator):
         self.history_ = [record.to_row() for record in result.history]
         self.fit_details_ = {**result.details, **({"auto": auto_details} if auto_details else {})}
         self.splits_ = splits
+        splits.warnings.extend(result.warnings)
         self.holdout_: tuple[dict, Any] | None = None
         refit = self._refit_strategy(strategy, result, splits, params, reporter)
         if refit is not None:
@@ -177,6 +181,22 @@ class Estimator(BaseEstimator):
                        (("train", splits.train), ("val", splits.val), ("test", splits.test)) if data is not None},
         }
         return self
+
+    def _guarded_precision(self, task: Task, strategy: Strategy, model: Any, preprocessing: dict,
+                           reporter: Reporter) -> tuple[str, str | None]:
+        """``precision="auto"`` where it would extract pre-trained features in bf16: bf16 only if, on this
+        machine and backbone, it keeps the probe within the guard's tolerance of fp32 (see precision_guard)."""
+        backbone = getattr(model, "backbone", None)
+        probe = task.precision_probe() if self.precision == "auto" and strategy.pretrained else None
+        if probe is None or backbone is None:
+            return self.precision, None
+        labels = np.searchsorted(probe.classes, probe.labels)
+        dataset = task.inputs_dataset(probe.items, None, preprocessing, train=False)
+        if extraction_precision("auto", dataset) != "bf16":
+            return self.precision, None
+        verdict = bf16_verdict(backbone, dataset, labels, preprocessing, reporter=reporter)
+        reporter.say(verdict.reason())
+        return ("auto" if verdict.precision == "bf16" else "fp32"), verdict.reason()
 
     def _refit_strategy(self, strategy: Strategy, result: FitResult, splits: DataSplits, params: dict,
                         reporter: Reporter) -> Strategy | None:
@@ -204,6 +224,7 @@ class Estimator(BaseEstimator):
         ctx = replace(ctx, class_weight=self._class_weights(pool.targets, len(classes)))
         result = task.fit(refit, model, pool, None, ctx)
         seconds = time.perf_counter() - start
+        self.splits_.warnings.extend(w for w in result.warnings if w not in self.splits_.warnings)
         self.model_ = model.eval()
         self.history_ += [{**record.to_row(), "stage": f"refit {record.stage}"} for record in result.history]
         self.fit_details_["refit"] = {"done": True, "strategy": refit.spec(), "examples": len(pool),
@@ -250,6 +271,8 @@ class Estimator(BaseEstimator):
     def _set_fitted(self, model: torch.nn.Module, spec, preprocessing: dict, classes: Sequence[str],
                     strategy: Strategy | str, reason: str) -> None:
         self.model_ = model
+        self.precision_ = getattr(self, "precision_", self.precision)  # fit sets it first (the guard's)
+        self.precision_note_ = getattr(self, "precision_note_", None)
         self.spec_ = spec
         self.preprocessing_ = preprocessing
         self.classes_ = np.asarray(classes)
@@ -311,7 +334,8 @@ class Estimator(BaseEstimator):
             "headstart_version": __version__, "task": self.task, "model": self.spec_.to_record(),
             "preprocessing": preprocessing, "classes": self.classes_.tolist(), "strategy": self.strategy_,
             "strategy_spec": self.strategy_spec_, "strategy_reason": self.strategy_reason_, "params": params,
-            "data": self.data_record_, "fit_details": self.fit_details_, **self._config_extra(),
+            "data": self.data_record_, "fit_details": self.fit_details_,
+            "features_precision": {"precision": self.precision_, "note": self.precision_note_}, **self._config_extra(),
         }
 
     def _config_extra(self) -> dict:
@@ -357,6 +381,9 @@ class Estimator(BaseEstimator):
         estimator.strategy_spec_ = config.get("strategy_spec", config["strategy"])
         estimator.history_ = []
         estimator.fit_details_ = config.get("fit_details", {})
+        chosen = config.get("features_precision") or {}
+        estimator.precision_ = chosen.get("precision", estimator.precision)
+        estimator.precision_note_ = chosen.get("note")
         estimator.data_record_ = config.get("data", {})
         return estimator
 

@@ -67,7 +67,7 @@ class TransferClassifier(ClassifierMixin, Estimator):
         items = self._items(X)
         task = self._task()
         dataset = task.inputs_dataset(items, None, self.preprocessing_, train=False)
-        options = {"batch_size": max(self.batch_size_, 64), "precision": self.precision,
+        options = {"batch_size": max(self.batch_size_, 64), "precision": self.precision_,
                    "num_workers": self.num_workers, "reporter": Reporter(self.verbose), "description": "predicting",
                    "throughput": getattr(self, "throughput_", None)}
         cache = self._feature_cache()
@@ -90,7 +90,7 @@ class TransferClassifier(ClassifierMixin, Estimator):
         """Accuracy on inputs ``X`` with labels ``y``, or on labelled data ``X`` (a path: its test split)."""
         if y is not None:
             return ClassifierMixin.score(self, X, y)
-        return super().score(X)
+        return Estimator.score(self, X)  # not super(): ClassifierMixin comes first and needs y
 
     def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None) -> list[dict]:
         return top_k_rows(items, self.predict_proba(list(items)), self.classes_, top_k)

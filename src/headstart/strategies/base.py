@@ -105,6 +105,7 @@ def budget_epochs(n_train: int, low: int = 5, high: int = 20, examples: int = 16
 class FitResult:
     history: list[EpochRecord] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what the user should know (shown with the run's warnings)
 
 
 class Strategy(ABC):

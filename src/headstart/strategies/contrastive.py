@@ -90,7 +90,8 @@ class Contrastive(Strategy):
         model.eval()
         # The probe reads features of the changed backbone: never cache them (no later run has these weights).
         probe = LinearProbe().fit(model, train, None, dataclasses.replace(ctx, cache=None))
-        return FitResult(trainer.history, {"contrastive_epochs": epochs, "steps": epochs * batches, **probe.details})
+        return FitResult(trainer.history, {"contrastive_epochs": epochs, "steps": epochs * batches, **probe.details},
+                         probe.warnings)
 
     def refit(self, result: FitResult) -> Strategy:
         """As it is: its epochs are not chosen on a validation split (its probe cross-validates on all it is given)."""

@@ -37,7 +37,7 @@ class LinearProbe(Strategy):
     options: ClassVar[dict[str, Range]] = {"C": Range(float, 0.0, 1e6, low_open=True)}
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
-        x_train = ctx.features(model, train, "features (train)")
+        x_train, warnings = ctx.features(model, train, "features (train)"), []
         scaler = keep_constant_features_unscaled(StandardScaler().fit(x_train))
         x_train = scaler.transform(x_train)
         # One BLAS thread: lbfgs multiplies tall, thin matrices (n x 1280 by 1280 x classes), where OpenBLAS's
@@ -57,10 +57,15 @@ class LinearProbe(Strategy):
             else:
                 best_c, scores = DEFAULT_C, {}
                 clf = _logreg(best_c, ctx).fit(x_train, train.targets)
+                smallest = int(np.bincount(train.targets).min())
+                warnings.append(f"linear-probe: C={DEFAULT_C} without cross-validation: the smallest class has "
+                                f"{smallest} training example{'s' if smallest != 1 else ''}, and choosing C needs at "
+                                "least 2 per class; label more, or set it with --strategy 'linear-probe(C=...)'")
         fold_into_linear(model.head[-1], clf, scaler, ctx.num_classes)
         if scores:
             ctx.reporter.say(f"  logistic regression C={best_c}, {folds}-fold cross-validated accuracy {scores[best_c]:.3f}")
-        return FitResult(details={"C": best_c, "cv_folds": folds, "cv_accuracy_by_C": {str(c): s for c, s in scores.items()}})
+        details = {"C": best_c, "cv_folds": folds, "cv_accuracy_by_C": {str(c): s for c, s in scores.items()}}
+        return FitResult(details=details, warnings=warnings)
 
     def refit(self, result: FitResult) -> Strategy:
         return self.with_options(C=result.details["C"])

@@ -194,6 +194,10 @@ class Task(ABC):
         """Write what the exported file needs beside it (a tokenizer); returns what model.json says of it."""
         return {}
 
+    def precision_probe(self) -> Any:
+        """Labelled data shipped with headstart on which bf16 features are checked against fp32 (None: no check)."""
+        return None
+
     def claims(self, data: str | Path) -> bool:
         """Whether ``data`` (a dataset name or a path) is this task's kind of data."""
         return str(data) in self.named_data

@@ -29,6 +29,11 @@ class ClassificationTask(Task):
     def check_trainable(self, train: LabeledData) -> None:
         check_trainable(train, train.source or "the training data")
 
+    def precision_probe(self) -> LabeledData:
+        """Every example of the task's shipped sample (its first named dataset), train and test together."""
+        splits = self.read(self.named_data[0])
+        return splits.train.join(splits.test) if splits.test is not None else splits.train
+
     def with_validation(self, splits: DataSplits, val_size: float, seed: int, needed: bool) -> DataSplits:
         """A stratified validation split when the strategy selects on one, or when no test split will score it."""
         has_test = splits.test is not None and len(splits.test) > 0
