@@ -56,6 +56,11 @@ class TrainResult:
         if summary.get("baseline"):
             base = summary["baseline"]
             lines.append(f"baseline without transfer ({base['name']}): {base['accuracy']:.1%}")
+        plain = summary.get("plain_probe") or {}
+        if plain.get("accuracy") is not None:
+            lines.append(f"{plain['name']}: {plain['accuracy']:.1%}")
+        elif plain:
+            lines.append(f"{plain['name']}: {plain['note']}")
         if summary.get("preprocessing_note"):
             lines.append(f"preprocessing: {summary['preprocessing_note']}")
         if summary.get("precision_note"):
@@ -145,10 +150,14 @@ def train(
         scores, outputs = estimator.evaluate_with_outputs(split) if scored else (None, None)
         estimate = f"{split_name} split, never trained on" if scored else None
     speed_record = speed_report(estimator.throughput_, model_flops(estimator, estimator.splits_.train.items[:4]))
-    baseline_score = None
+    baseline_score, plain = None, None
     if baseline and scores:
         found = handler.baseline(estimator.splits_.train, split)
         baseline_score = {"name": found[0], "accuracy": found[1]} if found else None
+        labelled = estimator.splits_.train  # the naive recipe trains on every labelled example the score allows
+        if split_name == "test" and estimator.splits_.val is not None:
+            labelled = labelled.join(estimator.splits_.val)
+        plain = handler.plain_probe(estimator.spec_, labelled, split, estimator._feature_cache())
     leakage: dict = {}
     if check_leakage and split_name == "test":
         name, embed_task = handler.leakage_model(estimator.spec_)
@@ -169,6 +178,7 @@ def train(
         "precision_note": estimator.precision_note_,
         "refit": refit,
         "baseline": baseline_score,
+        "plain_probe": plain,
         "fit_seconds": round(estimator.fit_seconds_, 2),
         "speed": speed_record,
         "total_seconds": round(time.perf_counter() - start, 2),

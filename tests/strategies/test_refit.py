@@ -136,3 +136,32 @@ def test_too_few_examples_for_a_validation_split_train_on_all_and_say_so(tmp_pat
     assert clf.fit_details_["refit"] == {"done": False, "reason": "not needed: no example was set aside"}
     assert clf.fit_details_["cv_folds"] == 2 and len(clf.splits_.train) == 6
     assert any("no validation split: too few examples" in w for w in clf.splits_.warnings)
+
+
+@pytest.mark.slow
+def test_every_run_reports_the_naive_recipe_beside_it(tmp_path, monkeypatch):
+    from headstart import api
+    from headstart.models import create_backbone
+    from headstart.tasks import classification
+
+    data = copy_sample(tmp_path / "data", CLASSES, 10)
+    result = api.train(data, model="efficientnet_lite0", strategy="linear-probe", out=tmp_path / "run",
+                       check_leakage=False, verbose=False)
+    plain = result.summary["plain_probe"]
+    # The same recipe written out: the model's own 224-pixel preprocessing (crop 0.875), fp32, default C, all images.
+    task, spec = get_task("image"), get_model_spec("efficientnet_lite0")
+    splits = task.read(data)
+
+    def x(items):
+        dataset = task.inputs_dataset(items, None, spec.preprocessing, train=False)
+        return extract_features(create_backbone(spec), dataset, precision="fp32")
+
+    y_train, y_test = (np.searchsorted(CLASSES, part.labels) for part in (splits.train, splits.test))
+    naive = LogisticRegression(max_iter=1000).fit(x(splits.train.items), y_train)
+    assert plain["accuracy"] == pytest.approx(float((naive.predict(x(splits.test.items)) == y_test).mean()))
+    assert "plain probe" in "\n".join(result.lines())
+    monkeypatch.setattr(classification, "PLAIN_PROBE_ITEMS", 10)  # too many to extract: said, not computed
+    result = api.train(data, model="efficientnet_lite0", strategy="linear-probe", out=tmp_path / "again",
+                       check_leakage=False, verbose=False, cache=False)
+    assert result.summary["plain_probe"]["accuracy"] is None
+    assert "not computed: 60 inputs to extract" in result.summary["plain_probe"]["note"]

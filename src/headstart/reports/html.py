@@ -60,6 +60,9 @@ def write_report(run_dir: str | Path) -> Path:
         baseline = summary.get("baseline")
         if baseline:
             parts.append(f"<p>Without transfer ({html.escape(baseline['name'])}): {baseline['accuracy']:.1%}.</p>")
+        plain = summary.get("plain_probe") or {}
+        if plain.get("accuracy") is not None:
+            parts.append(f"<p>The naive recipe, {html.escape(plain['name'])}: {plain['accuracy']:.1%}.</p>")
     warnings = list(summary.get("warnings", [])) + data_warnings(counts)
     if warnings:
         parts.append("<h2>Warnings</h2>" + "".join(f'<div class="warn">{html.escape(w)}</div>' for w in warnings))

@@ -95,6 +95,10 @@ class Task(ABC):
         """A classical, non-transfer baseline's name and accuracy on ``test``, or None."""
         return None
 
+    def plain_probe(self, spec: ModelSpec, train: Any, test: Any, cache: Any) -> dict | None:
+        """The naive transfer recipe's score on ``test`` (see ClassificationTask), or None where it has none."""
+        return None
+
     @abstractmethod
     def inputs_dataset(
         self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool
