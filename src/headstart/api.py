@@ -152,11 +152,12 @@ def train(
     speed_record = speed_report(estimator.throughput_, model_flops(estimator, estimator.splits_.train.items[:4]))
     baseline_score, plain = None, None
     if baseline and scores:
-        found = handler.baseline(estimator.splits_.train, split)
-        baseline_score = {"name": found[0], "accuracy": found[1]} if found else None
-        labelled = estimator.splits_.train  # the naive recipe trains on every labelled example the score allows
-        if split_name == "test" and estimator.splits_.val is not None:
+        # The references train on what the saved model trained on: train + validation when a test split scores.
+        labelled = estimator.splits_.train
+        if split_name == "test" and estimator.splits_.val is not None and estimator.holdout_ is not None:
             labelled = labelled.join(estimator.splits_.val)
+        found = handler.baseline(labelled, split)
+        baseline_score = {"name": found[0], "accuracy": found[1]} if found else None
         plain = handler.plain_probe(estimator.spec_, labelled, split, estimator._feature_cache())
     leakage: dict = {}
     if check_leakage and split_name == "test":
@@ -174,7 +175,7 @@ def train(
         "evaluated_on": split_name if scores else None,
         "scores": scores,
         "estimate": estimate,
-        "preprocessing_note": estimator.preprocessing_.get("note"),
+        "preprocessing_note": estimator.preprocessing_note_,
         "precision_note": estimator.precision_note_,
         "refit": refit,
         "baseline": baseline_score,
@@ -388,7 +389,7 @@ DEMO_SCRATCH_EPOCHS = 10
 def demo(out: str | Path | None = None, verbose: bool = True) -> dict[str, TrainResult]:
     """Transfer (linear probe on EfficientNet-Lite0) against the same network trained from scratch, on the
     Fashion-MNIST sample that ships inside the package. Both run at 160 px (near 224 px accuracy for these 28 px
-    photos, at a third of the time), scratch for 10 epochs, so the demo takes about two minutes on 2 cores."""
+    photos, at a third of the time), scratch for up to 10 epochs, then again on every image (the refit)."""
     root = Path(out) if out else default_run_dir("efficientnet_lite0", "demo")
     runs = {
         "transfer": {"strategy": "linear-probe"},

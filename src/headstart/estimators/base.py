@@ -29,6 +29,7 @@ from headstart.features.extract import extraction_precision
 from headstart.features.precision_guard import bf16_verdict
 from headstart.files import user_path, write_json
 from headstart.models import WeightsSource, get_model_spec, list_models
+from headstart.models.registry import PREPROCESSING_NOTE
 from headstart.onnx import write_graph
 from headstart.options import Range, check_options
 from headstart.progress import Reporter
@@ -149,15 +150,18 @@ class Estimator(BaseEstimator):
         classes = task.classes(splits)
         task.check_labels(splits.val, classes, "validation")
         preprocessing = task.preprocessing(spec, params, splits.train.items)
+        self.preprocessing_note_ = preprocessing.pop(PREPROCESSING_NOTE, None)  # why, not how: kept out of the
+        # record that keys the feature cache and goes into exports
         splits.warnings.extend(task.input_warnings(splits.train.items, preprocessing))
         set_seed(self.seed)  # the new head's initial weights, and everything random after them
         model = task.build_model(spec, strategy, len(classes), strategy.pretrained)
-        self.precision_, self.precision_note_ = self._guarded_precision(task, strategy, model, preprocessing, reporter)
+        run_precision, self.precision_, self.precision_note_ = self._guarded_precision(
+            task, strategy, model, preprocessing, reporter)
         train = task.encode(splits.train, classes)
         self.throughput_ = Throughput()
         ctx = FitContext(
             task=task, preprocessing=preprocessing, num_classes=len(classes), seed=self.seed,
-            batch_size=params["batch_size"], precision=self.precision_, epochs=params["epochs"], lr=params["lr"],
+            batch_size=params["batch_size"], precision=run_precision, epochs=params["epochs"], lr=params["lr"],
             num_workers=params["num_workers"], reporter=reporter, cache=self._feature_cache(),
             class_weight=self._class_weights(train.targets, len(classes)),
             checkpoint=Checkpoint(checkpoint_dir, resume) if checkpoint_dir is not None else None,
@@ -183,20 +187,25 @@ class Estimator(BaseEstimator):
         return self
 
     def _guarded_precision(self, task: Task, strategy: Strategy, model: Any, preprocessing: dict,
-                           reporter: Reporter) -> tuple[str, str | None]:
-        """``precision="auto"`` where it would extract pre-trained features in bf16: bf16 only if, on this
-        machine and backbone, it keeps the probe within the guard's tolerance of fp32 (see precision_guard)."""
+                           reporter: Reporter) -> tuple[str, str, str | None]:
+        """(precision for the fit, precision of its features, why): ``auto`` where it would extract pre-trained
+        features in bf16 keeps bf16 only if, on this machine and backbone, it keeps the probe within the guard's
+        tolerance of fp32 (see precision_guard); the features' precision is saved, so predictions use the same."""
         backbone = getattr(model, "backbone", None)
-        probe = task.precision_probe() if self.precision == "auto" and strategy.pretrained else None
-        if probe is None or backbone is None:
-            return self.precision, None
-        labels = np.searchsorted(probe.classes, probe.labels)
+        if self.precision != "auto" or not strategy.pretrained or backbone is None:
+            return self.precision, self.precision, None
+        probe = task.precision_probe()
+        if probe is None:
+            return self.precision, self.precision, None
         dataset = task.inputs_dataset(probe.items, None, preprocessing, train=False)
-        if extraction_precision("auto", dataset) != "bf16":
-            return self.precision, None
-        verdict = bf16_verdict(backbone, dataset, labels, preprocessing, reporter=reporter)
+        resolved = extraction_precision("auto", dataset)
+        if resolved != "bf16":
+            return self.precision, resolved, None
+        cache = self._feature_cache()
+        labels = np.searchsorted(probe.classes, probe.labels)
+        verdict = bf16_verdict(backbone, dataset, labels, preprocessing, cache.root if cache else None, reporter)
         reporter.say(verdict.reason())
-        return ("auto" if verdict.precision == "bf16" else "fp32"), verdict.reason()
+        return ("auto", "bf16", verdict.reason()) if verdict.precision == "bf16" else ("fp32", "fp32", verdict.reason())
 
     def _refit_strategy(self, strategy: Strategy, result: FitResult, splits: DataSplits, params: dict,
                         reporter: Reporter) -> Strategy | None:

@@ -93,8 +93,11 @@ def bf16_verdict(backbone: nn.Module, probe: Dataset, labels: Sequence[int], pre
               for precision in ("fp32", "bf16")}
     precision = "bf16" if scores["bf16"] >= scores["fp32"] - TOLERANCE else "fp32"
     verdict = Verdict(precision, scores["fp32"], scores["bf16"], len(y))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, {**_read(path), key: asdict(verdict)})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, {**_read(path), key: asdict(verdict)})
+    except OSError as exc:  # a read-only home: the run goes on, and measures again next time
+        reporter.say(f"  could not keep the bf16 verdict in {path} ({exc.strerror or exc})")
     return verdict
 
 

@@ -17,6 +17,7 @@ from torch import nn
 from headstart.errors import HeadstartError
 from headstart.files import user_path
 
+PREPROCESSING_NOTE = "note"  # where a task's preprocessing says what it adapted to the inputs, and why (not kept)
 
 @dataclass(frozen=True)
 class WeightsSource:

@@ -24,6 +24,7 @@ from headstart.data.splits import sample_per_class
 from headstart.errors import HeadstartError
 from headstart.features import cached_features
 from headstart.models import create_backbone, get_model_spec
+from headstart.models.registry import PREPROCESSING_NOTE
 from headstart.progress import Reporter
 from headstart.strategies.base import budget_epochs
 from headstart.strategies.contrastive import Contrastive
@@ -159,6 +160,7 @@ def plan_auto(
         task.check_model(spec)
         backbones[name] = create_backbone(spec)
         preprocessing = task.preprocessing(spec, params, train.items)
+        preprocessing.pop(PREPROCESSING_NOTE, None)
         forwards[name] = forward_seconds(backbones[name], task, subsample.items, preprocessing)
     choose_cost = sum(forwards.values()) * len(subsample)
     model = candidates[0]
@@ -213,6 +215,7 @@ def _features(
     spec, backbone: torch.nn.Module, task: Task, data: LabeledData, params: dict, cache, reporter: Reporter
 ) -> np.ndarray:
     preprocessing = task.preprocessing(spec, params, data.items)
+    preprocessing.pop(PREPROCESSING_NOTE, None)
     dataset = task.inputs_dataset(data.items, None, preprocessing, train=False)
     keys = [task.content_key(item) for item in data.items]
     return cached_features(backbone, dataset, keys, cache, preprocessing,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from headstart.strategies.base import Split, Strategy
 
 PLAIN_PROBE_ITEMS = 2_000  # inputs the plain probe may extract beside a run (about 15 s at 224 px on 2 cores)
+PLAIN_PROBE_CACHED_ITEMS = 50_000  # and inputs it may fit on at all, cached or not (the regression's own time)
 
 
 class ClassificationTask(Task):
@@ -36,9 +37,14 @@ class ClassificationTask(Task):
         scikit-learn's default logistic regression on every training example. Computed where it is cheap: its
         features are cached (a probe run's), or at most ``PLAIN_PROBE_ITEMS`` inputs are left to extract."""
         from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
 
         from headstart.features.cache import cached_features
 
+        record = {"name": "plain probe (the model's preprocessing, fp32 features, default logistic regression)"}
+        if len(train) + len(test) > PLAIN_PROBE_CACHED_ITEMS:
+            return {**record, "accuracy": None, "note": f"not computed: {len(train) + len(test)} inputs (over "
+                                                        f"{PLAIN_PROBE_CACHED_ITEMS})"}
         backbone = create_backbone(spec)
         preprocessing = self.preprocessing(spec, {})
         parts = []
@@ -48,14 +54,15 @@ class ClassificationTask(Task):
             parts.append((data, keys, dataset))
         missing = sum(int(cache.load(cache.namespace(backbone, preprocessing, "fp32", None, 0), keys)[1].sum())
                       if cache else len(keys) for _, keys, _ in parts)
-        record = {"name": "plain probe (the model's preprocessing, fp32 features, default logistic regression)"}
         if missing > PLAIN_PROBE_ITEMS:
             return {**record, "accuracy": None, "note": f"not computed: {missing} inputs to extract (over "
-                                                        f"{PLAIN_PROBE_ITEMS}; a linear-probe run caches them)"}
+                                                        f"{PLAIN_PROBE_ITEMS}; a run at the model's own "
+                                                        "preprocessing in fp32 caches them)"}
         x_train, x_test = (cached_features(backbone, dataset, keys, cache, preprocessing, precision="fp32",
                                            description="features (plain probe)") for _, keys, dataset in parts)
         classes = train.classes
-        probe = LogisticRegression(max_iter=1000).fit(x_train, np.searchsorted(classes, train.labels))
+        with threadpool_limits(limits=1, user_api="blas"):  # tall, thin matrices: see linear_probe.py
+            probe = LogisticRegression(max_iter=1000).fit(x_train, np.searchsorted(classes, train.labels))
         return {**record, "accuracy": float((probe.predict(x_test) == np.searchsorted(classes, test.labels)).mean())}
 
     def precision_probe(self) -> LabeledData:

@@ -135,6 +135,14 @@ class DetectTask(ImageTask):
     def classes(self, splits: DataSplits) -> list[str]:
         return list(splits.train.classes)
 
+    def plain_probe(self, spec: ModelSpec, train: BoxData, test: BoxData, cache: Any) -> None:
+        """No naive probe for boxes (a classifier's recipe, which ImageTask would run)."""
+        return None
+
+    def precision_probe(self) -> None:
+        """No bf16 check: a detector trains and predicts through its own forward passes, no cached features."""
+        return None
+
     def check_labels(self, data: BoxData | None, classes: Sequence[str], what: str) -> None:
         if data is not None and list(data.classes) != list(classes):
             raise HeadstartError(f"the classes of {data.source} ({', '.join(data.classes)}) are not the detector's "

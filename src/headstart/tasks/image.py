@@ -37,6 +37,7 @@ from headstart.data.images import (
 )
 from headstart.data.splits import subsample_splits
 from headstart.files import user_path
+from headstart.models.registry import PREPROCESSING_NOTE
 from headstart.tasks.base import ExportGraph, fit_logistic_baseline, register_task
 from headstart.tasks.classification import ClassificationTask
 
@@ -218,7 +219,7 @@ class ImageTask(ClassificationTask):
             small = typical_side(items)
             if small is not None and small <= SMALL_INPUT_SHARE * side:
                 preprocessing["crop_pct"] = 1.0
-                preprocessing["note"] = (f"inputs of about {small} px, far smaller than the model's {side} px: resized "
+                preprocessing[PREPROCESSING_NOTE] = (f"inputs of about {small} px, far smaller than the model's {side} px: resized "
                                          "whole, no centre crop (--crop-pct to choose)")
         return preprocessing
 
