@@ -10,22 +10,21 @@ from pathlib import Path
 
 import torch
 
+from headstart.compute.device import cpu_fields
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def machine() -> str:
     """The CPU, its threads and torch. Virtual machines often name the CPU only by vendor ("AMD EPYC"), so its
     family and model and whether it has bf16 or AMX instructions are added: two such machines can differ 2x."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        fields = dict(line.split(":", 1) for line in lines[: lines.index("")] if ":" in line) if "" in lines else {}
-        fields = {key.strip(): value.strip() for key, value in fields.items()}
-        cpu = fields["model name"]
+    fields = cpu_fields()
+    if "model name" in fields:
         flags = set(fields.get("flags", "").split())
         extras = [name for name in ("avx512_bf16", "amx_bf16") if name in flags]
-        cpu += f" (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')}"
+        cpu = f"{fields['model name']} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')}"
         cpu += f"; {', '.join(extras)})" if extras else ")"
-    except (OSError, KeyError):
+    else:
         cpu = platform.processor()
     return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 

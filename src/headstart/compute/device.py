@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -70,3 +71,13 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def cpu_fields() -> dict[str, str]:
+    """The first processor's entries in /proc/cpuinfo (model name, cpu family, model, flags...); {} elsewhere."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return {}
+    first = lines[: lines.index("")] if "" in lines else lines
+    return {key.strip(): value.strip() for key, value in (line.split(":", 1) for line in first if ":" in line)}

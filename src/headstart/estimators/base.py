@@ -156,7 +156,7 @@ class Estimator(BaseEstimator):
         set_seed(self.seed)  # the new head's initial weights, and everything random after them
         model = task.build_model(spec, strategy, len(classes), strategy.pretrained)
         run_precision, self.precision_, self.precision_note_ = self._guarded_precision(
-            task, strategy, model, preprocessing, reporter)
+            task, strategy, model, preprocessing, splits.train.items, reporter)
         train = task.encode(splits.train, classes)
         self.throughput_ = Throughput()
         ctx = FitContext(
@@ -187,20 +187,19 @@ class Estimator(BaseEstimator):
         return self
 
     def _guarded_precision(self, task: Task, strategy: Strategy, model: Any, preprocessing: dict,
-                           reporter: Reporter) -> tuple[str, str, str | None]:
+                           items: Sequence[Any], reporter: Reporter) -> tuple[str, str, str | None]:
         """(precision for the fit, precision of its features, why): ``auto`` where it would extract pre-trained
         features in bf16 keeps bf16 only if, on this machine and backbone, it keeps the probe within the guard's
         tolerance of fp32 (see precision_guard); the features' precision is saved, so predictions use the same."""
         backbone = getattr(model, "backbone", None)
         if self.precision != "auto" or not strategy.pretrained or backbone is None:
             return self.precision, self.precision, None
-        probe = task.precision_probe()
+        # What "auto" stands for here, judged on one of the run's own inputs (the probe set is read only if needed).
+        resolved = extraction_precision("auto", task.inputs_dataset(list(items[:1]), None, preprocessing, train=False))
+        probe = task.precision_probe() if resolved == "bf16" else None
         if probe is None:
-            return self.precision, self.precision, None
-        dataset = task.inputs_dataset(probe.items, None, preprocessing, train=False)
-        resolved = extraction_precision("auto", dataset)
-        if resolved != "bf16":
             return self.precision, resolved, None
+        dataset = task.inputs_dataset(probe.items, None, preprocessing, train=False)
         cache = self._feature_cache()
         labels = np.searchsorted(probe.classes, probe.labels)
         verdict = bf16_verdict(backbone, dataset, labels, preprocessing, cache.root if cache else None, reporter)
@@ -210,15 +209,19 @@ class Estimator(BaseEstimator):
     def _refit_strategy(self, strategy: Strategy, result: FitResult, splits: DataSplits, params: dict,
                         reporter: Reporter) -> Strategy | None:
         """The strategy to train again on every labelled example, or None (and the reason, in ``fit_details_``)."""
-        refit = strategy.refit(result) if params["refit"] and splits.val is not None and len(splits.val) else None
-        if refit is None:
-            why = ("turned off (refit=False)" if not params["refit"] else
-                   "not needed: no example was set aside" if splits.val is None or not len(splits.val) else
-                   f"{strategy.name} cannot train again with its choices fixed")
-            self.fit_details_["refit"] = {"done": False, "reason": why}
-            if params["refit"] and splits.val is not None and len(splits.val):
-                reporter.say(f"  not refit on all data: {why}")
-        return refit
+        set_aside = splits.val is not None and len(splits.val) > 0
+        if not params["refit"]:
+            why = "turned off (refit=False)"
+        elif not set_aside:
+            why = "not needed: no example was set aside"
+        else:
+            refit = strategy.refit(result)
+            if refit is not None:
+                return refit
+            why = f"{strategy.name} cannot train again with its choices fixed"
+            reporter.say(f"  not refit on all data: {why}")
+        self.fit_details_["refit"] = {"done": False, "reason": why}
+        return None
 
     def _refit(self, task: Task, refit: Strategy, spec: Any, classes: Sequence[str], ctx: FitContext,
                reporter: Reporter) -> None:

@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 from torch.utils.data import Dataset
 
+from headstart.compute.device import cpu_fields
 from headstart.digests import digest
 from headstart.features.cache import module_digest
 from headstart.features.extract import extract_features
@@ -57,15 +58,9 @@ class Verdict:
 
 def machine_identity() -> dict[str, str]:
     """What makes bf16 results differ between machines: the CPU, its bf16 instructions, the libraries."""
-    cpu, flags = platform.processor(), set()
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        fields = dict(line.split(":", 1) for line in lines if ":" in line)
-        fields = {key.strip(): value.strip() for key, value in fields.items()}
-        cpu = f"{fields.get('model name', cpu)} (family {fields.get('cpu family')}, model {fields.get('model')})"
-        flags = set(fields.get("flags", "").split())
-    except OSError:
-        pass
+    fields = cpu_fields()
+    cpu = f"{fields.get('model name', platform.processor())} (family {fields.get('cpu family')}, model {fields.get('model')})"
+    flags = set(fields.get("flags", "").split())
     identity = {"cpu": cpu, "bf16": ",".join(sorted(flags & {"avx512_bf16", "amx_bf16", "amx_tile"}))}
     for package in ("torch", "openvino", "onnxruntime"):
         try:
