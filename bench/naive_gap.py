@@ -25,13 +25,13 @@ from sklearn.preprocessing import StandardScaler
 from headstart.data.fashion_mnist import load_fashion_mnist
 from headstart.features import extract_features
 from headstart.models import create_backbone, get_model_spec
-from headstart.strategies.linear_probe import C_GRID
 from headstart.tasks import get_task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import append_row, commit, machine
 
 RESULTS = Path(__file__).resolve().parent / "results" / "naive_gap.jsonl"
+C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)  # the linear probe's grid when these rows were measured
 
 
 def features(backbone, items, crop_pct: float, size: int) -> np.ndarray:

@@ -48,7 +48,6 @@ from headstart.estimators import estimator_for
 from headstart.features import FeatureCache, cached_features
 from headstart.models import create_backbone, get_model_spec
 from headstart.ranking.rank import RANDOM_SUFFIX, score_features, split_source_head, with_layers
-from headstart.strategies.linear_probe import C_GRID
 from headstart.tasks import get_task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -56,6 +55,7 @@ from common import append_row, commit, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "ranking_validation.jsonl"
+C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)  # the linear probe's grid when these rows were measured
 IMAGE_CANDIDATES = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "efficientnet_lite0@random"]
 TEXT_CANDIDATES = ["minilm-l6", "minilm-l6@random", "tfidf"]
 SCORES = ("logme", "leep", "nce", "hscore")

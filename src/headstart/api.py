@@ -143,7 +143,7 @@ def train(
     split_name, split = estimator.splits_.evaluation_split()
     scored = split is not None and len(split) > 0
     refit = estimator.fit_details_.get("refit", {})
-    if scored and split_name == "val" and estimator.holdout_ is not None:
+    if scored and split_name == "val" and estimator.holdout_ is not None and refit.get("done"):
         scores, outputs = estimator.holdout_  # the refit model trained on this split: its score is from before
         estimate = f"validation split held out, scored before the refit on all {refit['examples']} examples"
     else:

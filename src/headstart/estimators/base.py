@@ -24,6 +24,7 @@ from headstart.compute.device import PRECISIONS
 from headstart.compute.speed import Throughput
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.errors import HeadstartError
+from headstart.estimators.guard import plain_probe_guard
 from headstart.features import FeatureCache
 from headstart.features.extract import extraction_precision
 from headstart.features.precision_guard import bf16_verdict
@@ -146,7 +147,10 @@ class Estimator(BaseEstimator):
         spec = get_model_spec(model_name, self.weights)
         task.check_model(spec)
         reporter.say(f"strategy [bold]{strategy.name}[/] ({strategy.summary}): {reason}")
-        splits = task.with_validation(given, params["val_size"], self.seed, strategy.uses_validation)
+        # auto's guard rail judges a strategy that trains the backbone on examples it never trained on
+        guarded = auto_details is not None and task.plain_probe_knobs(spec) is not None
+        needed = strategy.uses_validation or (guarded and not strategy.frozen_backbone)
+        splits = task.with_validation(given, params["val_size"], self.seed, needed)
         classes = task.classes(splits)
         task.check_labels(splits.val, classes, "validation")
         preprocessing = task.preprocessing(spec, params, splits.train.items)
@@ -175,10 +179,12 @@ class Estimator(BaseEstimator):
         self.fit_details_ = {**result.details, **({"auto": auto_details} if auto_details else {})}
         self.splits_ = splits
         splits.warnings.extend(result.warnings)
-        self.holdout_: tuple[dict, Any] | None = None
-        refit = self._refit_strategy(strategy, result, splits, params, reporter)
-        if refit is not None:
-            self._refit(task, refit, spec, classes, ctx, reporter)
+        self.holdout_: tuple[dict, Any] | None = None  # scores on the validation split before a refit
+        if not guarded or plain_probe_guard(self, task, spec, splits, reporter) is None:
+            refit = self._refit_strategy(strategy, result, splits, params, reporter)
+            if refit is not None:
+                self._refit(task, refit, spec, classes, ctx, reporter)
+        # else the plain probe beat auto's choice: it is now this run, refit as the run would have been
         self.data_record_ = {
             "source": splits.train.source, "splits": splits.record, "warnings": splits.warnings,
             "counts": {part: data.class_counts() for part, data in
@@ -227,7 +233,8 @@ class Estimator(BaseEstimator):
                reporter: Reporter) -> None:
         """Score the model on the validation split it never trained on (the estimate the run reports when no
         test split is given), then train ``refit`` afresh on train + validation: every labelled example counts."""
-        self.holdout_ = self.evaluate_with_outputs(self.splits_.val)
+        if self.holdout_ is None:
+            self.holdout_ = self.evaluate_with_outputs(self.splits_.val)
         pool = task.encode(self.splits_.train.join(self.splits_.val), classes)
         reporter.say(f"refit on all {len(pool)} labelled examples: [bold]{refit.spec()}[/]")
         start = time.perf_counter()

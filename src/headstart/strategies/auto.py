@@ -14,8 +14,6 @@ import torch
 from accelerate.utils import send_to_device
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from torch.utils.data import DataLoader
 
 from headstart.compute.device import default_device
@@ -29,6 +27,7 @@ from headstart.progress import Reporter
 from headstart.strategies.base import budget_epochs
 from headstart.strategies.contrastive import Contrastive
 from headstart.strategies.head import Head
+from headstart.strategies.linear_probe import DEFAULT_C, root_mean_square
 
 if TYPE_CHECKING:
     from headstart.tasks.base import Task
@@ -117,13 +116,15 @@ def estimate_seconds(strategy: str, n_train: int, forward: float, val_share: flo
 
 
 def quick_probe(features: np.ndarray, labels: Sequence[str], seed: int) -> float:
-    """Cross-validated accuracy of a logistic regression on features of the ranking subsample."""
+    """Cross-validated accuracy of a logistic regression on features of the ranking subsample (scaled as the
+    linear probe scales them)."""
     folds = int(min(3, min(Counter(labels).values())))
     if folds < 2:
         return float("nan")
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=1000))
-    return float(cross_val_score(model, features, np.asarray(labels), cv=cv).mean())
+    model = LogisticRegression(C=DEFAULT_C, max_iter=2000)
+    x = features / root_mean_square(features)
+    return float(cross_val_score(model, x, np.asarray(labels), cv=cv).mean())
 
 
 def plan_auto(

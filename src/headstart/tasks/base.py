@@ -99,6 +99,11 @@ class Task(ABC):
         """The naive transfer recipe's score on ``test`` (see ClassificationTask), or None where it has none."""
         return None
 
+    def plain_probe_knobs(self, spec: ModelSpec) -> dict[str, Any] | None:
+        """The estimator knobs that give the plain probe's preprocessing (the model's own), or None where the task
+        has no plain probe (auto's guard rail then does not apply)."""
+        return None
+
     @abstractmethod
     def inputs_dataset(
         self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool

@@ -135,6 +135,9 @@ class DetectTask(ImageTask):
     def classes(self, splits: DataSplits) -> list[str]:
         return list(splits.train.classes)
 
+    def plain_probe_knobs(self, spec: ModelSpec) -> None:
+        return None
+
     def plain_probe(self, spec: ModelSpec, train: BoxData, test: BoxData, cache: Any) -> None:
         """No naive probe for boxes (a classifier's recipe, which ImageTask would run)."""
         return None

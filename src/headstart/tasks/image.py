@@ -204,6 +204,9 @@ class ImageTask(ClassificationTask):
         splits = read_image_csv(path) if path.suffix.lower() in (".csv", ".tsv") else read_image_folder(path)
         return subsample_splits(splits, per_class, test_per_class, seed)
 
+    def plain_probe_knobs(self, spec) -> dict[str, Any]:
+        return {"image_size": None, "crop_pct": spec.preprocessing.get("crop_pct", 1.0)}
+
     def preprocessing(self, spec, params: dict[str, Any], items: Sequence[Any] | None = None) -> dict:
         """The model's record with ``image_size`` and ``crop_pct`` as given; inputs far smaller than the model's
         input (28-pixel scans for a 224-pixel network) are resized whole, with no centre crop to cut their edges

@@ -106,6 +106,9 @@ class TextTask(ClassificationTask):
         splits = read_text_file(path, text_column, label_column)
         return subsample_splits(splits, per_class, test_per_class, seed)
 
+    def plain_probe_knobs(self, spec: ModelSpec) -> dict[str, Any]:
+        return {"max_length": None}
+
     def preprocessing(self, spec: ModelSpec, params: dict[str, Any], items: Sequence[Any] | None = None) -> dict:
         result = {**spec.preprocessing, "tokenizer": model_folder(spec)}
         if params.get("max_length"):
