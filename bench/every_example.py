@@ -2,7 +2,8 @@
 
     python bench/every_example.py --label after                          # this checkout
     git worktree add /tmp/before be7eb2a                                 # the code before issue 34
-    PYTHONPATH=/tmp/before/src python bench/every_example.py --label before
+    cp bench/every_example.py /tmp/before/bench/ && cd /tmp/before && PYTHONPATH=src \
+        python bench/every_example.py --label before --out /work/main/bench/results/every_example.jsonl
 
 Each cell draws N labelled examples per class with the seed (Fashion-MNIST with EfficientNet-Lite0; Rotten Tomatoes
 with MiniLM-L6) and trains headstart on them as a user would: ``default`` is ``strategy="auto"`` with the model
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["naive", "default", "linear-probe"])
     parser.add_argument("--cache", default="/tmp/headstart-bench-cache")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON-lines file rows are appended to")
     args = parser.parse_args()
     cache, version = FeatureCache(args.cache), code_version()
     for name in args.sets:
@@ -106,7 +108,7 @@ def main() -> None:
                             guard = clf.fit_details_.get("auto", {}).get("guard")
                             row.update({"guard": guard} if guard else {})
                         row["seconds"] = round(time.perf_counter() - start, 1)
-                        append_row(RESULTS, {**row, "machine": machine(), "commit": version})
+                        append_row(args.out, {**row, "machine": machine(), "commit": version})
 
 
 if __name__ == "__main__":
