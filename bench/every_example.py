@@ -56,12 +56,12 @@ SETS = {"fashion-mnist": ("image", "efficientnet_lite0", ImageClassifier, fashio
 
 def naive(task_name: str, model: str, train, test, cache: FeatureCache) -> float:
     task, spec = get_task(task_name), get_model_spec(model)
-    backbone = create_backbone(spec)
+    backbone, preprocessing = create_backbone(spec), task.preprocessing(spec, {})  # the model's own
 
     def features(data) -> np.ndarray:
-        dataset = task.inputs_dataset(data.items, None, spec.preprocessing, train=False)
+        dataset = task.inputs_dataset(data.items, None, preprocessing, train=False)
         keys = [task.content_key(item) for item in data.items]
-        return cached_features(backbone, dataset, keys, cache, dict(spec.preprocessing), precision="fp32")
+        return cached_features(backbone, dataset, keys, cache, preprocessing, precision="fp32")
 
     classes = sorted(set(train.labels))
     clf = LogisticRegression(max_iter=1000).fit(features(train), np.searchsorted(classes, train.labels))

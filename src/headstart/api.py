@@ -33,7 +33,7 @@ from headstart.rundir import (
 from headstart.search import Neighbour, SimilarityIndex
 from headstart.strategies import strategy_name, strategy_spec
 from headstart.tasks import get_task, infer_task
-from headstart.training.checkpoint import CHECKPOINT
+from headstart.training.checkpoint import CHECKPOINT, FIRST_FIT
 
 __all__ = ["Evaluation", "TrainResult", "demo", "embed", "evaluate", "infer_task", "predict", "rank", "similar", "train"]
 
@@ -65,6 +65,8 @@ class TrainResult:
             lines.append(f"preprocessing: {summary['preprocessing_note']}")
         if summary.get("precision_note"):
             lines.append(f"precision: {summary['precision_note']}")
+        if summary.get("guard"):
+            lines.append(f"guard rail: {summary['guard']['message']}")
         refit = summary.get("refit") or {}
         if refit.get("done"):
             lines.append(f"refit on all {refit['examples']} labelled examples as {refit['strategy']} "
@@ -178,6 +180,7 @@ def train(
         "preprocessing_note": estimator.preprocessing_note_,
         "precision_note": estimator.precision_note_,
         "refit": refit,
+        "guard": estimator.fit_details_.get("auto", {}).get("guard"),
         "baseline": baseline_score,
         "plain_probe": plain,
         "fit_seconds": round(estimator.fit_seconds_, 2),
@@ -199,7 +202,7 @@ def train(
     if scores is not None:
         estimator.write_evaluation(run_dir, split, outputs)
     write_report(run_dir)
-    for name in (CHECKPOINT, LAUNCH):  # the run is complete: config.json has everything the launch record had
+    for name in (CHECKPOINT, FIRST_FIT, LAUNCH):  # the run is complete: config.json has everything the launch had
         (run_dir / name).unlink(missing_ok=True)
     return TrainResult(estimator, run_dir, summary)
 
@@ -276,6 +279,7 @@ class Evaluation:
     split: str
     metrics: dict
     task: str
+    note: str | None = None  # e.g. that the run trained on these examples
 
     def headline(self) -> str:
         return f"{self.split} split, " + self.tables()[0]
@@ -284,14 +288,29 @@ class Evaluation:
         return get_task(self.task).evaluation_tables(self.metrics)
 
     def to_dict(self) -> dict:
-        return {"split": self.split, **self.metrics}
+        return {"split": self.split, **self.metrics, **({"note": self.note} if self.note else {})}
 
 
 def evaluate(run: str | Path, data: str | Path) -> Evaluation:
-    """Score a saved run of any task on ``data`` (its test split when it has one, else validation, else all)."""
+    """Score a saved run of any task on ``data`` (its test split when it has one, else validation, else all), and
+    say so when the run trained on those examples."""
     estimator = load(run)
     split_name, split = estimator.evaluation_data(data)
-    return Evaluation(split_name, estimator.evaluate(split), estimator.task)
+    return Evaluation(split_name, estimator.evaluate(split), estimator.task,
+                      trained_on_note(estimator, split_name, split, run))
+
+
+def trained_on_note(estimator: Any, split_name: str, split: Any, run: str | Path) -> str | None:
+    """Why a score is no estimate for new data: the run's own training data, whole ("all": it has no validation or
+    test split) or its validation split after the refit on every labelled example."""
+    if getattr(split, "source", None) != estimator.data_record_.get("source"):
+        return None
+    refit = (estimator.fit_details_.get("refit") or {}).get("done")
+    if split_name == "all" or (split_name == "val" and refit):
+        how = "all of it" if split_name == "all" else "the validation split too, in the refit on every example"
+        return (f"{run} trained on these {len(split)} examples ({how}): the score is not an estimate for new data; "
+                "evaluate on a test split it never saw")
+    return None
 
 
 def rank(

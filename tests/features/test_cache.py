@@ -106,6 +106,11 @@ def test_interrupted_extraction_keeps_whole_shards_only(setup, tmp_path, monkeyp
         run(backbone, preprocessing, paths, cache, fail_at=13)
     assert [e.items for e in cache.entries()] == [8]  # 12 extracted, one shard of 8 complete
     assert not list(tmp_path.rglob(".shard-*"))  # no temporary file left behind
+    # What is missing, told from the shards' keys alone: the 16 not in the complete shard.
+    keys = [TASK.content_key(p) for p in paths]
+    meta = cache.namespace(backbone, preprocessing, "fp32", None, 0)
+    np.testing.assert_array_equal(cache.missing(meta, keys), cache.load(meta, keys)[1])
+    assert cache.missing(meta, keys).sum() == len(paths) - 8
     resumed, reads = run(backbone, preprocessing, paths, cache)
     assert reads == len(paths) - 8
     fresh, _ = run(backbone, preprocessing, paths, None)

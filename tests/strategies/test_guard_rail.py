@@ -8,7 +8,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-from headstart import ImageClassifier, load
+from headstart import ImageClassifier, api, load
 from headstart.features import extract_features
 from headstart.models import create_backbone, get_model_spec
 from headstart.tasks import get_task
@@ -51,9 +51,12 @@ def test_auto_saves_the_plain_probe_when_its_choice_scores_below_it(tmp_path):
 
 def test_the_guard_compares_a_probe_with_the_plain_one_on_the_same_folds(tmp_path):
     data = copy_sample(tmp_path / "data", CLASSES, 10)  # a test split: no example set aside, the probe cross-validates
-    clf = ImageClassifier("efficientnet_lite0", "auto", cache=False).fit(data)
+    result = api.train(data, model="efficientnet_lite0", out=tmp_path / "run", check_leakage=False, cache=False)
+    clf = result.estimator
     guard = clf.fit_details_["auto"]["guard"]
     assert guard["checked"] and guard["estimate"] == "5-fold cross-validation on the same folds"
+    assert f"guard rail: {guard['message']}" in result.lines() and result.summary["guard"] == guard
+    assert "Guard rail: " in (tmp_path / "run" / "report.html").read_text()
     if not guard["fell_back"]:
         assert guard["auto"] == clf.fit_details_["cv_accuracy"]
     train = clf.splits_.train

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from headstart.training.checkpoint import CHECKPOINT
+from headstart.tasks.base import Task
+from headstart.training.checkpoint import CHECKPOINT, FIRST_FIT
 from tests.conftest import copy_sample, run_cli
 
 # Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
@@ -37,12 +38,13 @@ def saved_position(run: Path) -> tuple[int, int, int] | None:
     return state["trainer"], state["stage"], state["epoch"]
 
 
-def train_until_checkpoint(data: Path, run: Path, sig: signal.Signals) -> subprocess.Popen:
-    """Start training and send ``sig`` once the fine-tuning trainer has saved its first epoch."""
+def train_until_checkpoint(data: Path, run: Path, sig: signal.Signals, trainer: int = 1) -> subprocess.Popen:
+    """Start training and send ``sig`` once ``trainer`` has saved an epoch (0 is the head warm-up on cached
+    features, 1 the fine-tuning; 2 and 3 the same in the refit on every example)."""
     proc = subprocess.Popen([sys.executable, "-m", "headstart", "train", str(data), *ARGS, "--out", str(run)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
-    while (saved_position(run) or (0,))[0] < 1:  # trainer 0 is the head warm-up on cached features
+    while (saved_position(run) or (0,))[0] < trainer:
         assert proc.poll() is None, f"training ended before it could be interrupted: {proc.stderr.read()}"
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -85,6 +87,22 @@ def test_killed_run_resumes_to_the_same_metrics(data_and_reference, tmp_path, si
     assert result.returncode == 0, result.stderr
     assert outcome(run) == (scores, history)
     assert not (run / CHECKPOINT).exists()
+
+
+def test_a_run_killed_in_its_refit_resumes_without_training_the_first_fit_again(data_and_reference, tmp_path,
+                                                                               monkeypatch):
+    data, (scores, history) = data_and_reference
+    run = tmp_path / "run"
+    assert train_until_checkpoint(data, run, signal.SIGKILL, trainer=2).returncode == -9
+    assert (run / FIRST_FIT).is_file()
+    fits = []
+    original = Task.fit
+    monkeypatch.setattr(Task, "fit", lambda self, *args: fits.append(args[0].spec()) or original(self, *args))
+    result = headstart("train", "--resume", run)
+    assert result.returncode == 0, result.stderr
+    assert outcome(run) == (scores, history)
+    assert len(fits) == 1 and fits[0].startswith("fine-tune(epochs=")  # the refit alone
+    assert not (run / FIRST_FIT).exists() and not (run / CHECKPOINT).exists()
 
 
 def test_resume_refuses_a_finished_run_and_changed_data(data_and_reference, tmp_path):

@@ -115,6 +115,8 @@ def evaluate(
         print(json.dumps(evaluation.to_dict(), indent=2))
         return
     headline, tables = evaluation.tables()
+    if evaluation.note:
+        warn(evaluation.note)
     out.print(f"{evaluation.split} split, {headline}")
     for title, header, rows in tables:
         print_table(header, rows, title=title)

@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator
 
 from headstart import __version__
 from headstart.compute.device import PRECISIONS
+from headstart.compute.distributed import world
 from headstart.compute.speed import Throughput
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.errors import HeadstartError
@@ -47,6 +48,7 @@ from headstart.strategies import (
 from headstart.strategies.auto import parse_budget, plan_auto
 from headstart.tasks import Task, get_task
 from headstart.training.checkpoint import Checkpoint
+from headstart.training.engine import EpochRecord
 
 # The valid range of every numeric knob, for every estimator (a knob an estimator lacks is never looked up).
 RANGES: dict[str, Range] = {
@@ -172,7 +174,7 @@ class Estimator(BaseEstimator):
             throughput=self.throughput_, task_params=self._task_params(),
         )
         start = time.perf_counter()
-        result = task.fit(strategy, model, train, task.encode(splits.val, classes), ctx)
+        result = self._first_fit(task, strategy, model, train, task.encode(splits.val, classes), ctx, reporter)
         self.fit_seconds_ = time.perf_counter() - start
         self._set_fitted(model.eval(), spec, preprocessing, classes, strategy, reason)
         self.history_ = [record.to_row() for record in result.history]
@@ -191,6 +193,25 @@ class Estimator(BaseEstimator):
                        (("train", splits.train), ("val", splits.val), ("test", splits.test)) if data is not None},
         }
         return self
+
+    @staticmethod
+    def _first_fit(task: Task, strategy: Strategy, model: Any, train: Any, val: Any, ctx: FitContext,
+                   reporter: Reporter) -> FitResult:
+        """``task.fit``; with a checkpoint, its outcome is kept once it ends, and a resume after that (during the
+        refit) takes it from there instead of training it again."""
+        checkpoint = ctx.checkpoint
+        saved = checkpoint.first_fit() if checkpoint is not None else None
+        if saved is not None:
+            weights, record = saved
+            model.load_state_dict(weights)
+            history = [EpochRecord(**row) for row in record["history"]]
+            reporter.say(f"resuming after the first fit ({len(history)} epochs, kept in the checkpoint folder)")
+            return FitResult(history, record["details"], record["warnings"])
+        result = task.fit(strategy, model, train, val, ctx)
+        if checkpoint is not None and checkpoint.trainers and world().is_main:  # it trained: worth keeping
+            checkpoint.save_first_fit(model.state_dict(), {"history": [r.to_row() for r in result.history],
+                                                           "details": result.details, "warnings": result.warnings})
+        return result
 
     def _guarded_precision(self, task: Task, strategy: Strategy, model: Any, preprocessing: dict,
                            items: Sequence[Any], reporter: Reporter) -> tuple[str, str, str | None]:

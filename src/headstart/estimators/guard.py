@@ -33,8 +33,8 @@ def plain_probe_guard(run: Estimator, task: Task, spec: ModelSpec, splits: DataS
     labelled = len(splits.train) + (len(splits.val) if splits.val is not None else 0)
     verdict: dict[str, Any]
     if labelled > GUARD_ITEMS:
-        verdict = {"checked": False, "reason": f"{labelled} labelled examples (over {GUARD_ITEMS}): at that size the "
-                                               "adapted strategies measured well above the plain probe"}
+        verdict = {"checked": False, "message": f"not checked: {labelled} labelled examples (over {GUARD_ITEMS}), "
+                                                "where the adapting strategies measured well above the plain probe"}
     else:
         params = {**run.get_params(), "model": spec.name, "strategy": PLAIN_PROBE, "precision": "fp32",
                   "verbose": False, **knobs}
@@ -45,15 +45,15 @@ def plain_probe_guard(run: Estimator, task: Task, spec: ModelSpec, splits: DataS
         plain.fit(DataSplits(splits.train, splits.val, splits.test, dict(splits.record), []))
         ours, theirs, how = estimate(run, splits), estimate(plain, splits), estimate_name(run, splits)
         if ours is None or theirs is None:
-            verdict = {"checked": False, "reason": "no validation estimate to compare on (no validation split, and "
-                                                   "too few examples per class to cross-validate)"}
+            verdict = {"checked": False, "message": "not checked: no validation estimate to compare on (no "
+                                                    "validation split, and too few examples per class to cross-validate)"}
         else:
-            fell_back = theirs > ours
+            fell_back, choice = theirs > ours, run.strategy_spec_
+            message = (f"{choice} {ours:.1%} against the plain probe's {theirs:.1%} ({how}): "
+                       + ("the plain probe is saved instead" if fell_back else f"{choice} is kept"))
             verdict = {"checked": True, "estimate": how, "auto": ours, "plain_probe": theirs, "fell_back": fell_back,
-                       "seconds": round(plain.fit_seconds_, 2)}
-            choice = run.strategy_spec_
-            reporter.say(f"guard rail: {choice} {ours:.1%} against the plain probe's {theirs:.1%} ({how}): "
-                         + ("saving the plain probe instead" if fell_back else f"keeping {choice}"))
+                       "seconds": round(plain.fit_seconds_, 2), "message": message}
+            reporter.say(f"guard rail: {message}")
             if fell_back:
                 return _adopt(run, plain, verdict)
     run.fit_details_.setdefault("auto", {})["guard"] = verdict

@@ -94,12 +94,7 @@ class FeatureCache:
         for index, key in enumerate(keys):
             wanted.setdefault(key, []).append(index)
         out: np.ndarray | None = None
-        for shard in sorted(folder.glob("shard-*.npz")) if folder.is_dir() else []:
-            try:
-                with np.load(shard, allow_pickle=False) as data:
-                    shard_keys, shard_features = data["keys"].astype(str), data["features"]
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged: ignored, and replaced by the next store
-                continue
+        for shard_keys, shard_features in self._shards(folder, with_features=True):
             for row, key in enumerate(shard_keys):
                 indices = wanted.pop(key, None)
                 if indices is None:
@@ -109,6 +104,25 @@ class FeatureCache:
                 out[indices] = shard_features[row]
                 missing[indices] = False
         return out, missing
+
+    def missing(self, meta: dict, keys: Sequence[str]) -> np.ndarray:
+        """A mask of the ``keys`` not cached, from the shards' keys alone (their features are not read)."""
+        cached: set[str] = set()
+        for shard_keys, _ in self._shards(self._folder(meta), with_features=False):
+            cached.update(shard_keys.tolist())
+        return np.asarray([key not in cached for key in keys], bool)
+
+    @staticmethod
+    def _shards(folder: Path, with_features: bool) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """(keys, features or None) of each readable shard; a damaged one is skipped (the next store replaces it)."""
+        for shard in sorted(folder.glob("shard-*.npz")) if folder.is_dir() else []:
+            try:
+                with np.load(shard, allow_pickle=False) as data:  # an npz reads each array only when asked
+                    keys = data["keys"].astype(str)
+                    features = data["features"] if with_features else None
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                continue
+            yield keys, features
 
     def store(self, meta: dict, keys: Sequence[str], features: np.ndarray) -> None:
         """Add one shard; it appears whole or not at all."""

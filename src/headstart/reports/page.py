@@ -76,7 +76,14 @@ def write_page(root: Path, parts: list[str]) -> Path:
 
 
 def refit_paragraph(summary: dict) -> str:
-    """Whether the saved model was trained again on every labelled example, and what the score above measures."""
+    """Whether the saved model was trained again on every labelled example, and what the score above measures (and
+    what auto's guard rail made of its choice against the plain probe)."""
+    guard = summary.get("guard")
+    said = f"<p>Guard rail: {html.escape(guard['message'])}.</p>" if guard else ""
+    return said + _refit_sentence(summary)
+
+
+def _refit_sentence(summary: dict) -> str:
     refit = summary.get("refit") or {}
     if refit.get("done"):
         return (f"<p>Refit: after choosing on the validation split, the saved model was trained again on all "

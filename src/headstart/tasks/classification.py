@@ -52,7 +52,7 @@ class ClassificationTask(Task):
             keys = [self.content_key(item) for item in data.items]
             dataset = self.inputs_dataset(data.items, None, preprocessing, train=False)
             parts.append((data, keys, dataset))
-        missing = sum(int(cache.load(cache.namespace(backbone, preprocessing, "fp32", None, 0), keys)[1].sum())
+        missing = sum(int(cache.missing(cache.namespace(backbone, preprocessing, "fp32", None, 0), keys).sum())
                       if cache else len(keys) for _, keys, _ in parts)
         if missing > PLAIN_PROBE_ITEMS:
             return {**record, "accuracy": None, "note": f"not computed: {missing} inputs to extract (over "

@@ -9,6 +9,10 @@ A fit may run several trainers one after the other (e.g. a head warm-up on cache
 stages). Each gets an index from the :class:`Checkpoint` in order of creation; on resume, trainers before the saved
 one run again (they are cheap and, being seeded per epoch, give the same result), the saved one continues after
 its last finished epoch, and the ones after it run as usual.
+
+A fit that is trained again on every labelled example (the refit) saves the first fit's outcome once it ends (its
+weights, history and choices, in ``first-fit.safetensors``): a run stopped during the refit resumes from there
+without training the first fit again.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from headstart.errors import HeadstartError
 from headstart.files import atomic_write
 
 CHECKPOINT = "checkpoint.safetensors"
+FIRST_FIT = "first-fit.safetensors"
 FORMAT = "headstart-checkpoint"
 
 
@@ -60,6 +65,11 @@ class Checkpoint:
     def path(self) -> Path:
         return self.folder / CHECKPOINT
 
+    @property
+    def trainers(self) -> int:
+        """How many trainers this fit has started (or counted as run, on a resume after the first fit)."""
+        return self._trainers
+
     def next_trainer(self) -> tuple[int, TrainerState | None, bool]:
         """A new trainer's index, the state to continue from (if it is the saved one), and whether it comes
         after the saved trainer (a fresh start) or not."""
@@ -84,6 +94,33 @@ class Checkpoint:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+    def save_first_fit(self, weights: dict[str, torch.Tensor], record: dict[str, Any]) -> bool:
+        """Keep a finished first fit (its model's weights and a JSON-able ``record``) and how many trainers it ran;
+        False when the record cannot be kept as JSON (a resume then trains the first fit again)."""
+        try:
+            metadata = {"format": FORMAT, "record": json.dumps({**record, "trainers": self._trainers})}
+        except (TypeError, ValueError):
+            return False
+        tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.folder / FIRST_FIT, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+        return True
+
+    def first_fit(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        """On resume, the saved first fit (weights, record), its trainers counted as run; None without one."""
+        path = self.folder / FIRST_FIT
+        if not self.resume or not path.is_file():
+            return None
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                metadata = handle.metadata() or {}
+                weights = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 - safe_open API
+            record = json.loads(metadata["record"])
+        except (SafetensorError, OSError, ValueError, KeyError):
+            return None  # damaged: the first fit is trained again
+        self._trainers = int(record.pop("trainers"))
+        return weights, record
 
 
 def read_checkpoint(path: Path) -> tuple[int, TrainerState]:
