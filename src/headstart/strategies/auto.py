@@ -101,11 +101,18 @@ def forward_seconds(backbone: torch.nn.Module, task: Task, items: Sequence[Any],
     return per_item
 
 
-def estimate_seconds(strategy: str, n_train: int, forward: float, val_share: float = 0.2) -> float:
-    """Expected wall time of a strategy on ``n_train`` labelled examples, from the forward time per item."""
-    fit, val = n_train * (1 - val_share), n_train * val_share
+def estimate_seconds(strategy: str, n_train: int, forward: float, val_share: float = 0.2, refit: bool = True) -> float:
+    """Expected wall time of a strategy on ``n_train`` labelled examples, from the forward time per item: the
+    guard rail's plain probe extracts every example once more, and with ``refit`` a strategy that sets examples
+    aside trains again on all of them (about as long again)."""
     if strategy == "linear-probe":
         return n_train * forward
+    first = _first_fit_seconds(strategy, n_train, forward, val_share)
+    return first + n_train * forward + (first if refit else 0.0)
+
+
+def _first_fit_seconds(strategy: str, n_train: int, forward: float, val_share: float) -> float:
+    fit, val = n_train * (1 - val_share), n_train * val_share
     if strategy == "head":
         return (1 + Head.views) * fit * forward + val * forward
     if strategy == "contrastive":  # every example, no validation split; at most max_steps batches of 32
@@ -179,11 +186,12 @@ def plan_auto(
 
     remaining = None if budget is None else budget - (time.perf_counter() - start)
     adapting = task.adapting_strategies
-    estimates = {s: estimate_seconds(s, n, forwards[model]) for s in ("linear-probe", *adapting)}
+    refit = bool(params.get("refit", True))
+    estimates = {s: estimate_seconds(s, n, forwards[model], refit=refit) for s in ("linear-probe", *adapting)}
     by_size, size_reason = choose_strategy(train.labels)
     few_shot = task.few_shot_strategy
     if by_size == "linear-probe" and few_shot != by_size:
-        estimates.setdefault(few_shot, estimate_seconds(few_shot, n, forwards[model]))
+        estimates.setdefault(few_shot, estimate_seconds(few_shot, n, forwards[model], refit=refit))
         fits = remaining is None or estimates[few_shot] <= remaining
         strategy = few_shot if fits else by_size
         smallest = min(Counter(train.labels).values())
