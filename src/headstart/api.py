@@ -156,7 +156,7 @@ def train(
     if baseline and scores:
         # The references train on what the saved model trained on: train + validation when a test split scores.
         labelled = estimator.splits_.train
-        if split_name == "test" and estimator.splits_.val is not None and estimator.holdout_ is not None:
+        if split_name == "test" and estimator.splits_.val is not None and refit.get("done"):
             labelled = labelled.join(estimator.splits_.val)
         found = handler.baseline(labelled, split)
         baseline_score = {"name": found[0], "accuracy": found[1]} if found else None
@@ -297,20 +297,23 @@ def evaluate(run: str | Path, data: str | Path) -> Evaluation:
     estimator = load(run)
     split_name, split = estimator.evaluation_data(data)
     return Evaluation(split_name, estimator.evaluate(split), estimator.task,
-                      trained_on_note(estimator, split_name, split, run))
+                      trained_on_note(estimator, split_name, split, data, run))
 
 
-def trained_on_note(estimator: Any, split_name: str, split: Any, run: str | Path) -> str | None:
-    """Why a score is no estimate for new data: the run's own training data, whole ("all": it has no validation or
-    test split) or its validation split after the refit on every labelled example."""
-    if getattr(split, "source", None) != estimator.data_record_.get("source"):
-        return None
+def trained_on_note(estimator: Any, split_name: str, split: Any, data: str | Path, run: str | Path) -> str | None:
+    """Why a score is no estimate for new data: the run trained on the data scored, all of it ("all": the data has
+    no validation or test split) or its validation split (taken by the refit on every labelled example)."""
+    record = estimator.data_record_
+    trained = record.get("args", {}).get("data")
+    same = getattr(split, "source", None) == record.get("source") or (
+        trained is not None and Path(str(trained)).expanduser().resolve() == Path(str(data)).expanduser().resolve())
     refit = (estimator.fit_details_.get("refit") or {}).get("done")
-    if split_name == "all" or (split_name == "val" and refit):
-        how = "all of it" if split_name == "all" else "the validation split too, in the refit on every example"
-        return (f"{run} trained on these {len(split)} examples ({how}): the score is not an estimate for new data; "
-                "evaluate on a test split it never saw")
-    return None
+    if not same or split_name not in ("all", "val") or (split_name == "val" and not refit):
+        return None
+    how = {("all", True): "every example", ("all", False): "all but the part it set aside to validate on",
+           ("val", True): "the validation split too, in the refit on every example"}[(split_name, bool(refit))]
+    return (f"{run} was trained on this data ({how}): the score is not an estimate for new data; evaluate on a test "
+            "split it never saw")
 
 
 def rank(

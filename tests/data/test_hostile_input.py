@@ -91,7 +91,10 @@ def test_folder_reader_survives_junk_files(layout):
             except OSError:
                 continue
             for stem, suffix, payload in files:
-                (root / cls / f"{stem}{suffix}").write_bytes(payload)
+                try:
+                    (root / cls / f"{stem}{suffix}").write_bytes(payload)
+                except OSError:  # the layout names a class folder as a file too ("." and "c"): cannot be made
+                    continue
         splits = survives(read_image_folder, root)
         if splits is not None:
             assert not splits.train.items or splits.warnings, "junk files are skipped and counted"

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from headstart import ImageClassifier, api, load
+from headstart import api, load
+from headstart.estimators import base as estimators_base
 from headstart.features import extract_features
 from headstart.models import create_backbone, get_model_spec
+from headstart.strategies.auto import Plan
 from headstart.tasks import get_task
 from tests.conftest import copy_sample
 
@@ -26,12 +29,19 @@ def plain_features(items) -> np.ndarray:
     return extract_features(create_backbone(spec), dataset, precision="fp32")
 
 
-def test_auto_saves_the_plain_probe_when_its_choice_scores_below_it(tmp_path):
-    # 24 per class makes auto fine-tune; at lr 1e-6 for one epoch its new head stays untrained, far below the probe.
+def test_auto_saves_the_plain_probe_when_its_choice_scores_below_it(tmp_path, monkeypatch):
+    # An auto choice far below the probe: a fine-tune whose new head never trains (no warm-up, one epoch at 1e-6).
+    untrained = Plan("efficientnet_lite0", "fine-tune(warmup_epochs=0,epochs=1,lr=1e-6)", "a poor choice", {})
+    monkeypatch.setattr(estimators_base, "plan_auto", lambda *args: untrained)
     data = copy_sample(tmp_path / "data", CLASSES, 24, splits=("train",))
-    clf = ImageClassifier("efficientnet_lite0", "auto", epochs=1, lr=1e-6, image_size=64, cache=False).fit(data)
-    guard = clf.fit_details_["auto"]["guard"]
+    result = api.train(data, model="efficientnet_lite0", image_size=64, cache=False, out=tmp_path / "run",
+                       check_leakage=False)
+    clf, guard = result.estimator, result.summary["guard"]
     assert guard["checked"] and guard["fell_back"] and guard["plain_probe"] > guard["auto"]
+    assert guard["p_value"] < 0.05 and guard["plain_probe_alone_right"] > guard["auto_alone_right"]
+    # The run reports the plain probe's score on the held-out images, from before its refit.
+    assert result.summary["strategy"] == "linear-probe" and "before the refit" in result.summary["estimate"]
+    assert result.summary["scores"]["accuracy"] == pytest.approx(guard["plain_probe"])
     assert clf.fit_details_["auto"]["discarded"].startswith("fine-tune")
     held_out = len(clf.splits_.val)  # a fifth of the 72
     assert f"validation split of {held_out}," in guard["estimate"] and "guard rail" in clf.strategy_reason_
@@ -43,7 +53,6 @@ def test_auto_saves_the_plain_probe_when_its_choice_scores_below_it(tmp_path):
     x = plain_features(every.items)
     naive = LogisticRegression(max_iter=2000, random_state=0).fit(x, np.searchsorted(clf.classes_, every.labels))
     np.testing.assert_allclose(clf.predict_proba(every.items), naive.predict_proba(x), atol=1e-4)
-    clf.save(tmp_path / "run")
     loaded = load(tmp_path / "run")
     assert loaded.strategy_spec_ == clf.strategy_spec_ and loaded.precision_ == "fp32"
     np.testing.assert_allclose(loaded.predict_proba(every.items[:6]), clf.predict_proba(every.items[:6]), atol=1e-6)
@@ -62,8 +71,12 @@ def test_the_guard_compares_a_probe_with_the_plain_one_on_the_same_folds(tmp_pat
     train = clf.splits_.train
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
     labels = np.searchsorted(clf.classes_, train.labels)
-    plain = cross_val_score(LogisticRegression(max_iter=2000, random_state=0), plain_features(train.items), labels,
-                            cv=folds).mean()
-    assert guard["plain_probe"] == pytest.approx(plain)
-    assert guard["fell_back"] == (guard["plain_probe"] > guard["auto"])
+    # Each example predicted by the plain recipe fitted on the folds that leave it out, written out here.
+    plain = cross_val_predict(LogisticRegression(max_iter=2000, random_state=0), plain_features(train.items), labels,
+                              cv=folds) == labels
+    assert guard["plain_probe"] == pytest.approx(plain.mean())
+    assert guard["plain_probe_alone_right"] <= plain.sum() and guard["auto_alone_right"] <= len(labels) - plain.sum()
+    ahead, behind = guard["plain_probe_alone_right"], guard["auto_alone_right"]
+    p_value = binomtest(ahead, ahead + behind, 0.5, alternative="greater").pvalue if ahead > behind else 1.0
+    assert guard["p_value"] == pytest.approx(p_value) and guard["fell_back"] == (p_value < 0.05)
     assert clf.strategy_spec_ == ("linear-probe(C=1.0,scale=1.0)" if guard["fell_back"] else "linear-probe")

@@ -99,7 +99,7 @@ def test_a_run_says_which_estimate_it_reports_and_no_refit_keeps_the_split(train
     assert config["params"]["refit"] is True
     # Scoring the run on the data it trained on says so: no split of it was kept from the refit model.
     result = run_cli("evaluate", tmp_path / "refit", train_only)
-    assert result.returncode == 0 and "trained on these 45 examples (all of it)" in result.stdout + result.stderr
+    assert result.returncode == 0 and "was trained on this data (every example)" in result.stdout + result.stderr
     result = run_cli("train", train_only, *args, "--no-refit", "--out", tmp_path / "kept")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "kept" / "summary.json").read_text())

@@ -25,7 +25,7 @@ from headstart.compute.distributed import world
 from headstart.compute.speed import Throughput
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.errors import HeadstartError
-from headstart.estimators.guard import plain_probe_guard
+from headstart.estimators.guard import guards, plain_probe_guard
 from headstart.features import FeatureCache
 from headstart.features.extract import extraction_precision
 from headstart.features.precision_guard import bf16_verdict
@@ -150,8 +150,9 @@ class Estimator(BaseEstimator):
         task.check_model(spec)
         reporter.say(f"strategy [bold]{strategy.name}[/] ({strategy.summary}): {reason}")
         # auto's guard rail judges a strategy that trains the backbone on examples it never trained on
-        guarded = auto_details is not None and task.plain_probe_knobs(spec) is not None
-        needed = strategy.uses_validation or (guarded and not strategy.frozen_backbone)
+        # (and refit on every example after), where the guard applies
+        guarded = auto_details is not None and guards(task, spec, given)
+        needed = strategy.uses_validation or (guarded and params["refit"] and not strategy.frozen_backbone)
         splits = task.with_validation(given, params["val_size"], self.seed, needed)
         classes = task.classes(splits)
         task.check_labels(splits.val, classes, "validation")
@@ -174,15 +175,20 @@ class Estimator(BaseEstimator):
             throughput=self.throughput_, task_params=self._task_params(),
         )
         start = time.perf_counter()
-        result = self._first_fit(task, strategy, model, train, task.encode(splits.val, classes), ctx, reporter)
+        identity = {"strategy": strategy.spec(), "model": spec.name, "classes": list(classes), "examples": len(train),
+                    "seed": self.seed}
+        refits = params["refit"] and splits.val is not None and len(splits.val) > 0
+        result = self._first_fit(task, strategy, model, train, task.encode(splits.val, classes), ctx, reporter,
+                                 identity if refits else None)
         self.fit_seconds_ = time.perf_counter() - start
         self._set_fitted(model.eval(), spec, preprocessing, classes, strategy, reason)
         self.history_ = [record.to_row() for record in result.history]
+        self.out_of_fold_ = result.out_of_fold
         self.fit_details_ = {**result.details, **({"auto": auto_details} if auto_details else {})}
         self.splits_ = splits
         splits.warnings.extend(result.warnings)
         self.holdout_: tuple[dict, Any] | None = None  # scores on the validation split before a refit
-        if not guarded or plain_probe_guard(self, task, spec, splits, reporter) is None:
+        if auto_details is None or plain_probe_guard(self, task, spec, splits, reporter) is None:
             refit = self._refit_strategy(strategy, result, splits, params, reporter)
             if refit is not None:
                 self._refit(task, refit, spec, classes, ctx, reporter)
@@ -196,11 +202,12 @@ class Estimator(BaseEstimator):
 
     @staticmethod
     def _first_fit(task: Task, strategy: Strategy, model: Any, train: Any, val: Any, ctx: FitContext,
-                   reporter: Reporter) -> FitResult:
-        """``task.fit``; with a checkpoint, its outcome is kept once it ends, and a resume after that (during the
-        refit) takes it from there instead of training it again."""
-        checkpoint = ctx.checkpoint
-        saved = checkpoint.first_fit() if checkpoint is not None else None
+                   reporter: Reporter, identity: dict | None) -> FitResult:
+        """``task.fit``; with a checkpoint and a refit to follow (``identity`` says what this fit is), its outcome
+        is kept once it ends, and a resume after that (during the refit) takes it from there instead of training it
+        again."""
+        checkpoint = ctx.checkpoint if identity is not None else None
+        saved = checkpoint.first_fit(identity) if checkpoint is not None else None
         if saved is not None:
             weights, record = saved
             model.load_state_dict(weights)
@@ -210,7 +217,8 @@ class Estimator(BaseEstimator):
         result = task.fit(strategy, model, train, val, ctx)
         if checkpoint is not None and checkpoint.trainers and world().is_main:  # it trained: worth keeping
             checkpoint.save_first_fit(model.state_dict(), {"history": [r.to_row() for r in result.history],
-                                                           "details": result.details, "warnings": result.warnings})
+                                                           "details": result.details, "warnings": result.warnings},
+                                      identity)
         return result
 
     def _guarded_precision(self, task: Task, strategy: Strategy, model: Any, preprocessing: dict,

@@ -105,10 +105,11 @@ def estimate_seconds(strategy: str, n_train: int, forward: float, val_share: flo
     """Expected wall time of a strategy on ``n_train`` labelled examples, from the forward time per item: the
     guard rail's plain probe extracts every example once more, and with ``refit`` a strategy that sets examples
     aside trains again on all of them (about as long again)."""
+    guard = n_train * forward
     if strategy == "linear-probe":
-        return n_train * forward
+        return n_train * forward + guard
     first = _first_fit_seconds(strategy, n_train, forward, val_share)
-    return first + n_train * forward + (first if refit else 0.0)
+    return first + guard + (first if refit else 0.0)
 
 
 def _first_fit_seconds(strategy: str, n_train: int, forward: float, val_share: float) -> float:

@@ -106,6 +106,7 @@ class FitResult:
     history: list[EpochRecord] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # what the user should know (shown with the run's warnings)
+    out_of_fold: np.ndarray | None = None  # each training example's class predicted by the cross-validation
 
 
 class Strategy(ABC):

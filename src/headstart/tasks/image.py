@@ -44,6 +44,7 @@ from headstart.tasks.classification import ClassificationTask
 IMAGE_CACHE_ENV = "HEADSTART_IMAGE_CACHE_MB"
 DEFAULT_IMAGE_CACHE_MB = 1024
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample" / "fashion-mnist"
+DEFAULT_CROP_PCT = 0.875  # timm's evaluation crop, for models whose record has none
 
 
 # Steps that treat every channel alike and draw the same random numbers whatever the channels: on a greyscale
@@ -75,7 +76,7 @@ def image_transform(preprocessing: dict, train: bool) -> Compose:
     if train:
         transform = create_transform(is_training=True, scale=(0.5, 1.0), color_jitter=None, **common)
     else:
-        transform = create_transform(is_training=False, crop_pct=preprocessing.get("crop_pct", 0.875), **common)
+        transform = create_transform(is_training=False, crop_pct=preprocessing.get("crop_pct", DEFAULT_CROP_PCT), **common)
     steps = list(transform.transforms)
     blind = next((i for i, step in enumerate(steps) if not isinstance(step, CHANNEL_BLIND)), len(steps))
     return Compose([*steps[:blind], ToRGB(), *steps[blind:]])
@@ -92,7 +93,7 @@ def decoded_cache_budget() -> int:
 def scale_side(preprocessing: dict) -> int:
     """The shorter side the evaluation transform resizes to before its centre crop (timm: size / crop_pct)."""
     size = int(tuple(preprocessing.get("input_size", (3, 224, 224)))[-1])
-    return math.floor(size / float(preprocessing.get("crop_pct", 0.875) or 1.0))
+    return math.floor(size / float(preprocessing.get("crop_pct", DEFAULT_CROP_PCT) or 1.0))
 
 
 # Kept pixels live in slabs of this size. Above glibc's largest mmap threshold (32 MB), so each slab is its own
@@ -205,7 +206,7 @@ class ImageTask(ClassificationTask):
         return subsample_splits(splits, per_class, test_per_class, seed)
 
     def plain_probe_knobs(self, spec) -> dict[str, Any]:
-        return {"image_size": None, "crop_pct": spec.preprocessing.get("crop_pct", 1.0)}
+        return {"image_size": None, "crop_pct": spec.preprocessing.get("crop_pct", DEFAULT_CROP_PCT)}
 
     def preprocessing(self, spec, params: dict[str, Any], items: Sequence[Any] | None = None) -> dict:
         """The model's record with ``image_size`` and ``crop_pct`` as given; inputs far smaller than the model's
@@ -218,7 +219,7 @@ class ImageTask(ClassificationTask):
         side = int(preprocessing.get("input_size", (3, 224, 224))[-1])
         if params.get("crop_pct"):
             preprocessing["crop_pct"] = float(params["crop_pct"])
-        elif items is not None and float(preprocessing.get("crop_pct", 1.0)) < 1.0:
+        elif items is not None and float(preprocessing.get("crop_pct", DEFAULT_CROP_PCT)) < 1.0:
             small = typical_side(items)
             if small is not None and small <= SMALL_INPUT_SHARE * side:
                 preprocessing["crop_pct"] = 1.0

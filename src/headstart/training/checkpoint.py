@@ -60,6 +60,8 @@ class Checkpoint:
         self.folder = Path(self.folder)
         if self.resume:
             self._saved = read_checkpoint(self.folder / CHECKPOINT)
+        else:  # a fresh fit: a first fit kept by an earlier one in this folder is not its own
+            (self.folder / FIRST_FIT).unlink(missing_ok=True)
 
     @property
     def path(self) -> Path:
@@ -95,11 +97,13 @@ class Checkpoint:
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
 
-    def save_first_fit(self, weights: dict[str, torch.Tensor], record: dict[str, Any]) -> bool:
-        """Keep a finished first fit (its model's weights and a JSON-able ``record``) and how many trainers it ran;
-        False when the record cannot be kept as JSON (a resume then trains the first fit again)."""
+    def save_first_fit(self, weights: dict[str, torch.Tensor], record: dict[str, Any], identity: dict[str, Any]
+                       ) -> bool:
+        """Keep a finished first fit (its model's weights and a JSON-able ``record``), what it was (``identity``)
+        and how many trainers it ran; False when it cannot be kept as JSON (a resume then trains it again)."""
         try:
-            metadata = {"format": FORMAT, "record": json.dumps({**record, "trainers": self._trainers})}
+            metadata = {"format": FORMAT,
+                        "record": json.dumps({**record, "identity": identity, "trainers": self._trainers})}
         except (TypeError, ValueError):
             return False
         tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
@@ -107,8 +111,9 @@ class Checkpoint:
         atomic_write(self.folder / FIRST_FIT, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
         return True
 
-    def first_fit(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-        """On resume, the saved first fit (weights, record), its trainers counted as run; None without one."""
+    def first_fit(self, identity: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        """On resume, the saved first fit (weights, record) when it was saved with this ``identity`` (strategy,
+        model, data size...), its trainers counted as run; None otherwise (the first fit is then trained again)."""
         path = self.folder / FIRST_FIT
         if not self.resume or not path.is_file():
             return None
@@ -118,7 +123,9 @@ class Checkpoint:
                 weights = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 - safe_open API
             record = json.loads(metadata["record"])
         except (SafetensorError, OSError, ValueError, KeyError):
-            return None  # damaged: the first fit is trained again
+            return None  # damaged
+        if record.pop("identity", None) != json.loads(json.dumps(identity)):
+            return None
         self._trainers = int(record.pop("trainers"))
         return weights, record
 
