@@ -7,8 +7,9 @@
 
 Each cell draws N labelled examples per class with the seed (Fashion-MNIST with EfficientNet-Lite0; Rotten Tomatoes
 with MiniLM-L6) and trains headstart on them as a user would: ``default`` is ``strategy="auto"`` with the model
-named, ``linear-probe`` the probe. ``test given`` passes the data with a test split (nothing needs setting aside);
-``no test`` passes the labelled examples alone (the run sets some aside to report a score). Every model is scored on
+named (``default-any-model``: without it, so auto ranks the task's models), ``linear-probe`` the probe. ``test
+given`` passes the data with a test split (nothing needs setting aside); ``no test`` passes the labelled examples
+alone (the run sets some aside to report a score). Every model is scored on
 the same test examples it never saw: 2,000 official Fashion-MNIST test images (200 per class, seed 0), Rotten
 Tomatoes' fixed 20% split. The naive recipe: the model's own preprocessing, fp32 features, scikit-learn's default
 ``LogisticRegression`` on every labelled example. Rows go to bench/results/every_example.jsonl.
@@ -101,10 +102,12 @@ def main() -> None:
                         else:
                             data = DataSplits(splits.train, None, test) if given == "test given" else \
                                 DataSplits(splits.train)
-                            strategy = "auto" if method == "default" else method
-                            clf = estimator(model, strategy, seed=seed, cache=args.cache).fit(data)
+                            strategy = "auto" if method.startswith("default") else method
+                            named = None if method == "default-any-model" else model  # auto ranks every model
+                            clf = estimator(named, strategy, seed=seed, cache=args.cache).fit(data)
                             row["accuracy"] = float((clf.predict(test.items) == np.asarray(test.labels)).mean())
                             row["strategy"] = getattr(clf, "strategy_spec_", clf.strategy_)
+                            row["chosen_model"] = clf.spec_.name
                             guard = clf.fit_details_.get("auto", {}).get("guard")
                             row.update({"guard": guard} if guard else {})
                         row["seconds"] = round(time.perf_counter() - start, 1)
