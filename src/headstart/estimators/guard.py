@@ -8,7 +8,7 @@ else the linear probe's cross-validation folds (same folds, same seed; each exam
 it out). The plain probe replaces auto's choice when it is right on more of these examples than the choice, by more
 than chance: a one-sided sign test on the examples exactly one of them gets right, at ``ALPHA``. Why not simply the
 higher score: on 3 to 20 validation examples that is mostly noise, and in the first measurements every fallback on a
-lead within chance lowered the test accuracy (0.5 to 1.7 points; docs/benchmarks.md). A strategy that stops
+lead within chance lowered the test accuracy (0.5 to 2.7 points; docs/benchmarks.md). A strategy that stops
 early on the validation split is judged on the split it selected on, a slight edge for auto's choice: the test asks
 the plain probe for a clear lead.
 """

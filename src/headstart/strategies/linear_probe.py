@@ -8,7 +8,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from headstart.models.transfer import HeadConfig, TransferModel
@@ -57,9 +58,8 @@ class LinearProbe(Strategy):
         with threadpool_limits(limits=1, user_api="blas"):
             out_of_fold = None
             if folds >= 2 and (self.C is None or self.cross_validate):
-                best_c, scores, clf = _cross_validated(x_train, train.targets, grid, folds, ctx)
-                out_of_fold = cross_val_predict(_logreg(best_c, ctx), x_train, train.targets,
-                                                cv=cv_folds(folds, ctx.seed))
+                best_c, scores, out_of_fold = _cross_validated(x_train, train.targets, grid, folds, ctx)
+                clf = _logreg(best_c, ctx).fit(x_train, train.targets)
             else:
                 best_c, scores = DEFAULT_C if self.C is None else float(self.C), {}
                 clf = _logreg(best_c, ctx).fit(x_train, train.targets)
@@ -94,15 +94,30 @@ def cv_folds(folds: int, seed: int) -> StratifiedKFold:
 
 
 def _cross_validated(x: np.ndarray, y: np.ndarray, grid: Sequence[float], folds: int, ctx: FitContext
-                     ) -> tuple[float, dict[str, dict[float, float]], LogisticRegression]:
-    """(C, mean cross-validated log-loss and accuracy by C, the regression refit on all of ``x`` at that C)."""
-    accuracy = "accuracy" if ctx.class_weight is None else "balanced_accuracy"
-    search = GridSearchCV(_logreg(DEFAULT_C, ctx), {"C": list(grid)}, cv=cv_folds(folds, ctx.seed),
-                          scoring={"log_loss": "neg_log_loss", "accuracy": accuracy}, refit="log_loss")
-    search.fit(x, y)
-    scores = {"log_loss": dict(zip(grid, (-search.cv_results_["mean_test_log_loss"]).tolist(), strict=True)),
-              "accuracy": dict(zip(grid, search.cv_results_["mean_test_accuracy"].tolist(), strict=True))}
-    return float(search.best_params_["C"]), scores, search.best_estimator_
+                     ) -> tuple[float, dict[str, dict[float, float]], np.ndarray]:
+    """(C with the lowest log-loss, log-loss and accuracy by C, each example's class predicted at that C by the
+    fold that left it out), over the ``grid`` on stratified ``folds``.
+
+    Written out rather than GridSearchCV, which fits every C from scratch and keeps no per-example predictions (the
+    guard rail pairs them with the plain probe's); here each fold walks the grid from the strongest regularisation
+    up, every fit starting from the last one's weights, about twice as fast. (LogisticRegressionCV does the same walk,
+    but its attributes change between scikit-learn 1.9 and 1.10.)
+    """
+    classes = np.unique(y)
+    probabilities = np.zeros((len(grid), len(y), len(classes)))
+    for fit_rows, held_out in cv_folds(folds, ctx.seed).split(x, y):
+        clf = _logreg(DEFAULT_C, ctx).set_params(warm_start=True)
+        for index in np.argsort(grid):
+            clf.set_params(C=grid[index]).fit(x[fit_rows], y[fit_rows])
+            proba = clf.predict_proba(x[held_out]).astype(np.float64)  # float32 features: rows off 1 by 1e-7
+            probabilities[index][held_out] = proba / proba.sum(axis=1, keepdims=True)
+    predicted = classes[probabilities.argmax(axis=2)]
+    weights = None if ctx.class_weight is None else ctx.class_weight[y]  # balanced accuracy with class weights
+    losses = [log_loss(y, p, labels=classes) for p in probabilities]
+    accuracies = [float(np.average(row == y, weights=weights)) for row in predicted]
+    best = int(np.argmin(losses))
+    scores = {"log_loss": dict(zip(grid, losses, strict=True)), "accuracy": dict(zip(grid, accuracies, strict=True))}
+    return float(grid[best]), scores, predicted[best]
 
 
 def _logreg(c: float, ctx: FitContext) -> LogisticRegression:
