@@ -1,6 +1,6 @@
-"""auto's guard rail (issue 34): ``auto`` never saves a model that its own validation estimate puts below the plain
-probe, the naive recipe a user could write in ten lines (the model's own preprocessing, fp32 features, scikit-learn's
-default logistic regression on them).
+"""auto's guard rail (issue 34): ``auto`` never saves a model that its own validation data shows clearly below the
+plain probe, the naive recipe a user could write in ten lines (the model's own preprocessing, fp32 features,
+scikit-learn's default logistic regression on them).
 
 The plain probe is fitted as a sibling estimator with the run's data, seed and refit setting, and both are judged on
 the same examples: the validation split when the run set one aside (both models scored on it before any refit),
