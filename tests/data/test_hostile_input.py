@@ -48,7 +48,9 @@ def in_temp_file(suffix: str, payload: bytes, read) -> DataSplits | None:
 @SETTINGS
 @given(st.binary(max_size=2000), st.sampled_from([".csv", ".tsv", ".jsonl"]))
 def test_text_readers_survive_random_bytes(payload, suffix):
-    in_temp_file(suffix, payload, read_text_file)
+    splits = in_temp_file(suffix, payload, read_text_file)  # a one-line refusal, or consistent splits
+    if splits is not None:
+        assert all(isinstance(t, str) and t.strip() for t in splits.train.items), "empty texts are dropped"
 
 
 @SETTINGS
@@ -67,14 +69,18 @@ def test_text_readers_survive_hostile_tables(rows, delimiter):
                                           max_size=4), cell, st.integers()), max_size=15))
 def test_jsonl_reader_survives_hostile_records(records):
     payload = "\n".join(json.dumps(r) for r in records).encode()
-    in_temp_file(".jsonl", payload, read_text_file)
+    splits = in_temp_file(".jsonl", payload, read_text_file)  # a one-line refusal, or consistent splits
+    if splits is not None:
+        assert all(isinstance(t, str) and t.strip() for t in splits.train.items), "empty texts are dropped"
 
 
 @SETTINGS
 @given(st.lists(st.lists(cell, min_size=1, max_size=3), max_size=15))
 def test_image_csv_reader_survives_hostile_rows(rows):
     body = "\n".join(",".join(row) for row in rows)
-    in_temp_file(".csv", f"path,label\n{body}\n".encode(), read_image_csv)
+    splits = in_temp_file(".csv", f"path,label\n{body}\n".encode(), read_image_csv)
+    if splits is not None:  # a row without a label is skipped, never kept with an empty one
+        assert all(label.strip() for label in splits.train.labels)
 
 
 @SETTINGS

@@ -5,7 +5,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from headstart.data.images import load_image
-from headstart.strategies.linear_probe import fold_into_linear, root_mean_square
+from headstart.strategies.linear_probe import C_GRID, fold_into_linear, root_mean_square
 from headstart.tasks import get_task
 
 # Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
@@ -24,6 +24,23 @@ def test_folded_head_reproduces_sklearn_probabilities():
         fold_into_linear(layer, clf, scale, n_classes)
         ours = torch.softmax(layer(torch.from_numpy(x)), 1).detach().numpy()
         np.testing.assert_allclose(ours, clf.predict_proba(x / scale), atol=1e-9)
+
+
+def test_a_feature_constant_in_training_does_not_blow_up_the_folded_head():
+    """MiniLM's pooled features have a dimension that is 0 up to 1e-32 noise. Per-feature standardisation (the
+    probe's first recipe) scaled it to unit variance and gave head weights of 1e30, which int8 quantization cannot
+    hold; the probe's one scale for all features must keep the folded head small and equal to scikit-learn's."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 8)).astype(np.float32)
+    x[:, 3] = rng.normal(size=32) * 1e-32
+    y = np.arange(32) % 2
+    scale = root_mean_square(x)
+    clf = LogisticRegression(C=max(C_GRID), max_iter=1000).fit(x / scale, y)  # the weakest regularisation tried
+    layer = torch.nn.Linear(8, 2)
+    fold_into_linear(layer, clf, scale, 2)
+    assert layer.weight.abs().max() < 100
+    ours = torch.softmax(layer(torch.from_numpy(x)), 1).detach().numpy()
+    np.testing.assert_allclose(ours, clf.predict_proba(x / scale), atol=1e-5)
 
 
 def pixels(data):
