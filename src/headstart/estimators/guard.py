@@ -102,19 +102,24 @@ def estimate(model: Estimator, splits: DataSplits) -> float | None:
     cross-validated accuracy (linear probe), else None."""
     key = "balanced_accuracy" if getattr(model, "class_weight", "none") == "auto" else "accuracy"
     if splits.val is not None and len(splits.val):
-        if model.holdout_ is None:
-            model.holdout_ = model.evaluate_with_outputs(splits.val)
-        return float(model.holdout_[0][key])
+        return float(held_out(model, splits.val)[0][key])
     # Cross-validated on frozen features only: a backbone trained on the folds' examples would score itself.
     return model.fit_details_.get("cv_accuracy") if get_strategy(model.strategy_).frozen_backbone else None
 
 
+def held_out(model: Estimator, val: Any) -> tuple[dict, Any]:
+    """The model's scores and outputs on the validation split before any refit, computed once (``holdout_``)."""
+    if model.holdout_ is None:
+        model.holdout_ = model.evaluate_with_outputs(val)
+    return model.holdout_
+
+
 def correct_pairs(run: Estimator, plain: Estimator, splits: DataSplits) -> tuple[np.ndarray, np.ndarray] | None:
-    """Whether each judged example is right, for the run and the plain probe: the validation split's predictions
-    (``estimate`` computed them), or the out-of-fold predictions of the cross-validation."""
+    """Whether each judged example is right, for the run and the plain probe: the validation split's predictions,
+    or the out-of-fold predictions of the cross-validation."""
     if splits.val is not None and len(splits.val):
         truth = np.searchsorted(run.classes_, splits.val.labels)
-        return tuple(np.asarray(m.holdout_[1]).argmax(axis=1) == truth for m in (run, plain))
+        return tuple(np.asarray(held_out(m, splits.val)[1]).argmax(axis=1) == truth for m in (run, plain))
     if run.out_of_fold_ is None or plain.out_of_fold_ is None:
         return None
     truth = np.searchsorted(run.classes_, splits.train.labels)

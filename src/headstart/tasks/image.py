@@ -172,7 +172,6 @@ class ImageDataset(Dataset):
         return self.transform(image), (self.targets[index] if self.targets is not None else -1)
 
 
-
 SMALL_INPUT_SHARE = 0.5  # inputs whose shorter side is at most this share of the model's input side are "small"
 
 
@@ -181,6 +180,7 @@ def typical_side(items: Sequence[Any], looked_at: int = 50) -> int | None:
     step = max(1, len(items) // looked_at)
     sides = [min(header[0]) for item in list(items)[::step][:looked_at] if (header := image_header(item))]
     return int(np.median(sides)) if sides else None
+
 
 class ImageTask(ClassificationTask):
     name = "image"
@@ -223,8 +223,8 @@ class ImageTask(ClassificationTask):
             small = typical_side(items)
             if small is not None and small <= SMALL_INPUT_SHARE * side:
                 preprocessing["crop_pct"] = 1.0
-                preprocessing[PREPROCESSING_NOTE] = (f"inputs of about {small} px, far smaller than the model's {side} px: resized "
-                                         "whole, no centre crop (--crop-pct to choose)")
+                preprocessing[PREPROCESSING_NOTE] = (f"inputs of about {small} px, far smaller than the model's "
+                                                     f"{side} px: resized whole, no centre crop (--crop-pct to choose)")
         return preprocessing
 
     def baseline(self, train: LabeledData, test: LabeledData) -> tuple[str, float]:
