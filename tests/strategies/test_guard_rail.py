@@ -45,7 +45,7 @@ def test_auto_saves_the_plain_probe_when_its_choice_scores_below_it(tmp_path, mo
     assert clf.fit_details_["auto"]["discarded"].startswith("fine-tune")
     held_out = len(clf.splits_.val)  # a fifth of the 72
     assert f"validation split of {held_out}," in guard["estimate"] and "guard rail" in clf.strategy_reason_
-    assert clf.strategy_spec_ == "linear-probe(C=1.0,scale=1.0)" and clf.precision_ == "fp32"
+    assert clf.strategy_spec_ == "linear-probe(C=1.0,scale=1.0,power=1.0)" and clf.precision_ == "fp32"
     assert clf.preprocessing_["input_size"][-1] == 224 and clf.preprocessing_["crop_pct"] == 0.875  # the model's own
     # Scored before the refit on the held-out images, then refit on all 72: the saved model is the plain recipe on them.
     assert clf.holdout_[0]["n"] == held_out and clf.fit_details_["refit"]["examples"] == 72
@@ -79,4 +79,4 @@ def test_the_guard_compares_a_probe_with_the_plain_one_on_the_same_folds(tmp_pat
     ahead, behind = guard["plain_probe_alone_right"], guard["auto_alone_right"]
     p_value = binomtest(ahead, ahead + behind, 0.5, alternative="greater").pvalue if ahead > behind else 1.0
     assert guard["p_value"] == pytest.approx(p_value) and guard["fell_back"] == (p_value < 0.05)
-    assert clf.strategy_spec_ == ("linear-probe(C=1.0,scale=1.0)" if guard["fell_back"] else "linear-probe")
+    assert clf.strategy_spec_ == ("linear-probe(C=1.0,scale=1.0,power=1.0)" if guard["fell_back"] else "linear-probe")

@@ -5,7 +5,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from headstart.data.images import load_image
-from headstart.strategies.linear_probe import C_GRID, fold_into_linear, root_mean_square
+from headstart.features.probe_recipe import C_GRID, probe_inputs, root_mean_square
+from headstart.models.transfer import HeadConfig, build_head
+from headstart.strategies.linear_probe import fold_into_linear
 from headstart.tasks import get_task
 
 # Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.
@@ -24,6 +26,26 @@ def test_folded_head_reproduces_sklearn_probabilities():
         fold_into_linear(layer, clf, scale, n_classes)
         ours = torch.softmax(layer(torch.from_numpy(x)), 1).detach().numpy()
         np.testing.assert_allclose(ours, clf.predict_proba(x / scale), atol=1e-9)
+
+
+def test_the_power_transformed_probe_folds_into_the_saved_head():
+    """Non-negative features (a CNN's, pooled after a ReLU) get the square-root transform; the head the run saves
+    (SignedPower, then the folded linear layer) must give scikit-learn's probabilities on the transformed features,
+    and signed features must be left as they are."""
+    rng = np.random.default_rng(1)
+    x = rng.gamma(0.5, 2.0, size=(90, 12)).astype(np.float32)
+    x[:, 0] = 0.0  # a dead channel
+    y = np.arange(90) % 3
+    inputs, power, scale = probe_inputs(x)
+    assert power == 0.5 and scale == pytest.approx(root_mean_square(np.sqrt(x)), rel=1e-6)
+    np.testing.assert_allclose(inputs, np.sqrt(x) / scale, rtol=1e-6)
+    clf = LogisticRegression(max_iter=1000).fit(inputs, y)
+    head = build_head(12, 3, HeadConfig("linear", power=power))
+    fold_into_linear(head[-1], clf, scale, 3)
+    with torch.no_grad():
+        ours = torch.softmax(head(torch.from_numpy(x)), 1).numpy()
+    np.testing.assert_allclose(ours, clf.predict_proba(inputs), atol=1e-5)
+    assert probe_inputs(x - 1.0)[1] == 1.0  # signed features: no transform
 
 
 def test_a_feature_constant_in_training_does_not_blow_up_the_folded_head():

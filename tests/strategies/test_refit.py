@@ -37,7 +37,7 @@ def test_each_strategy_refits_with_the_choices_it_made():
     assert FineTune(epochs=8).refit(FitResult(history)).spec() == "fine-tune(epochs=2,warmup_epochs=2)"
     assert Head(views=2).refit(FitResult(history[:3])) == Head(views=2, epochs=2)
     assert Scratch().refit(FitResult(history[3:])) == Scratch(epochs=2)
-    assert LinearProbe().refit(FitResult(details={"C": 0.3})) == LinearProbe(C=0.3)
+    assert LinearProbe().refit(FitResult(details={"C": 0.3, "power": 0.5})) == LinearProbe(C=0.3, power=0.5)
     with pytest.raises(HeadstartError, match="linear-probe C must be"):
         LinearProbe(C=0)
 
@@ -66,10 +66,10 @@ def test_the_saved_probe_is_the_regression_on_every_example(train_only):
     held_out = clf.splits_.val
     every = clf.splits_.train.join(held_out)
     assert refit["done"] and refit["examples"] == len(every) == 45 and len(held_out) == 9
-    assert refit["strategy"] == f"linear-probe(C={clf.fit_details_['C']})"
+    assert refit["strategy"] == f"linear-probe(C={clf.fit_details_['C']},power=0.5)"  # Lite0's features: >= 0
     # The scores before the refit were taken on the held-out images, by the model that never saw them.
     assert clf.holdout_[0]["n"] == len(held_out)
-    x = features(clf, every.items)
+    x = np.sqrt(features(clf, every.items))  # the probe's power transform
 
     def regression_on(rows: slice) -> np.ndarray:
         scale = np.sqrt(np.mean(x[rows].astype(np.float64) ** 2))  # the probe's one scale for all features

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from headstart.models.registry import ModelSpec
     from headstart.tasks import Task
 
-PLAIN_PROBE = LinearProbe(C=1.0, scale=1.0)  # scikit-learn's default regression on the raw features
+PLAIN_PROBE = LinearProbe(C=1.0, scale=1.0, power=1.0)  # scikit-learn's default regression on the raw features
 ALPHA = 0.05  # the sign test's level: how unlikely the plain probe's lead must be under a coin toss
 GUARD_ITEMS = 5_000  # labelled examples up to which the guard runs (about 2 min of fp32 features at 224 px here)
 SIBLING_SKIPS = ("splits_", "data_record_")  # what the run keeps of its own when it falls back

@@ -3,10 +3,11 @@
 bf16 kernels (OpenVINO's, or PyTorch's autocast) round differently from CPU to CPU, and a probe on bf16 features
 has been measured 1.3 points below the same probe on fp32 features (issue 34), far beyond what the speed was
 worth. So before a run extracts in bf16 because ``precision="auto"`` chose it, the probe set that ships with
-headstart is extracted both ways and scored by cross-validated logistic regression; bf16 is kept only when it
-stays within ``TOLERANCE`` of fp32. The verdict is kept in a small JSON file beside the feature cache, keyed by the
-machine's identity (CPU, its bf16 instructions, library versions), the backbone's weights and the preprocessing,
-so each machine pays for the check once per backbone.
+headstart is extracted both ways and scored by the linear probe's own recipe (features/probe_recipe.py,
+cross-validated); bf16 is kept only when it stays within ``TOLERANCE`` of fp32. The verdict is kept in a small JSON
+file beside the feature cache, keyed by the machine's identity (CPU, its bf16 instructions, library versions), the
+backbone's weights, the preprocessing and the probe's recipe, so each machine pays for the check once per backbone
+(and again when the recipe changes).
 """
 
 from __future__ import annotations
@@ -19,10 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 from torch import nn
 from torch.utils.data import Dataset
@@ -31,6 +28,7 @@ from headstart.compute.device import cpu_fields
 from headstart.digests import digest
 from headstart.features.cache import module_digest
 from headstart.features.extract import extract_features
+from headstart.features.probe_recipe import C_GRID, RECIPE, cross_validate, probe_inputs
 from headstart.files import write_json
 from headstart.paths import feature_cache_dir
 from headstart.progress import Reporter
@@ -76,7 +74,7 @@ def bf16_verdict(backbone: nn.Module, probe: Dataset, labels: Sequence[int], pre
     feature cache's) when it was measured before, else measured on ``probe`` (items with class ``labels``)."""
     path = Path(folder or feature_cache_dir()) / VERDICTS
     key = digest(json.dumps(machine_identity(), sort_keys=True), module_digest(backbone),
-                 json.dumps(preprocessing, sort_keys=True, default=str))
+                 json.dumps(preprocessing, sort_keys=True, default=str), RECIPE)
     known = _read(path)
     if key in known:
         return Verdict(**known[key])
@@ -97,12 +95,12 @@ def bf16_verdict(backbone: nn.Module, probe: Dataset, labels: Sequence[int], pre
 
 
 def _probe_accuracy(features: np.ndarray, labels: np.ndarray) -> float:
-    """5-fold cross-validated accuracy of the linear probe's regression on ``features`` (seeded folds)."""
-    folds = StratifiedKFold(n_splits=min(5, int(np.bincount(labels).min())), shuffle=True, random_state=0)
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    """The linear probe's cross-validated accuracy on ``features`` (its recipe, 5 seeded folds): each example
+    predicted at the chosen C by the fold that left it out."""
+    x, _, _ = probe_inputs(features)
     with threadpool_limits(limits=1, user_api="blas"):
-        predicted = cross_val_predict(model, features, labels, cv=folds)
-    return float((predicted == labels).mean())
+        found = cross_validate(x, labels, C_GRID, min(5, int(np.bincount(labels).min())), seed=0)
+    return float((found.out_of_fold == labels).mean())
 
 
 def _read(path: Path) -> dict:

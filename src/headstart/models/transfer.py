@@ -14,18 +14,37 @@ from headstart.models.groups import layer_groups
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """The new output layers: ``linear`` (dropout then one linear layer) or ``mlp`` (one hidden layer)."""
+    """The new output layers: ``linear`` (dropout then one linear layer) or ``mlp`` (one hidden layer), after a
+    signed power transform of the features when ``power`` is not 1 (the linear probe's)."""
 
     kind: str = "linear"
     dropout: float = 0.0
     hidden: int = 512
+    power: float = 1.0
 
     def to_record(self) -> dict:
         return asdict(self)
 
 
+class SignedPower(nn.Module):
+    """sign(x) |x|^power, feature by feature: evens out the heavy tails of pooled ReLU features before a linear
+    classifier (Hu et al. 2021, "Leveraging the feature distribution in transfer-based few-shot learning")."""
+
+    def __init__(self, power: float) -> None:
+        super().__init__()
+        self.power = power
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The floor keeps the gradient finite at 0, where sign(x) is 0 anyway.
+        return torch.sign(x) * x.abs().clamp_min(1e-12).pow(self.power)
+
+    def extra_repr(self) -> str:
+        return f"power={self.power}"
+
+
 def build_head(num_features: int, num_classes: int, config: HeadConfig) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Dropout(config.dropout)] if config.dropout else []
+    layers: list[nn.Module] = [SignedPower(config.power)] if config.power != 1.0 else []
+    layers += [nn.Dropout(config.dropout)] if config.dropout else []
     if config.kind == "linear":
         layers.append(nn.Linear(num_features, num_classes))
     elif config.kind == "mlp":
@@ -49,6 +68,11 @@ class TransferModel(nn.Module):
         self.backbone = backbone
         self.head_config = head or HeadConfig()
         self.head = build_head(backbone.num_features, num_classes, self.head_config)
+
+    def replace_head(self, config: HeadConfig) -> None:
+        """A new, untrained head of ``config`` with as many outputs as the one it replaces."""
+        self.head_config = config
+        self.head = build_head(self.num_features, self.head[-1].out_features, config)
 
     @property
     def num_features(self) -> int:

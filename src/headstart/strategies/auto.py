@@ -21,13 +21,13 @@ from headstart.data.dataset import LabeledData
 from headstart.data.splits import sample_per_class
 from headstart.errors import HeadstartError
 from headstart.features import cached_features
+from headstart.features.probe_recipe import DEFAULT_C, probe_inputs
 from headstart.models import create_backbone, get_model_spec
 from headstart.models.registry import PREPROCESSING_NOTE
 from headstart.progress import Reporter
 from headstart.strategies.base import budget_epochs
 from headstart.strategies.contrastive import Contrastive
 from headstart.strategies.head import Head
-from headstart.strategies.linear_probe import DEFAULT_C, root_mean_square
 
 if TYPE_CHECKING:
     from headstart.tasks.base import Task
@@ -124,14 +124,14 @@ def _first_fit_seconds(strategy: str, n_train: int, forward: float, val_share: f
 
 
 def quick_probe(features: np.ndarray, labels: Sequence[str], seed: int) -> float:
-    """Cross-validated accuracy of a logistic regression on features of the ranking subsample (scaled as the
-    linear probe scales them)."""
+    """Cross-validated accuracy of a logistic regression on features of the ranking subsample (transformed
+    and scaled as the linear probe does it)."""
     folds = int(min(3, min(Counter(labels).values())))
     if folds < 2:
         return float("nan")
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     model = LogisticRegression(C=DEFAULT_C, max_iter=2000)
-    x = features / root_mean_square(features)
+    x, _, _ = probe_inputs(features)
     return float(cross_val_score(model, x, np.asarray(labels), cv=cv).mean())
 
 
@@ -164,13 +164,14 @@ def plan_auto(
     steps: list[str] = []
     forwards: dict[str, float] = {}
     backbones: dict[str, torch.nn.Module] = {}
+    preprocessings: dict[str, dict] = {}  # each candidate's, as the run would choose it for these inputs
     for name in candidates:
         spec = get_model_spec(name, params.get("weights"))
         task.check_model(spec)
         backbones[name] = create_backbone(spec)
-        preprocessing = task.preprocessing(spec, params, train.items)
-        preprocessing.pop(PREPROCESSING_NOTE, None)
-        forwards[name] = forward_seconds(backbones[name], task, subsample.items, preprocessing)
+        preprocessings[name] = task.preprocessing(spec, params, train.items)
+        preprocessings[name].pop(PREPROCESSING_NOTE, None)
+        forwards[name] = forward_seconds(backbones[name], task, subsample.items, preprocessings[name])
     choose_cost = sum(forwards.values()) * len(subsample)
     model = candidates[0]
     ranking = None
@@ -181,7 +182,7 @@ def plan_auto(
     elif len(candidates) > 1:
         steps.append(f"kept {model}: ranking {len(candidates)} candidates would take ~{choose_cost:.0f} s of the budget")
     spec = get_model_spec(model, params.get("weights"))
-    features = _features(spec, backbones[model], task, subsample, params, cache, reporter)
+    features = _features(spec, backbones[model], preprocessings[model], task, subsample, params, cache, reporter)
     probe = quick_probe(features, subsample.labels, int(params.get("seed", 0)))
     steps.append(f"a quick linear probe on {len(subsample)} examples scores {probe:.1%} (cross-validated)")
 
@@ -221,11 +222,8 @@ def plan_auto(
     return Plan(model, strategy, "; ".join(steps), details)
 
 
-def _features(
-    spec, backbone: torch.nn.Module, task: Task, data: LabeledData, params: dict, cache, reporter: Reporter
-) -> np.ndarray:
-    preprocessing = task.preprocessing(spec, params, data.items)
-    preprocessing.pop(PREPROCESSING_NOTE, None)
+def _features(spec, backbone: torch.nn.Module, preprocessing: dict, task: Task, data: LabeledData, params: dict,
+              cache, reporter: Reporter) -> np.ndarray:
     dataset = task.inputs_dataset(data.items, None, preprocessing, train=False)
     keys = [task.content_key(item) for item in data.items]
     return cached_features(backbone, dataset, keys, cache, preprocessing,

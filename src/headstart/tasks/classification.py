@@ -36,10 +36,10 @@ class ClassificationTask(Task):
         """The naive recipe, as a guard rail beside the run: the model's own preprocessing, fp32 features and
         scikit-learn's default logistic regression on every training example. Computed where it is cheap: its
         features are cached (a probe run's), or at most ``PLAIN_PROBE_ITEMS`` inputs are left to extract."""
-        from sklearn.linear_model import LogisticRegression
         from threadpoolctl import threadpool_limits
 
         from headstart.features.cache import cached_features
+        from headstart.features.probe_recipe import DEFAULT_C, logistic_regression
 
         record = {"name": "plain probe (the model's preprocessing, fp32 features, default logistic regression)"}
         if len(train) + len(test) > PLAIN_PROBE_CACHED_ITEMS:
@@ -62,7 +62,7 @@ class ClassificationTask(Task):
                                            description="features (plain probe)") for _, keys, dataset in parts)
         classes = train.classes
         with threadpool_limits(limits=1, user_api="blas"):  # tall, thin matrices: see linear_probe.py
-            probe = LogisticRegression(max_iter=1000).fit(x_train, np.searchsorted(classes, train.labels))
+            probe = logistic_regression(DEFAULT_C, seed=0).fit(x_train, np.searchsorted(classes, train.labels))
         return {**record, "accuracy": float((probe.predict(x_test) == np.searchsorted(classes, test.labels)).mean())}
 
     def precision_probe(self) -> LabeledData:
