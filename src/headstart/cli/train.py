@@ -32,6 +32,8 @@ def train(
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
     crop_pct: Annotated[float | None, typer.Option(help="Images: share of the resized image kept by the centre crop "
                                                    "[the model's; 1.0 for inputs under half its size].")] = None,
+    window: Annotated[str | None, typer.Option(help="DICOM images: the window CENTER,WIDTH mapped to 8 bits, e.g. "
+                                               "40,400 [each file's own, else its full range].")] = None,
     max_length: Annotated[int | None, typer.Option(help="Text: maximum tokens per text [256].")] = None,
     val_size: Annotated[float | None, typer.Option(help="Validation fraction when DATA has none [0.2].")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
@@ -70,7 +72,8 @@ def train(
     run_config = (RunConfig.from_file(config) if config else RunConfig()).merged(
         data=data, model=model, strategy=strategy, task=task, text_column=text_column, label_column=label_column,
         per_class=per_class, test_per_class=test_per_class, weights=weights, epochs=epochs, lr=lr,
-        batch_size=batch_size, image_size=image_size, crop_pct=crop_pct, max_length=max_length, val_size=val_size, seed=seed,
+        batch_size=batch_size, image_size=image_size, crop_pct=crop_pct, window=window, max_length=max_length,
+        val_size=val_size, seed=seed,
         precision=precision, num_workers=num_workers, cache=False if no_cache else None, budget=budget,
         class_weight=class_weight, freeze=freeze, refit=refit,
     )

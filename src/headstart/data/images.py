@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.dicom import DICOM_SUFFIXES, dicom_header, dicom_problem, is_dicom_file, read_dicom
 from headstart.data.encoding import decode_table
 from headstart.digests import digest, file_digest
 from headstart.errors import HeadstartError, listed
@@ -27,19 +28,22 @@ LABEL_COLUMNS = ("label", "class", "target", "category", "y")
 MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 
-def load_image(item: Any, keep_grey: bool = False) -> Image.Image:
+def load_image(item: Any, keep_grey: bool = False, window: Any = None) -> Image.Image:
     """Return ``item`` (a path, a PIL image or a uint8 array) as an 8-bit RGB image (8-bit greyscale, "L", for
     greyscale sources with ``keep_grey``: resizing one channel is a third of the work of three identical ones).
 
     Greyscale, palette, 16-bit and float images are rescaled to 8 bits; transparency is composited onto white;
-    the EXIF orientation of photos is applied. Undecodable files raise a HeadstartError naming the file.
+    the EXIF orientation of photos is applied; DICOM files are windowed (``window``: (center, width), else the
+    file's own, see data/dicom.py). Undecodable files raise a HeadstartError naming the file.
     """
     if isinstance(item, Image.Image):
         image = item
     elif isinstance(item, np.ndarray):
         image = Image.fromarray(item)
+    elif is_dicom_file(path := Path(item)):
+        image = read_dicom(path, window)
     else:
-        image = _open(Path(item))
+        image = _open(path)
     return to_rgb(image, keep_grey)
 
 
@@ -49,6 +53,8 @@ def image_header(item: Any) -> tuple[tuple[int, int], str] | None:
         return item.size, item.mode
     if isinstance(item, np.ndarray):
         return (item.shape[1], item.shape[0]), str(item.dtype)
+    if is_dicom_file(Path(item)):
+        return dicom_header(Path(item))
     try:
         with Image.open(item) as image:
             return image.size, image.mode
@@ -110,6 +116,8 @@ def check_image_file(path: Path) -> str | None:
     try:
         if path.stat().st_size == 0:
             return "empty file"
+        if is_dicom_file(path):
+            return dicom_problem(path)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
@@ -125,7 +133,10 @@ def check_image_file(path: Path) -> str | None:
 
 
 def _is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+    """An image by its name (DICOM files may have none: those are recognised by their first bytes)."""
+    if path.name.startswith("."):
+        return False
+    return path.suffix.lower() in IMAGE_EXTENSIONS | DICOM_SUFFIXES or (not path.suffix and is_dicom_file(path))
 
 
 def _scan_class_folders(root: Path, where: str) -> LabeledData:

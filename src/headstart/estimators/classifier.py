@@ -15,6 +15,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 
 from headstart.data.dataset import LabeledData
+from headstart.data.dicom import parse_window
 from headstart.errors import HeadstartError
 from headstart.estimators.base import AUTO, Estimator, register_estimator
 from headstart.evaluation import calibration, classification_metrics
@@ -128,13 +129,15 @@ class TransferClassifier(ClassifierMixin, Estimator):
 @register_estimator
 class ImageClassifier(TransferClassifier):
     """Image classification by transfer learning (default backbone: EfficientNet-Lite0, offline).
-    ``image_size`` overrides the model's input size in pixels, ``crop_pct`` its centre crop."""
+    ``image_size`` overrides the model's input size in pixels, ``crop_pct`` its centre crop; ``window``
+    ((center, width), or "40,400") the window DICOM files are shown through (default: each file's own)."""
 
     task = "image"
 
     def __init__(self, model: str | None = None, strategy: str | Strategy = AUTO, *, weights: str | None = None,
                  epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
-                 image_size: int | None = None, crop_pct: float | None = None, val_size: float = 0.2,
+                 image_size: int | None = None, crop_pct: float | None = None,
+                 window: str | tuple[float, float] | None = None, val_size: float = 0.2,
                  refit: bool = True, seed: int = 0, precision: str = "auto",
                  num_workers: int = 0, cache: bool | str = True, budget: str | float | None = None,
                  class_weight: str = "none", verbose: bool = False) -> None:
@@ -143,6 +146,12 @@ class ImageClassifier(TransferClassifier):
                          budget=budget, class_weight=class_weight, verbose=verbose)
         self.image_size = image_size
         self.crop_pct = crop_pct
+        self.window = window
+
+    def _checked_params(self) -> dict[str, Any]:
+        params = super()._checked_params()
+        parse_window(params.get("window"))  # a clear message before anything is read
+        return params
 
 
 @register_estimator

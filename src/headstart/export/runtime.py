@@ -63,8 +63,9 @@ class OnnxModel:
         from headstart.data.images import load_image
 
         by_size: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = defaultdict(list)
+        window = self.meta.get("preprocessing", {}).get("dicom_window")  # DICOM files, as the run read them
         for index, item in enumerate(items):
-            array = chw_uint8(load_image(item))
+            array = chw_uint8(load_image(item, window=window))
             by_size[array.shape].append((index, array))
         for group in by_size.values():
             for start in range(0, len(group), BATCH):

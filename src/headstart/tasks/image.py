@@ -26,6 +26,7 @@ from torchvision.transforms import (
 )
 
 from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.dicom import parse_window
 from headstart.data.fashion_mnist import load_fashion_mnist
 from headstart.data.images import (
     expand_image_inputs,
@@ -106,9 +107,10 @@ class DecodedImages:
     """Images decoded once and kept as uint8 RGB (or greyscale) arrays, larger ones first shrunk to ``side`` on
     their shorter side (what the evaluation transform's first step does anyway), until ``budget`` bytes are used."""
 
-    def __init__(self, side: int, budget: int) -> None:
+    def __init__(self, side: int, budget: int, window: Sequence[float] | None = None) -> None:
         self.side = side
         self.budget = budget
+        self.window = window
         # Where each kept image is: (slab, start, height, width, channels). Plain tuples (Python's own arenas, not
         # malloc): even numpy's small per-array headers, kept alive by the thousand, pinned the heap.
         self.places: dict[int, tuple[int, int, int, int, int]] = {}
@@ -122,7 +124,7 @@ class DecodedImages:
             slab, start, height, width, channels = place
             pixels = self.slabs[slab][start : start + height * width * channels]
             return Image.fromarray(pixels.reshape((height, width, channels) if channels > 1 else (height, width)))
-        image = load_image(item, keep_grey=True)
+        image = load_image(item, keep_grey=True, window=self.window)
         if min(image.size) > self.side:
             image = resize_shorter_side(image, self.side)
         self._keep(index, np.asarray(image))
@@ -154,21 +156,23 @@ def resize_shorter_side(image: Image.Image, side: int) -> Image.Image:
 class ImageDataset(Dataset):
     """Decodes each item (path, PIL image or array) to RGB, or greyscale for greyscale sources (the transform
     turns them into RGB after resizing), and applies the model's transform; with ``decoded``, each file is
-    decoded once and later epochs start from the kept pixels."""
+    decoded once and later epochs start from the kept pixels. ``window``: DICOM files' (center, width)."""
 
     def __init__(self, items: Sequence[Any], targets: Sequence[int] | None, transform,
-                 decoded: DecodedImages | None = None) -> None:
+                 decoded: DecodedImages | None = None, window: Sequence[float] | None = None) -> None:
         self.items = items
         self.targets = targets
         self.transform = transform
         self.decoded = decoded
+        self.window = window
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         item = self.items[index]
-        image = load_image(item, keep_grey=True) if self.decoded is None else self.decoded.get(index, item)
+        image = (load_image(item, keep_grey=True, window=self.window) if self.decoded is None
+                 else self.decoded.get(index, item))
         return self.transform(image), (self.targets[index] if self.targets is not None else -1)
 
 
@@ -217,6 +221,8 @@ class ImageTask(ClassificationTask):
             size = int(params["image_size"])
             preprocessing["input_size"] = (3, size, size)
         side = int(preprocessing.get("input_size", (3, 224, 224))[-1])
+        if (window := parse_window(params.get("window"))) is not None:
+            preprocessing["window"] = list(window)  # DICOM files only: see data/dicom.py
         if params.get("crop_pct"):
             preprocessing["crop_pct"] = float(params["crop_pct"])
         elif items is not None and float(preprocessing.get("crop_pct", DEFAULT_CROP_PCT)) < 1.0:
@@ -244,8 +250,9 @@ class ImageTask(ClassificationTask):
         budget = decoded_cache_budget() if len(items) > 1 else 0
         scale, interpolation = scale_side(preprocessing), preprocessing.get("interpolation", "bilinear")
         # Shrinking in the cache is exact for bicubic evaluation transforms; others decode at full size.
-        decoded = DecodedImages(scale if interpolation == "bicubic" else 1 << 30, budget) if budget else None
-        return ImageDataset(items, targets, image_transform(preprocessing, train), decoded)
+        window = preprocessing.get("window")
+        decoded = DecodedImages(scale if interpolation == "bicubic" else 1 << 30, budget, window) if budget else None
+        return ImageDataset(items, targets, image_transform(preprocessing, train), decoded, window)
 
     def profile(self, items: Sequence[Any]) -> dict:
         """Sizes and modes of up to 200 images (headers only for files)."""
@@ -283,6 +290,8 @@ class ImageTask(ClassificationTask):
         example = (torch.randint(0, 256, (2, 3, crop, crop), dtype=torch.uint8),)
         described = {"resize_shorter_side": scale, "centre_crop": [crop, crop], "mean": list(preprocessing["mean"]),
                      "std": list(preprocessing["std"]), "interpolation": f"PIL {interpolation} (8-bit, antialiased)"}
+        if preprocessing.get("window"):  # applied before the graph, when a DICOM file is read
+            described["dicom_window"] = list(preprocessing["window"])
         return ExportGraph(
             ImagePipeline(model, preprocessing).eval(), example,
             {"images": "uint8 or float32 0-255, N x 3 x H x W, RGB, any size (one size per batch)"},
