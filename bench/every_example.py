@@ -83,6 +83,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", help="per class (default: 10 100 images, 8 16 texts)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["naive", "default", "linear-probe"])
+    parser.add_argument("--data", nargs="+", default=["test given", "no test"], choices=["test given", "no test"],
+                        help="with the test split passed in, without it, or both")
     parser.add_argument("--cache", default="/tmp/headstart-bench-cache")
     parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON-lines file rows are appended to")
     args = parser.parse_args()
@@ -93,7 +95,7 @@ def main() -> None:
             for seed in args.seeds:
                 splits, test = load(per_class, seed)
                 for method in args.methods:
-                    for given in ("test given", "no test") if method != "naive" else ("all labelled",):
+                    for given in args.data if method != "naive" else ("all labelled",):
                         row = {"set": name, "model": model, "per_class": per_class, "seed": seed, "method": method,
                                "data": given, "label": args.label, "n_test": len(test)}
                         start = time.perf_counter()

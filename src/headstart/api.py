@@ -230,12 +230,14 @@ def predict(
     model: str | None = None,
     conf: float | None = None,
     predictor: Any = None,
+    unknown: bool = True,
 ) -> Iterator[list[dict]]:
     """Predictions of a saved run (or, with ``model``, of a pre-trained model zero-shot) for ``inputs`` (files,
     folders, globs; texts), one list of rows per ``chunk`` inputs. Classifier rows have the input, its label and
     probability, and the ``top_k`` classes; detector rows the boxes above ``conf``. Only one chunk is in memory at
     a time, so 10,000 inputs cost what 512 do. ``runtime="onnx"`` runs the run's exported ONNX file in ONNX
-    Runtime (exporting it first when it is not there yet). ``predictor``: one loaded already."""
+    Runtime (exporting it first when it is not there yet). ``predictor``: one loaded already. With ``unknown``, a
+    classifier run's rows say whether each input is like none of its classes (torch runtime)."""
     top_k = check_range("--top-k", top_k, Range(int, 1))
     chunk = check_range("chunk", chunk, Range(int, 1))
     if conf is not None:
@@ -246,7 +248,7 @@ def predict(
     if hasattr(predictor, "verbose"):
         predictor.verbose = verbose and len(starts) == 1  # one bar: per batch for one chunk, else per chunk
     for start in Reporter(verbose).track(starts, len(starts), f"predicting {len(items)} inputs"):
-        yield predictor.prediction_rows(items[start : start + chunk], top_k=top_k, conf=conf)
+        yield predictor.prediction_rows(items[start : start + chunk], top_k=top_k, conf=conf, unknown=unknown)
 
 
 def load_predictor(run: str | Path | None, runtime: str = "torch", reporter: Reporter | None = None,
@@ -284,6 +286,15 @@ class Evaluation:
     def headline(self) -> str:
         return f"{self.split} split, " + self.tables()[0]
 
+    def unknown_line(self) -> str | None:
+        """How the run told the outliers from the split, when ``evaluate`` was given some."""
+        found = self.metrics.get("unknown")
+        if not found:
+            return None
+        return (f"unknown inputs: AUROC {found['auroc']:.3f} ({found['n_known']} {self.split} inputs against "
+                f"{found['n_outliers']} outliers); at the run's threshold {found['known_flagged']:.1%} of the known "
+                f"inputs are flagged and {found['outliers_caught']:.1%} of the outliers caught")
+
     def tables(self) -> tuple[str, list[tuple[str, list[str], list[list[str]]]]]:
         return get_task(self.task).evaluation_tables(self.metrics)
 
@@ -291,13 +302,19 @@ class Evaluation:
         return {"split": self.split, **self.metrics, **({"note": self.note} if self.note else {})}
 
 
-def evaluate(run: str | Path, data: str | Path) -> Evaluation:
+def evaluate(run: str | Path, data: str | Path, outliers: str | Path | None = None) -> Evaluation:
     """Score a saved run of any task on ``data`` (its test split when it has one, else validation, else all), and
-    say so when the run trained on those examples."""
+    say so when the run trained on those examples. ``outliers`` (a folder, file or glob of inputs of no class the
+    run knows): how well a classifier run tells them from the evaluated split (``metrics["unknown"]``)."""
     estimator = load(run)
     split_name, split = estimator.evaluation_data(data)
-    return Evaluation(split_name, estimator.evaluate(split), estimator.task,
-                      trained_on_note(estimator, split_name, split, data, run))
+    metrics = estimator.evaluate(split)
+    if outliers is not None:
+        if not hasattr(estimator, "evaluate_unknown"):
+            raise HeadstartError(f"--outliers is for classification runs; {run} is a {estimator.task} run")
+        strange = get_task(estimator.task).expand_inputs([str(outliers)])
+        metrics["unknown"] = estimator.evaluate_unknown(list(split.items), strange)
+    return Evaluation(split_name, metrics, estimator.task, trained_on_note(estimator, split_name, split, data, run))
 
 
 def trained_on_note(estimator: Any, split_name: str, split: Any, data: str | Path, run: str | Path) -> str | None:

@@ -77,6 +77,19 @@ def save_adapter(folder: Path, config: dict, weights: dict[str, torch.Tensor]) -
     atomic_write(folder / "adapter_model.safetensors", lambda tmp: save_file(tensors, str(tmp)))
 
 
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Tensors a run keeps beside its weights, as safetensors (written whole or not at all)."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise HeadstartError(f"{path} is not a valid safetensors file ({exc}); train the run again") from exc
+
+
 def read_config(path: str | Path) -> dict:
     """The run's config, checked for format and version."""
     root = user_path(path)

@@ -27,9 +27,11 @@ def predict(
     ] = "torch",
     draw: Annotated[Path | None, typer.Option(help="Detection: write each image with its boxes drawn to this folder.")] = None,
     conf: Annotated[float | None, typer.Option(help="Detection: lowest score shown [0.25].")] = None,
+    no_unknown: Annotated[bool, typer.Option("--no-unknown", help="Classification: leave out the 'unknown' "
+                                             "column (inputs like none of the classes).")] = False,
 ) -> None:
     """Print the predicted label and top-k probabilities for each input, streamed: any number of inputs
-    (detection: boxes, classes, scores)."""
+    (detection: boxes, classes, scores). A classifier run also says which inputs are like none of its classes."""
     from headstart import api
     from headstart.tasks import get_task
 
@@ -39,7 +41,7 @@ def predict(
     predictor = api.load_predictor(None if model else run, runtime, model=model)
     task = get_task(predictor.task)
     chunks = api.predict(None if model else run, given, top_k, runtime=runtime, verbose=sys.stderr.isatty(),
-                         model=model, conf=conf, predictor=predictor)
+                         model=model, conf=conf, predictor=predictor, unknown=not no_unknown)
     if draw is not None:
         chunks = _drawn(chunks, draw, predictor.classes_.tolist())
     _emit_predictions(chunks, format, task)
@@ -106,11 +108,13 @@ def evaluate(
     run: Annotated[Path, typer.Argument(help="A run directory made by `headstart train`.")],
     data: Annotated[str, typer.Argument(help="Labelled data, as for `headstart train`.")],
     format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    outliers: Annotated[str | None, typer.Option(help="Classification: a folder (file, glob) of inputs of no class "
+                                                 "the run knows, to score how well it flags them as unknown.")] = None,
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix of RUN on DATA."""
     from headstart import api
 
-    evaluation = api.evaluate(run, data)
+    evaluation = api.evaluate(run, data, outliers=outliers)
     if format == "json":
         print(json.dumps(evaluation.to_dict(), indent=2))
         return
@@ -120,6 +124,8 @@ def evaluate(
     out.print(f"{evaluation.split} split, {headline}")
     for title, header, rows in tables:
         print_table(header, rows, title=title)
+    if (line := evaluation.unknown_line()) is not None:
+        out.print(line)
 
 
 @app.command()

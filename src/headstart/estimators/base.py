@@ -193,6 +193,7 @@ class Estimator(BaseEstimator):
             if refit is not None:
                 self._refit(task, refit, spec, classes, ctx, reporter)
         # else the plain probe beat auto's choice: it is now this run, refit as the run would have been
+        self._fit_extras(splits, reporter)
         self.data_record_ = {
             "source": splits.train.source, "splits": splits.record, "warnings": splits.warnings,
             "counts": {part: data.class_counts() for part, data in
@@ -278,6 +279,10 @@ class Estimator(BaseEstimator):
         self.fit_details_["refit"] = {"done": True, "strategy": refit.spec(), "examples": len(pool),
                                       "seconds": round(seconds, 2), **{f"refit_{k}": v for k, v in result.details.items()}}
         self.fit_seconds_ += seconds
+
+    def _fit_extras(self, splits: DataSplits, reporter: Reporter) -> None:
+        """What a task's estimator learns from the fitted model beside it (a classifier: its unknown-input
+        detector); nothing by default."""
 
     def _plan(self, task: Task, given: DataSplits, params: dict, reporter: Reporter
               ) -> tuple[str, Strategy, str, dict | None]:
@@ -366,7 +371,8 @@ class Estimator(BaseEstimator):
         classifiers, mAP@0.5 for detectors)."""
         return float(self.evaluate(X)[self._task().curve_score[0]])
 
-    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None) -> list[dict]:
+    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None,
+                        unknown: bool = True) -> list[dict]:
         """One JSON-ready row per input, as ``headstart predict`` prints them."""
         raise NotImplementedError
 
@@ -433,7 +439,11 @@ class Estimator(BaseEstimator):
         estimator.precision_ = chosen.get("precision", estimator.precision)
         estimator.precision_note_ = chosen.get("note")
         estimator.data_record_ = config.get("data", {})
+        estimator._load_extras(user_path(path), config)
         return estimator
+
+    def _load_extras(self, root: Path, config: dict) -> None:
+        """Read back what ``_save_extra`` wrote; nothing by default."""
 
     # -- exporting ------------------------------------------------------------------------------------------------
     def export(self, path: str | Path, format: str = "onnx", *, extra: dict | None = None) -> Path:

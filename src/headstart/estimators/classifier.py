@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ from headstart.evaluation.rows import top_k_rows
 from headstart.features import cached_features, extract_features
 from headstart.progress import Reporter
 from headstart.reports.predictions import save_predictions
-from headstart.rundir import save_adapter
+from headstart.rundir import read_tensors, save_adapter, save_tensors
+from headstart.search.novelty import NoveltyDetector, reference_rows
 from headstart.strategies import Strategy, get_strategy, strategy_name
 
 
@@ -64,28 +66,80 @@ class TransferClassifier(ClassifierMixin, Estimator):
     # -- predicting ------------------------------------------------------------------------------------------
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n_inputs, n_classes), columns in the order of ``classes_``."""
+        return self._outputs(self._items(X))[1]
+
+    def _outputs(self, items: list[Any], description: str = "predicting") -> tuple[np.ndarray, np.ndarray]:
+        """(the backbone's features, the class probabilities) of ``items``: the head runs on the features."""
         self._check_fitted()
-        items = self._items(X)
+        features = self._features(items, description)
+        with torch.inference_mode():
+            logits = self.model_.head.eval()(torch.from_numpy(features)).float().numpy()
+        return features, torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+
+    def _features(self, items: list[Any], description: str) -> np.ndarray:
         task = self._task()
         dataset = task.inputs_dataset(items, None, self.preprocessing_, train=False)
         options = {"batch_size": max(self.batch_size_, 64), "precision": self.precision_,
-                   "num_workers": self.num_workers, "reporter": Reporter(self.verbose), "description": "predicting",
+                   "num_workers": self.num_workers, "reporter": Reporter(self.verbose), "description": description,
                    "throughput": getattr(self, "throughput_", None)}
         cache = self._feature_cache()
         if cache is not None and get_strategy(self.strategy_).frozen_backbone:
             # The backbone is the pre-trained one: features seen before (in training, or an earlier predict) are
-            # read from the cache, and only the head runs.
+            # read from the cache.
             keys = [task.content_key(item) for item in items]
-            features = cached_features(self.model_.backbone, dataset, keys, cache, self.preprocessing_, **options)
-            with torch.inference_mode():
-                logits = self.model_.head.eval()(torch.from_numpy(features)).float().numpy()
-        else:
-            logits = extract_features(self.model_, dataset, **options)
-        return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+            return cached_features(self.model_.backbone, dataset, keys, cache, self.preprocessing_, **options)
+        return extract_features(self.model_.backbone, dataset, **options)
 
     def predict(self, X: Any) -> np.ndarray:
-        """The most probable class of each input."""
+        """The most probable class of each input (``predict_unknown`` says which are like none of them)."""
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    # -- "none of these" -------------------------------------------------------------------------------------
+    def unknown_scores(self, X: Any) -> np.ndarray:
+        """How unlike the labelled examples each input is (higher: less like them); see search/novelty.py."""
+        return self._detector().score(self._outputs(self._items(X))[0])
+
+    def predict_unknown(self, X: Any) -> np.ndarray:
+        """True for inputs the run flags as belonging to none of its classes (score above the threshold
+        calibrated to ``unknown_["false_alarm_rate"]`` of inputs like the labelled ones)."""
+        return self.unknown_scores(X) > self._detector().threshold
+
+    def evaluate_unknown(self, known: list[Any], outliers: list[Any]) -> dict:
+        """How well the run tells ``outliers`` (inputs of no class it knows) from ``known`` inputs: the AUROC of
+        the unknown score, and at the run's threshold the share of known inputs flagged and of outliers caught."""
+        from sklearn.metrics import roc_auc_score
+
+        if not known or not outliers:
+            raise HeadstartError("scoring unknown inputs needs both known inputs and outliers; give a non-empty "
+                                 "--outliers folder")
+        detector = self._detector()
+        ours, theirs = detector.score(self._outputs(known)[0]), detector.score(self._outputs(outliers)[0])
+        truth = np.r_[np.zeros(len(ours)), np.ones(len(theirs))]
+        return {"auroc": float(roc_auc_score(truth, np.r_[ours, theirs])), "n_known": len(ours),
+                "n_outliers": len(theirs), "known_flagged": float((ours > detector.threshold).mean()),
+                "outliers_caught": float((theirs > detector.threshold).mean()), "threshold": detector.threshold}
+
+    def _detector(self) -> NoveltyDetector:
+        self._check_fitted()
+        if getattr(self, "unknown_detector_", None) is None:
+            raise HeadstartError("this run has no unknown-input detector (trained before headstart had one, or on "
+                                 "fewer than 2 examples); train it again")
+        return self.unknown_detector_
+
+    def _fit_extras(self, splits: Any, reporter: Reporter) -> None:
+        """The unknown-input detector, on the final model's features of every labelled example (at most
+        MAX_REFERENCE of them), calibrated on those examples scored against the others."""
+        labelled = splits.train.join(splits.val) if splits.val is not None and len(splits.val) else splits.train
+        rows = reference_rows(len(labelled), seed=self.seed)
+        self.unknown_detector_ = None
+        if len(rows) < 2:
+            self.fit_details_["unknown"] = {"fitted": False, "reason": "fewer than 2 labelled examples"}
+            return
+        start = time.perf_counter()
+        features = self._features([labelled.items[i] for i in rows], "features (unknown-input detector)")
+        self.unknown_detector_ = NoveltyDetector().fit(features)
+        self.fit_details_["unknown"] = {"fitted": True, **self.unknown_detector_.record(),
+                                        "seconds": round(time.perf_counter() - start, 2)}
 
     def score(self, X: Any, y: Sequence | None = None) -> float:
         """Accuracy on inputs ``X`` with labels ``y``, or on labelled data ``X`` (a path: its test split)."""
@@ -93,8 +147,17 @@ class TransferClassifier(ClassifierMixin, Estimator):
             return ClassifierMixin.score(self, X, y)
         return Estimator.score(self, X)  # not super(): ClassifierMixin comes first and needs y
 
-    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None) -> list[dict]:
-        return top_k_rows(items, self.predict_proba(list(items)), self.classes_, top_k)
+    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None,
+                        unknown: bool = True) -> list[dict]:
+        """``headstart predict``'s rows; with ``unknown`` (and a detector), each says whether the input is like
+        none of the classes (``unknown``) and its score."""
+        features, proba = self._outputs(list(items))
+        rows = top_k_rows(items, proba, self.classes_, top_k)
+        detector = getattr(self, "unknown_detector_", None)
+        if unknown and detector is not None:
+            for row, score in zip(rows, detector.score(features), strict=True):
+                row.update(unknown=bool(score > detector.threshold), unknown_score=round(float(score), 6))
+        return rows
 
     def evaluate_with_outputs(self, data: LabeledData) -> tuple[dict, np.ndarray]:
         """Accuracy, balanced accuracy, macro-F1, per-class scores, the confusion matrix and calibration, and the
@@ -118,12 +181,26 @@ class TransferClassifier(ClassifierMixin, Estimator):
         adapter = getattr(self.model_, "lora_adapter", None)
         if adapter is not None:
             save_adapter(root / "adapter", *adapter)
+        detector = getattr(self, "unknown_detector_", None)
+        if detector is not None:
+            save_tensors(root / UNKNOWN_FILE, {"reference": torch.from_numpy(detector.reference).half()})
+
+    def _load_extras(self, root: Path, config: dict) -> None:
+        record = self.fit_details_.get("unknown", {})
+        self.unknown_detector_ = None
+        if record.get("fitted") and (root / UNKNOWN_FILE).is_file():
+            reference = read_tensors(root / UNKNOWN_FILE)["reference"].float().numpy()
+            self.unknown_detector_ = NoveltyDetector(int(record["k"]), float(record["false_alarm_rate"]),
+                                                     reference, float(record["threshold"]))
 
     def _checked_params(self) -> dict[str, Any]:
         params = super()._checked_params()
         if strategy_name(self.strategy) != AUTO and params.get("budget") is not None:
             raise HeadstartError("--budget is for strategy auto; with a chosen strategy, leave it out")
         return params
+
+
+UNKNOWN_FILE = "unknown.safetensors"  # the unknown-input detector's reference features
 
 
 @register_estimator

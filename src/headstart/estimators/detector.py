@@ -90,7 +90,8 @@ class ObjectDetector(Estimator):
             found += detect_images(images, side, rows_of, self.conf if conf is None else conf, self.iou)
         return found
 
-    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None) -> list[dict]:
+    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None,
+                        unknown: bool = True) -> list[dict]:
         return detection_rows(list(items), self.predict(list(items), conf=conf), self.classes_.tolist())
 
     def evaluate_with_outputs(self, data: BoxData) -> tuple[dict, list[Detections]]:

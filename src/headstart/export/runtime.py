@@ -45,7 +45,8 @@ class OnnxModel:
     def predict(self, items: Sequence[Any]) -> np.ndarray:
         return self.classes_[self.predict_proba(items).argmax(axis=1)]
 
-    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None) -> list[dict]:
+    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None,
+                        unknown: bool = True) -> list[dict]:
         return top_k_rows(items, self.predict_proba(list(items)), self.classes_, top_k)
 
     def feeds(self, items: list[Any]):
@@ -104,7 +105,8 @@ class OnnxDetector:
             found += detect_images(images, self.side, rows_of, self.conf if conf is None else conf, self.iou)
         return found
 
-    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None) -> list[dict]:
+    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None,
+                        unknown: bool = True) -> list[dict]:
         from headstart.detection.boxes import detection_rows
 
         return detection_rows(list(items), self.predict(list(items), conf=conf), self.classes_.tolist())

@@ -18,13 +18,13 @@ class Neighbour:
     similarity: float  # cosine, in [-1, 1]
 
 
-def _normalised(vectors: np.ndarray) -> np.ndarray:
+def normalised(vectors: np.ndarray) -> np.ndarray:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
 
 
-def _threads() -> None:
+def set_threads() -> None:
     import faiss
 
     faiss.omp_set_num_threads(usable_cores())
@@ -44,11 +44,11 @@ class SimilarityIndex:
             raise ValueError("one id per vector")
         if len(vectors) == 0:
             raise HeadstartError("nothing to search: the data has no items")
-        _threads()
+        set_threads()
         self.ids = list(ids)
         self.labels = list(labels) if labels is not None else [None] * len(self.ids)
         self.index = faiss.IndexFlatIP(vectors.shape[1])
-        self.index.add(_normalised(vectors))
+        self.index.add(normalised(vectors))
 
     def search(self, queries: np.ndarray, k: int = 5) -> list[list[Neighbour]]:
         """The ``k`` most similar items of each query, most similar first."""
@@ -56,8 +56,8 @@ class SimilarityIndex:
             raise HeadstartError(
                 f"queries have {queries.shape[1]} dimensions but the index {self.index.d}; embed both with one model"
             )
-        _threads()
-        scores, rows = self.index.search(_normalised(queries), min(k, len(self.ids)))
+        set_threads()
+        scores, rows = self.index.search(normalised(queries), min(k, len(self.ids)))
         return [
             [Neighbour(self.ids[r], self.labels[r], float(s)) for s, r in zip(score_row, row, strict=True) if r >= 0]
             for score_row, row in zip(scores, rows, strict=True)
