@@ -80,6 +80,15 @@ def test_monochrome1_is_shown_inverted(tmp_path):
     assert plain.std() > 0
 
 
+def test_an_empty_window_falls_back_to_the_full_range(tmp_path):
+    ds = pydicom.dcmread(FILES / "MR_small.dcm")
+    ds.WindowCenter, ds.WindowWidth = None, None  # present but empty, as some exporters write them
+    ds.save_as(tmp_path / "empty-window.dcm")
+    shown = grey(tmp_path / "empty-window.dcm")
+    assert shown.min() == 0 and shown.max() == 255
+    assert not np.array_equal(shown, grey(FILES / "MR_small.dcm"))  # not the file's (now empty) window
+
+
 def test_colour_files_read_as_rgb():
     rgb = np.asarray(load_image(FILES / "SC_rgb_rle_16bit.dcm"))  # 16 bits per sample, scaled to 8
     assert rgb.shape == (100, 100, 3) and rgb.max() == 255
@@ -94,6 +103,10 @@ def test_a_dicom_folder_keeps_the_usable_files_and_names_the_others(tmp_path):
     for name in ("6154", "6247"):  # scanner-style names with no suffix
         shutil.copy(FILES / "dicomdirtests" / "77654033" / ("CR1" if name == "6154" else "CR2") / name, scans / name)
     shutil.copy(FILES / "CT_small.dcm", scans / "ct.dcm")
+    shutil.copy(FILES / "MR_small.dcm", scans / "1.2.840.113619.2.55.3")  # a PACS export's name: a UID
+    private = pydicom.dcmread(FILES / "MR_small.dcm")
+    private.file_meta.TransferSyntaxUID = "1.2.3.4.5"  # no transfer syntax anyone knows
+    private.save_as(scans / "private-syntax.dcm")
     bad = {"SC_rgb_rle_2frame.dcm": "holds 2 frames", "rtplan.dcm": "holds no image",
            "no_meta.dcm": "not a readable DICOM file", "nested_priv_SQ.dcm": "lacks Rows"}
     syntax = pydicom.dcmread(FILES / "SC_rgb_jpeg_gdcm.dcm", stop_before_pixels=True).file_meta.TransferSyntaxUID
@@ -105,9 +118,10 @@ def test_a_dicom_folder_keeps_the_usable_files_and_names_the_others(tmp_path):
     for name, reason in bad.items():
         assert reason in check_image_file(scans / name), name
     splits = read_image_folder(tmp_path / "data")
-    assert sorted(Path(p).name for p in splits.train.items) == ["6154", "6247", "ct.dcm"]
+    assert "unknown Transfer Syntax UID" in check_image_file(scans / "private-syntax.dcm")
+    assert sorted(Path(p).name for p in splits.train.items) == ["1.2.840.113619.2.55.3", "6154", "6247", "ct.dcm"]
     (warning,) = splits.warnings
-    assert warning.startswith(f"skipped {len(bad)} unreadable image(s)") and "\n" not in warning
+    assert warning.startswith(f"skipped {len(bad) + 1} unreadable image(s)") and "\n" not in warning
 
 
 @pytest.mark.parametrize("name, expected", [

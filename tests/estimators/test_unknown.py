@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from headstart import ImageClassifier, load
 from headstart.errors import HeadstartError
-from headstart.search.novelty import NoveltyDetector
+from headstart.search.novelty import NoveltyDetector, reference_rows
 from tests.conftest import copy_sample, run_cli
 
 KNOWN = ["coat", "dress", "pullover", "t-shirt", "trouser"]
@@ -36,6 +36,14 @@ def test_the_threshold_flags_the_chosen_share_of_inputs_like_the_reference():
     assert NoveltyDetector(k=50).fit(draw(9, [0])).k == 8  # k at most the other examples
     with pytest.raises(HeadstartError, match="at least 2 labelled examples"):
         NoveltyDetector().fit(draw(1, [0])[:1])
+
+
+def test_a_rare_class_keeps_its_references_when_examples_are_dropped():
+    labels = np.array(["common"] * 9_990 + ["rare"] * 10)
+    rows = reference_rows(labels, limit=1_000, seed=0)
+    kept = labels[rows]
+    assert len(rows) <= 1_000 + 6 and (kept == "rare").sum() == 6  # at least k + 1 of each class
+    assert len(np.unique(rows)) == len(rows) and len(reference_rows(labels[:500], limit=1_000)) == 500
 
 
 @pytest.fixture(scope="module")

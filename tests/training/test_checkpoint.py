@@ -73,3 +73,35 @@ def test_planted_or_damaged_checkpoints_are_refused(tmp_path, content):
 def test_resume_without_a_checkpoint_says_so(tmp_path):
     with pytest.raises(HeadstartError, match="no checkpoint to resume from"):
         Checkpoint(tmp_path, resume=True)
+
+
+class TinyBackbone(torch.nn.Module):
+    num_features = 6
+
+    def forward(self, x):
+        return x
+
+
+def test_a_first_fit_whose_head_changed_layout_resumes_into_that_layout(tmp_path):
+    """An image contrastive fit ends with the probe's square-root head (SignedPower, then Linear: weights named
+    head.1.*); resuming during the refit must rebuild that head before loading, not fail on the names."""
+    from headstart.estimators.base import Estimator
+    from headstart.models.transfer import HeadConfig, TransferModel
+    from headstart.progress import Reporter
+    from headstart.strategies.base import FitContext
+
+    fitted = TransferModel(TinyBackbone(), 3, HeadConfig("linear"))
+    fitted.replace_head(HeadConfig("linear", power=0.5))
+    torch.nn.init.normal_(fitted.head[-1].weight)
+    identity = {"strategy": "contrastive", "examples": 9}
+    checkpoint = Checkpoint(tmp_path)
+    checkpoint._trainers = 1  # it trained
+    assert checkpoint.save_first_fit(fitted.state_dict(), {"history": [], "details": {}, "warnings": [],
+                                                            "head": fitted.head_config.to_record()}, identity)
+    checkpoint.save(1, TrainerState(0, 1, False, {}, fitted.state_dict(), {}, None))  # the refit, interrupted
+    fresh = TransferModel(TinyBackbone(), 3, HeadConfig("linear"))  # as the resumed run builds it
+    ctx = FitContext(task=None, preprocessing={}, num_classes=3, seed=0, checkpoint=Checkpoint(tmp_path, resume=True))
+    Estimator._first_fit(None, None, fresh, None, None, ctx, Reporter(False), identity)
+    assert fresh.head_config.power == 0.5
+    x = torch.rand(4, 6)
+    torch.testing.assert_close(fresh(x), fitted(x))

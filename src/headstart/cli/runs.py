@@ -108,8 +108,9 @@ def evaluate(
     run: Annotated[Path, typer.Argument(help="A run directory made by `headstart train`.")],
     data: Annotated[str, typer.Argument(help="Labelled data, as for `headstart train`.")],
     format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
-    outliers: Annotated[str | None, typer.Option(help="Classification: a folder (file, glob) of inputs of no class "
-                                                 "the run knows, to score how well it flags them as unknown.")] = None,
+    outliers: Annotated[str | None, typer.Option(help="Classification: inputs of no class the run knows (images: a "
+                                                 "folder, file or glob; text: @FILE, one per line), to score how well "
+                                                 "it flags them as unknown.")] = None,
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix of RUN on DATA."""
     from headstart import api

@@ -25,15 +25,18 @@ from headstart.errors import HeadstartError
 
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 MAGIC_OFFSET, MAGIC = 128, b"DICM"  # the DICOM part 10 preamble, then these four bytes
+MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit, as for other images
 REQUIRED = ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel", "PhotometricInterpretation")  # to decode pixels
 
 
-def is_dicom_file(path: Path) -> bool:
-    """A ``.dcm``/``.dicom`` name, or a file with no suffix that starts like a DICOM file (scanners often write
-    files named ``IM000001``)."""
-    if path.suffix.lower() in DICOM_SUFFIXES:
+def is_dicom_file(path: Path, other_suffixes: frozenset[str] = frozenset()) -> bool:
+    """A ``.dcm``/``.dicom`` name, or a file that starts like a DICOM file whatever its name (scanners write
+    ``IM000001``, PACS exports ``1.2.840.113619.2.55.3``); names ending in one of ``other_suffixes`` (the image
+    formats Pillow reads) are not opened to look."""
+    suffix = path.suffix.lower()
+    if suffix in DICOM_SUFFIXES:
         return True
-    if path.suffix or path.name.startswith("."):
+    if suffix in other_suffixes or path.name.startswith("."):
         return False
     try:
         with open(path, "rb") as handle:
@@ -47,8 +50,8 @@ def parse_window(value: str | Sequence[float] | None) -> tuple[float, float] | N
     """``"40,400"`` or ``(40, 400)`` -> (center, width); None stays None. Raises a HeadstartError naming the fix."""
     if value is None or value == "":
         return None
-    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
     try:
+        parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
         center, width = (float(p) for p in parts)
     except (TypeError, ValueError):
         raise HeadstartError(f"window {value!r} is not CENTER,WIDTH; give two numbers, e.g. --window 40,400 "
@@ -91,7 +94,13 @@ def _why_not_one_image(ds) -> tuple[str, str] | None:
                 "remove it from the data")
     missing = [name for name in REQUIRED if name not in ds]
     if missing:
-        return f"lacks {', '.join(missing)} (a damaged header)", "correct or remove the file"
+        return f"lacks {', '.join(missing)} (a damaged or truncated header)", "correct or remove the file"
+    try:
+        pixels = int(ds.Rows) * int(ds.Columns)
+    except (TypeError, ValueError):
+        return "has unreadable Rows or Columns", "correct or remove the file"
+    if pixels > MAX_PIXELS:
+        return f"is {ds.Columns}x{ds.Rows}, over the {MAX_PIXELS:,}-pixel limit", "downsample it first"
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     if syntax is None:
         return "has no Transfer Syntax UID in its file header", "correct or remove the file"
@@ -104,6 +113,8 @@ def _why_not_one_image(ds) -> tuple[str, str] | None:
     if frames > 1:
         return (f"holds {frames} frames", "headstart takes one image per input: split it into single-frame files "
                                           "or keep the frame you want")
+    if not syntax.is_transfer_syntax:
+        return f"has an unknown Transfer Syntax UID ({syntax})", "convert it to a standard transfer syntax"
     if syntax.is_compressed:
         from pydicom.pixels import get_decoder
 
@@ -150,17 +161,24 @@ def read_dicom(path: Path, window: Sequence[float] | None = None) -> Image.Image
     except Exception as exc:
         raise HeadstartError(f"cannot decode the pixels of DICOM file {path} ({_one_line(exc)}); remove or "
                              "replace the file") from exc
+    if ds.get("PhotometricInterpretation") == "PALETTE COLOR":
+        from pydicom.pixels import apply_color_lut
+
+        pixels = apply_color_lut(pixels, ds)  # 16-bit RGB entries
+        ds = _with_bits(ds, 16)
     if pixels.ndim == 3 and pixels.shape[-1] == 3:  # colour: no windowing, scaled by its bit depth
         bits = int(ds.get("BitsStored", 8) or 8)
         scaled = pixels.astype(np.float64) * (255.0 / (2**bits - 1)) if bits > 8 else pixels
         return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="RGB")
-    values = apply_modality_lut(pixels, ds).astype(np.float64)
+    modality = apply_modality_lut(pixels, ds)
+    values = modality.astype(np.float64)
+    own = (_first(ds.get("WindowCenter")), _first(ds.get("WindowWidth")))
     if window is not None:
         grey = linear_window(values, *window)
-    elif "WindowCenter" in ds and "WindowWidth" in ds:
-        grey = linear_window(values, _first(ds.WindowCenter), _first(ds.WindowWidth))
-    elif "VOILUTSequence" in ds:
-        grey = _full_range(apply_voi_lut(pixels, ds).astype(np.float64))
+    elif None not in own and own[1] >= 1:
+        grey = linear_window(values, *own)
+    elif "VOILUTSequence" in ds:  # a lookup table, indexed by the modality LUT's output
+        grey = _full_range(apply_voi_lut(np.rint(modality).astype(np.int64), ds).astype(np.float64))
     else:
         grey = _full_range(values)
     if ds.get("PhotometricInterpretation") == "MONOCHROME1":
@@ -182,9 +200,19 @@ def _full_range(values: np.ndarray) -> np.ndarray:
     return np.zeros_like(values) if high <= low else (values - low) * (255.0 / (high - low))
 
 
-def _first(value) -> float:
-    """A window value that may be multi-valued (several windows): the first, as viewers show by default."""
+def _first(value) -> float | None:
+    """A window value that may be multi-valued (several windows): the first, as viewers show by default; None when
+    it is empty or not a number."""
     try:
-        return float(value[0]) if not isinstance(value, (int, float, str)) else float(value)
-    except (TypeError, IndexError):
-        return float(value)
+        first = value if isinstance(value, (int, float, str)) else value[0]
+        number = float(first)
+    except (TypeError, IndexError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _with_bits(ds, bits: int):
+    """``ds`` with ``BitsStored`` set, for pixels a lookup has turned into ``bits``-bit values."""
+    ds = ds.copy()
+    ds.BitsStored = bits
+    return ds

@@ -14,13 +14,17 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from headstart.data.dataset import DataSplits, LabeledData
-from headstart.data.dicom import DICOM_SUFFIXES, dicom_header, dicom_problem, is_dicom_file, read_dicom
+from headstart.data.dicom import dicom_header, dicom_problem, is_dicom_file, read_dicom
 from headstart.data.encoding import decode_table
 from headstart.digests import digest, file_digest
 from headstart.errors import HeadstartError, listed
 from headstart.files import user_path
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+PILLOW_SUFFIXES = frozenset(IMAGE_EXTENSIONS)
+# Files met beside images that are never DICOM: a folder scan does not open them to look.
+NOT_IMAGES = frozenset({".txt", ".csv", ".tsv", ".json", ".jsonl", ".yaml", ".yml", ".md", ".xml", ".html", ".py",
+                        ".zip", ".gz", ".tar", ".pdf", ".npz", ".npy", ".db", ".ini", ".log"})
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 PATH_COLUMNS = ("path", "image", "file", "filename", "filepath", "image_path")
 LABEL_COLUMNS = ("label", "class", "target", "category", "y")
@@ -40,7 +44,7 @@ def load_image(item: Any, keep_grey: bool = False, window: Any = None) -> Image.
         image = item
     elif isinstance(item, np.ndarray):
         image = Image.fromarray(item)
-    elif is_dicom_file(path := Path(item)):
+    elif is_dicom_file(path := Path(item), PILLOW_SUFFIXES):
         image = read_dicom(path, window)
     else:
         image = _open(path)
@@ -53,7 +57,7 @@ def image_header(item: Any) -> tuple[tuple[int, int], str] | None:
         return item.size, item.mode
     if isinstance(item, np.ndarray):
         return (item.shape[1], item.shape[0]), str(item.dtype)
-    if is_dicom_file(Path(item)):
+    if is_dicom_file(Path(item), PILLOW_SUFFIXES):
         return dicom_header(Path(item))
     try:
         with Image.open(item) as image:
@@ -116,7 +120,7 @@ def check_image_file(path: Path) -> str | None:
     try:
         if path.stat().st_size == 0:
             return "empty file"
-        if is_dicom_file(path):
+        if is_dicom_file(path, PILLOW_SUFFIXES):
             return dicom_problem(path)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -136,7 +140,7 @@ def _is_image_name(path: Path) -> bool:
     """An image by its name (DICOM files may have none: those are recognised by their first bytes)."""
     if path.name.startswith("."):
         return False
-    return path.suffix.lower() in IMAGE_EXTENSIONS | DICOM_SUFFIXES or (not path.suffix and is_dicom_file(path))
+    return path.suffix.lower() in IMAGE_EXTENSIONS or is_dicom_file(path, PILLOW_SUFFIXES | NOT_IMAGES)
 
 
 def _scan_class_folders(root: Path, where: str) -> LabeledData:
@@ -174,7 +178,7 @@ def read_image_folder(root: Path) -> DataSplits:
     if not len(parts["train"]):
         raise HeadstartError(
             f"no images found in {root}; expected {root}/<class name>/<image files> "
-            f"({', '.join(sorted(IMAGE_EXTENSIONS))})"
+            f"({', '.join(sorted(IMAGE_EXTENSIONS))}, or DICOM)"
         )
     return DataSplits(parts["train"], parts.get("val"), parts.get("test"), record, warnings_)
 

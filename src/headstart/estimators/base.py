@@ -32,6 +32,7 @@ from headstart.features.precision_guard import bf16_verdict
 from headstart.files import user_path, write_json
 from headstart.models import WeightsSource, get_model_spec, list_models
 from headstart.models.registry import PREPROCESSING_NOTE
+from headstart.models.transfer import HeadConfig
 from headstart.onnx import write_graph
 from headstart.options import Range, check_options
 from headstart.progress import Reporter
@@ -193,7 +194,8 @@ class Estimator(BaseEstimator):
             if refit is not None:
                 self._refit(task, refit, spec, classes, ctx, reporter)
         # else the plain probe beat auto's choice: it is now this run, refit as the run would have been
-        self._fit_extras(splits, reporter)
+        if self._with_extras:
+            self._fit_extras(splits, reporter)
         self.data_record_ = {
             "source": splits.train.source, "splits": splits.record, "warnings": splits.warnings,
             "counts": {part: data.class_counts() for part, data in
@@ -211,15 +213,18 @@ class Estimator(BaseEstimator):
         saved = checkpoint.first_fit(identity) if checkpoint is not None else None
         if saved is not None:
             weights, record = saved
+            if "head" in record and hasattr(model, "replace_head"):  # the fit may have changed the head's layout
+                model.replace_head(HeadConfig(**record["head"]))
             model.load_state_dict(weights)
             history = [EpochRecord(**row) for row in record["history"]]
             reporter.say(f"resuming after the first fit ({len(history)} epochs, kept in the checkpoint folder)")
             return FitResult(history, record["details"], record["warnings"])
         result = task.fit(strategy, model, train, val, ctx)
         if checkpoint is not None and checkpoint.trainers and world().is_main:  # it trained: worth keeping
+            head = {"head": model.head_config.to_record()} if hasattr(model, "head_config") else {}
             checkpoint.save_first_fit(model.state_dict(), {"history": [r.to_row() for r in result.history],
-                                                           "details": result.details, "warnings": result.warnings},
-                                      identity)
+                                                           "details": result.details, "warnings": result.warnings,
+                                                           **head}, identity)
         return result
 
     def _guarded_precision(self, task: Task, strategy: Strategy, model: Any, preprocessing: dict,
@@ -279,6 +284,8 @@ class Estimator(BaseEstimator):
         self.fit_details_["refit"] = {"done": True, "strategy": refit.spec(), "examples": len(pool),
                                       "seconds": round(seconds, 2), **{f"refit_{k}": v for k, v in result.details.items()}}
         self.fit_seconds_ += seconds
+
+    _with_extras = True  # the guard rail's sibling fit leaves them out (False)
 
     def _fit_extras(self, splits: DataSplits, reporter: Reporter) -> None:
         """What a task's estimator learns from the fitted model beside it (a classifier: its unknown-input

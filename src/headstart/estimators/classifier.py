@@ -71,9 +71,13 @@ class TransferClassifier(ClassifierMixin, Estimator):
     def _outputs(self, items: list[Any], description: str = "predicting") -> tuple[np.ndarray, np.ndarray]:
         """(the backbone's features, the class probabilities) of ``items``: the head runs on the features."""
         self._check_fitted()
+        if not items:
+            return np.zeros((0, self.model_.num_features), np.float32), np.zeros((0, len(self.classes_)))
         features = self._features(items, description)
+        head = self.model_.head.eval()
+        device = next(head.parameters()).device  # a model trained on a GPU keeps its head there
         with torch.inference_mode():
-            logits = self.model_.head.eval()(torch.from_numpy(features)).float().numpy()
+            logits = head(torch.from_numpy(features).to(device)).float().cpu().numpy()
         return features, torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
 
     def _features(self, items: list[Any], description: str) -> np.ndarray:
@@ -130,7 +134,7 @@ class TransferClassifier(ClassifierMixin, Estimator):
         """The unknown-input detector, on the final model's features of every labelled example (at most
         MAX_REFERENCE of them), calibrated on those examples scored against the others."""
         labelled = splits.train.join(splits.val) if splits.val is not None and len(splits.val) else splits.train
-        rows = reference_rows(len(labelled), seed=self.seed)
+        rows = reference_rows(labelled.labels, seed=self.seed)
         self.unknown_detector_ = None
         if len(rows) < 2:
             self.fit_details_["unknown"] = {"fitted": False, "reason": "fewer than 2 labelled examples"}
@@ -138,7 +142,10 @@ class TransferClassifier(ClassifierMixin, Estimator):
         start = time.perf_counter()
         features = self._features([labelled.items[i] for i in rows], "features (unknown-input detector)")
         self.unknown_detector_ = NoveltyDetector().fit(features)
-        self.fit_details_["unknown"] = {"fitted": True, **self.unknown_detector_.record(),
+        trained = not get_strategy(self.strategy_).frozen_backbone
+        note = ({"calibration_note": "the backbone trained on these examples: new inputs of known classes may be "
+                                     "flagged more often than the rate"} if trained else {})
+        self.fit_details_["unknown"] = {"fitted": True, **self.unknown_detector_.record(), **note,
                                         "seconds": round(time.perf_counter() - start, 2)}
 
     def score(self, X: Any, y: Sequence | None = None) -> float:
@@ -189,7 +196,10 @@ class TransferClassifier(ClassifierMixin, Estimator):
         record = self.fit_details_.get("unknown", {})
         self.unknown_detector_ = None
         if record.get("fitted") and (root / UNKNOWN_FILE).is_file():
-            reference = read_tensors(root / UNKNOWN_FILE)["reference"].float().numpy()
+            tensors = read_tensors(root / UNKNOWN_FILE)
+            if "reference" not in tensors:
+                raise HeadstartError(f"{root / UNKNOWN_FILE} holds no reference features; train the run again")
+            reference = tensors["reference"].float().numpy()
             self.unknown_detector_ = NoveltyDetector(int(record["k"]), float(record["false_alarm_rate"]),
                                                      reference, float(record["threshold"]))
 

@@ -90,8 +90,10 @@ def _fit_plain_probe(run: Estimator, spec: ModelSpec, knobs: dict, splits: DataS
     params.pop("budget", None)  # for auto only
     reporter.say("guard rail: fitting the plain probe (model's own preprocessing, fp32, default logistic "
                  "regression) to compare")
+    sibling = type(run)(**params)
+    sibling._with_extras = False  # the run fits its own (unknown-input detector...) once it is settled
     try:
-        return type(run)(**params).fit(DataSplits(splits.train, splits.val, splits.test, dict(splits.record), []))
+        return sibling.fit(DataSplits(splits.train, splits.val, splits.test, dict(splits.record), []))
     except (HeadstartError, RuntimeError, MemoryError, OSError) as exc:  # the guard must not cost the run itself
         reporter.say(f"guard rail: the plain probe failed ({str(exc)[:200]}); auto's choice is kept unjudged")
         return None

@@ -10,6 +10,7 @@ of inputs like the training data are flagged. Measured against the maximum softm
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,7 @@ from headstart.search.index import normalised, set_threads
 
 DEFAULT_K = 5
 DEFAULT_FALSE_ALARM_RATE = 0.05
-MAX_REFERENCE = 5_000  # labelled examples kept to compare with (drawn evenly over classes beyond that)
+MAX_REFERENCE = 5_000  # labelled examples kept to compare with (drawn class by class beyond that)
 
 
 @dataclass
@@ -35,7 +36,8 @@ class NoveltyDetector:
     def fit(self, features: np.ndarray) -> NoveltyDetector:
         if len(features) < 2:
             raise HeadstartError("telling unknown inputs apart needs at least 2 labelled examples")
-        self.reference = normalised(features)
+        # Kept as float16 in the run: calibrate on exactly what a loaded run compares with.
+        self.reference = normalised(features).astype(np.float16).astype(np.float32)
         self.k = max(1, min(self.k, len(self.reference) - 1))
         # Each example against the others: its own row is its nearest neighbour, so ask for one more.
         own = self._distances(self.reference, self.k + 1)[:, -1]
@@ -66,9 +68,18 @@ class NoveltyDetector:
                 "reference_examples": 0 if self.reference is None else len(self.reference)}
 
 
-def reference_rows(count: int, limit: int = MAX_REFERENCE, seed: int = 0) -> np.ndarray:
-    """Indices of at most ``limit`` of ``count`` examples: all of them, or a seeded random draw (which keeps each
-    class's share in expectation)."""
-    if count <= limit:
-        return np.arange(count)
-    return np.sort(np.random.default_rng(seed).permutation(count)[:limit])
+def reference_rows(labels: Sequence[str], limit: int = MAX_REFERENCE, seed: int = 0, least: int = DEFAULT_K + 1
+                   ) -> np.ndarray:
+    """Indices of at most ``limit`` examples (all of them when there are fewer), drawn with ``seed`` class by class
+    in proportion to their counts, every class keeping at least ``least`` (or all it has): a rare class left with
+    no reference would see all its inputs flagged."""
+    labels = np.asarray(labels)
+    if len(labels) <= limit:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    kept = []
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        share = max(min(len(rows), least), int(limit * len(rows) / len(labels)))
+        kept.append(rng.choice(rows, share, replace=False))
+    return np.sort(np.concatenate(kept))

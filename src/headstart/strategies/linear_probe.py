@@ -31,7 +31,7 @@ class LinearProbe(Strategy):
     (``power`` sets it: 1 keeps them as they are), which evens out their heavy tails: +0.6 points at 10 images per
     class on Fashion-MNIST, measured in bench/probe_layers.py; on a text encoder's signed embeddings it helped and hurt
     by turns, so they are left alone. The features are then divided by one number, their root mean square on the
-    training data (``scale`` sets it: 1 keeps them raw), so they keep the geometry the backbone gave them whatever its
+    training data (``scale`` sets it; ``scale=1, power=1`` keeps them raw), so they keep the geometry the backbone gave them whatever its
     feature magnitude; the regularisation
     strength C is chosen by stratified cross-validation of the log-loss on the training data, so no labelled
     example has to be set aside for it. Measured in bench/probe_scaling.py: per-feature standardisation and
