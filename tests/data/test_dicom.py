@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pydicom
 import pytest
 from pydicom.pixels import apply_modality_lut, get_decoder
@@ -183,5 +184,12 @@ def test_a_dicom_folder_trains_predicts_and_exports(tmp_path):
     given = json.loads((tmp_path / "given" / "config.json").read_text())["preprocessing"]["window"]
     meta = json.loads((tmp_path / "given" / "export" / "model.json").read_text())
     assert given == meta["preprocessing"]["dicom_window"] == [40.0, 400.0]
+    # embed (and rank, similar) take the window too.
+    vectors = {}
+    for name, window in (("own", []), ("given", ["--window", "40,400"])):
+        assert run_cli("embed", tmp_path / "data", "--out", tmp_path / f"{name}.parquet", *window, "--quiet",
+                       "--precision", "fp32").returncode == 0
+        vectors[name] = np.stack(pq.read_table(tmp_path / f"{name}.parquet").column("embedding").to_pylist())
+    assert vectors["own"].shape == vectors["given"].shape and np.abs(vectors["own"] - vectors["given"]).max() > 0.1
     # The window changed what the model saw (a soft-tissue CT window saturates the MR thumbnails).
     assert max(abs(a["probability"] - b["probability"]) for a, b in zip(rows["own"], rows["given"], strict=True)) > 0.05

@@ -9,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from headstart.cli.app import PRECISION_HELP, Inputs, NoCache, Quiet, app, out, print_table, split_names
+from headstart.cli.app import (
+    PRECISION_HELP,
+    Inputs,
+    NoCache,
+    Quiet,
+    Window,
+    app,
+    out,
+    print_table,
+    split_names,
+)
 from headstart.compute.distributed import world
 from headstart.errors import HeadstartError
 
@@ -28,6 +38,7 @@ def rank(
     per_class: Annotated[int | None, typer.Option(help="Use at most N labelled examples per class.")] = None,
     task: Annotated[str | None, typer.Option(help="image or text [from the models, else from DATA].")] = None,
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [each model's].")] = None,
+    window: Window = None,
     max_length: Annotated[int | None, typer.Option(help="Text: maximum tokens per text [256].")] = None,
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
@@ -42,7 +53,7 @@ def rank(
     ranking = api.rank(
         data, split_names(models), task=task, scores=tuple(split_names(scores) or ()), by=by, per_class=per_class,
         image_size=image_size, max_length=max_length, precision=precision, batch_size=batch_size,
-        cache=not no_cache, verbose=not quiet, layers=layers,
+        cache=not no_cache, verbose=not quiet, layers=layers, **({"window": window} if window else {}),
     )
     out.print(ranking.heading())
     print_table(*ranking.table())
@@ -59,6 +70,7 @@ def embed(
     task: Annotated[str | None, typer.Option(help="image or text [from the model, else from DATA].")] = None,
     per_class: Annotated[int | None, typer.Option(help="Use at most N training examples per class.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
+    window: Window = None,
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     no_cache: NoCache = False,
     quiet: Quiet = False,
@@ -67,7 +79,8 @@ def embed(
     from headstart import api
 
     embeddings = api.embed(data, model, out_file, task=task, per_class=per_class, image_size=image_size,
-                           precision=precision, cache=not no_cache, verbose=not quiet)
+                           precision=precision, cache=not no_cache, verbose=not quiet,
+                           **({"window": window} if window else {}))
     dim = embeddings.vectors.shape[1] if len(embeddings) else 0
     if world().is_main:
         out.print(f"{len(embeddings)} embeddings of {dim} dimensions by {embeddings.model}: {out_file}")
@@ -81,6 +94,7 @@ def similar(
     k: Annotated[int, typer.Option("--k", "-k", help="How many neighbours per query.")] = 5,
     task: Annotated[str | None, typer.Option(help="image or text [from the model, else from DATA].")] = None,
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
+    window: Window = None,
     format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     quiet: Quiet = False,
 ) -> None:
@@ -89,7 +103,8 @@ def similar(
 
     if format not in ("table", "json"):
         raise HeadstartError(f"unknown format '{format}'; use table or json")
-    results = api.similar(data, queries, model, k, task=task, image_size=image_size, verbose=not quiet)
+    results = api.similar(data, queries, model, k, task=task, image_size=image_size, verbose=not quiet,
+                          **({"window": window} if window else {}))
     if format == "json":
         print(json.dumps([{"query": q, "neighbours": [vars(n) for n in found]} for q, found in results], indent=2))
         return

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from headstart.cli.app import PRECISION_HELP, NoCache, Quiet, app, out, print_table, split_names, warn
+from headstart.cli.app import PRECISION_HELP, NoCache, Quiet, Window, app, out, print_table, split_names, warn
 from headstart.compute.distributed import world
 from headstart.errors import HeadstartError
 
@@ -32,8 +32,7 @@ def train(
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
     crop_pct: Annotated[float | None, typer.Option(help="Images: share of the resized image kept by the centre crop "
                                                    "[the model's; 1.0 for inputs under half its size].")] = None,
-    window: Annotated[str | None, typer.Option(help="DICOM images: the window CENTER,WIDTH mapped to 8 bits, e.g. "
-                                               "40,400 [each file's own, else its full range].")] = None,
+    window: Window = None,
     max_length: Annotated[int | None, typer.Option(help="Text: maximum tokens per text [256].")] = None,
     val_size: Annotated[float | None, typer.Option(help="Validation fraction when DATA has none [0.2].")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
