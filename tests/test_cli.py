@@ -65,7 +65,8 @@ def test_predict_formats(trained):
     correct = sum(r["label"] in r["input"].split("/")[-2] for r in rows)
     assert correct >= 0.9 * 36
     lines = list(csv.reader(io.StringIO(headstart("predict", run, data / "test" / "trouser", "-f", "csv").stdout)))
-    assert lines[0] == ["input", "label", "probability", "top_k"] and len(lines) == 13
+    assert lines[0] == ["input", "label", "probability", "top_k", "unknown", "unknown_score"] and len(lines) == 13
+    assert sum(line[4] == "true" for line in lines[1:]) <= 3  # trousers the run knows: flagged as unknown rarely
 
 
 def test_evaluate_prints_metrics_and_confusion_matrix(trained):

@@ -43,7 +43,7 @@ def start_run_dir(path: str | Path) -> Path:
         root.mkdir(parents=True, exist_ok=True)
         (root / CONFIG).unlink(missing_ok=True)
     except OSError as exc:
-        raise HeadstartError(f"cannot write the run to {root} ({exc.strerror}); choose a writable folder with --out") from exc
+        raise _unwritable(root, exc) from exc
     return root
 
 
@@ -65,22 +65,31 @@ def save_run(
             write_json(root / SUMMARY, summary)
         write_json(root / CONFIG, {"format": FORMAT, "format_version": FORMAT_VERSION, **config})
     except OSError as exc:
-        raise HeadstartError(f"cannot write the run to {root} ({exc.strerror}); choose a writable folder with --out") from exc
+        raise _unwritable(root, exc) from exc
     return root
 
 
 def save_adapter(folder: Path, config: dict, weights: dict[str, torch.Tensor]) -> None:
     """A PEFT adapter in PEFT's own layout (``PeftModel.from_pretrained(base, folder)`` reads it)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    write_text(folder / "adapter_config.json", json.dumps(config, indent=2, default=sorted) + "\n")
-    tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
-    atomic_write(folder / "adapter_model.safetensors", lambda tmp: save_file(tensors, str(tmp)))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text(folder / "adapter_config.json", json.dumps(config, indent=2, default=sorted) + "\n")
+    except OSError as exc:
+        raise _unwritable(folder.parent, exc) from exc
+    save_tensors(folder / "adapter_model.safetensors", weights)
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     """Tensors a run keeps beside its weights, as safetensors (written whole or not at all)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+    try:
+        atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+    except OSError as exc:
+        raise _unwritable(path.parent, exc) from exc
+
+
+def _unwritable(root: Path, exc: OSError) -> HeadstartError:
+    return HeadstartError(f"cannot write the run to {root} ({exc.strerror or exc}); choose a writable folder with --out")
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:

@@ -104,8 +104,8 @@ class TransferClassifier(ClassifierMixin, Estimator):
         return self._detector().score(self._outputs(self._items(X))[0])
 
     def predict_unknown(self, X: Any) -> np.ndarray:
-        """True for inputs the run flags as belonging to none of its classes (score above the threshold
-        calibrated to ``unknown_["false_alarm_rate"]`` of inputs like the labelled ones)."""
+        """True for inputs the run flags as belonging to none of its classes: a score above the threshold
+        calibrated to flag ``fit_details_["unknown"]["false_alarm_rate"]`` of inputs like the labelled ones."""
         return self.unknown_scores(X) > self._detector().threshold
 
     def evaluate_unknown(self, known: list[Any], outliers: list[Any]) -> dict:
@@ -144,7 +144,8 @@ class TransferClassifier(ClassifierMixin, Estimator):
         self.unknown_detector_ = NoveltyDetector().fit(features)
         trained = not get_strategy(self.strategy_).frozen_backbone
         note = ({"calibration_note": "the backbone trained on these examples: new inputs of known classes may be "
-                                     "flagged more often than the rate"} if trained else {})
+                                     "flagged more often than the rate (5.5% for 5% after a fine-tune, "
+                                     "docs/benchmarks.md)"} if trained else {})
         self.fit_details_["unknown"] = {"fitted": True, **self.unknown_detector_.record(), **note,
                                         "seconds": round(time.perf_counter() - start, 2)}
 

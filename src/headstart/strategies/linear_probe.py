@@ -28,17 +28,17 @@ class LinearProbe(Strategy):
     """The fastest and most data-frugal adaptation: nothing in the backbone changes.
 
     Non-negative features (pooled after a ReLU, as a CNN's are) first go through a square-root power transform
-    (``power`` sets it: 1 keeps them as they are), which evens out their heavy tails: +0.6 points at 10 images per
-    class on Fashion-MNIST, measured in bench/probe_layers.py; on a text encoder's signed embeddings it helped and hurt
-    by turns, so they are left alone. The features are then divided by one number, their root mean square on the
-    training data (``scale`` sets it; ``scale=1, power=1`` keeps them raw), so they keep the geometry the backbone gave them whatever its
-    feature magnitude; the regularisation
-    strength C is chosen by stratified cross-validation of the log-loss on the training data, so no labelled
-    example has to be set aside for it. Measured in bench/probe_scaling.py: per-feature standardisation and
-    accuracy as the cross-validation score both fell up to 2 points below the naive recipe (raw features, C=1) at 10
-    images per class, as accuracy on 2 held-out examples per class mostly picks noise; this recipe never fell below
-    it. The fitted scaling and regression are folded into the model's linear head, so a probe is saved, loaded and
-    exported like any other run.
+    (``power`` sets it: 1 keeps them as they are), which evens out their heavy tails: +0.5 to +0.7 points on
+    Fashion-MNIST (bench/probe_scaling.py); on a text encoder's signed embeddings it helped and hurt by turns, so they
+    are left alone. The features are then divided by one number, their root mean square on the training data
+    (``scale`` sets it; ``scale=1, power=1`` keeps them raw), so they keep the geometry the backbone gave them
+    whatever its feature magnitude; the regularisation strength C is chosen by stratified cross-validation of the
+    log-loss on the training data, so no labelled example has to be set aside for it. Measured in
+    bench/probe_scaling.py: per-feature standardisation and accuracy as the cross-validation score both fell up to 2
+    points below the naive recipe (raw features, C=1) at 10 images per class, as accuracy on 2 held-out examples per
+    class mostly picks noise; this recipe never fell below it on average. The fitted transform, scaling and regression
+    become the model's head (``SignedPower`` then one linear layer), so a probe is saved, loaded and exported like any
+    other run.
     """
 
     name = "linear-probe"
