@@ -65,7 +65,13 @@ def test_the_guard_compares_a_probe_with_the_plain_one_on_the_same_folds(tmp_pat
     guard = clf.fit_details_["auto"]["guard"]
     assert guard["checked"] and guard["estimate"] == "5-fold cross-validation on the same folds"
     assert f"guard rail: {guard['message']}" in result.lines() and result.summary["guard"] == guard
-    assert "Guard rail: " in (tmp_path / "run" / "report.html").read_text()
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "Guard rail: " in report and "Unknown inputs: " in report
+    # The unknown-input detector, fitted on the 30 labelled images, and its false alarms on the 30 test images.
+    unknown = result.summary["unknown"]
+    assert unknown["fitted"] and unknown["reference_examples"] == 30
+    flagged = result.summary["scores"]["unknown_flagged"]
+    assert any(line.startswith("unknown inputs: ") and f"it flags {flagged:.1%}" in line for line in result.lines())
     if not guard["fell_back"]:
         assert guard["auto"] == clf.fit_details_["cv_accuracy"]
     train = clf.splits_.train

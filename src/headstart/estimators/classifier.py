@@ -172,10 +172,13 @@ class TransferClassifier(ClassifierMixin, Estimator):
         probabilities they come from (columns in the order of ``classes_``)."""
         self._check_fitted()
         self._task().check_labels(data, list(self.classes_), "evaluation")
-        proba = self.predict_proba(data.items)
+        features, proba = self._outputs(list(data.items))
         predicted = self.classes_[proba.argmax(axis=1)]
         scores = classification_metrics(data.labels, predicted.tolist(), list(self.classes_))
         scores["calibration"] = calibration(proba.max(axis=1), predicted == np.asarray(data.labels))
+        detector = getattr(self, "unknown_detector_", None)
+        if detector is not None and len(features):  # every input here is of a known class: the false alarms
+            scores["unknown_flagged"] = float(detector.unknown(features).mean())
         return scores, proba
 
     def write_evaluation(self, run_dir: Path, data: LabeledData, outputs: np.ndarray) -> None:

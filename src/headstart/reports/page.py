@@ -80,7 +80,18 @@ def refit_paragraph(summary: dict) -> str:
     what auto's guard rail made of its choice against the plain probe)."""
     guard = summary.get("guard")
     said = f"<p>Guard rail: {html.escape(guard['message'])}.</p>" if guard else ""
-    return said + _refit_sentence(summary)
+    return said + _refit_sentence(summary) + _unknown_sentence(summary)
+
+
+def _unknown_sentence(summary: dict) -> str:
+    record = summary.get("unknown") or {}
+    if not record.get("fitted"):
+        return ""
+    flagged = (summary.get("scores") or {}).get("unknown_flagged")
+    measured = "" if flagged is None else f" Of the evaluated split (all of known classes) it flags {flagged:.1%}."
+    return (f"<p>Unknown inputs: <code>headstart predict</code> flags an input whose features are farther from the "
+            f"labelled examples than {1 - record['false_alarm_rate']:.0%} of those examples are from the others "
+            f"(distance to the {record['k']}th nearest of {record['reference_examples']}).{measured}</p>")
 
 
 def _refit_sentence(summary: dict) -> str:
