@@ -101,8 +101,8 @@ class SignedPower(TransformerMixin, BaseEstimator):
         return np.sign(x) * np.abs(x) ** self.power
 
 
-def features(task, spec, backbone, data, cache) -> np.ndarray:
-    preprocessing = task.preprocessing(spec, {}, data.items)
+def features(task, spec, backbone, data, cache, params=None) -> np.ndarray:
+    preprocessing = task.preprocessing(spec, params or {}, data.items)
     preprocessing.pop(PREPROCESSING_NOTE, None)
     dataset = task.inputs_dataset(data.items, None, preprocessing, train=False)
     keys = [task.content_key(item) for item in data.items]
@@ -115,6 +115,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--variants", nargs="+", help="only these recipes (default: all)")
     parser.add_argument("--sizes", type=int, nargs="+", help="per class (default: each set's three sizes)")
+    parser.add_argument("--image-size", type=int, help="images: the network's input side [the model's]")
     parser.add_argument("--cache", default="/tmp/headstart-bench-cache", help="feature cache folder")
     args = parser.parse_args()
     cache = FeatureCache(args.cache)
@@ -127,8 +128,10 @@ def main() -> None:
                 splits = load(per_class, seed)
                 classes = sorted(set(splits.train.labels))
                 y, y_test = (np.searchsorted(classes, d.labels) for d in (splits.train, splits.test))
-                x, x_test = (features(task, spec, backbone, d, cache) for d in (splits.train, splits.test))
-                row = {"set": name, "model": model, "per_class": per_class, "seed": seed, "n_test": len(y_test)}
+                params = {"image_size": args.image_size} if args.image_size and task_name == "image" else {}
+                x, x_test = (features(task, spec, backbone, d, cache, params) for d in (splits.train, splits.test))
+                row = {"set": name, "model": model, "per_class": per_class, "seed": seed, "n_test": len(y_test),
+                       **params}
                 folds = min(5, int(np.bincount(y).min()))
                 chosen = {k: v for k, v in variants(seed, folds).items() if k in (args.variants or [k])}
                 for variant, clf in chosen.items():

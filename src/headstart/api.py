@@ -153,6 +153,8 @@ def train(
     else:
         scores, outputs = estimator.evaluate_with_outputs(split) if scored else (None, None)
         estimate = f"{split_name} split, never trained on" if scored else None
+    if scores and split_name != "test":  # the unknown-input detector compares with these very examples
+        scores.pop("unknown_flagged", None)
     speed_record = speed_report(estimator.throughput_, model_flops(estimator, estimator.splits_.train.items[:4]))
     baseline_score, plain = None, None
     if baseline and scores:
@@ -325,12 +327,15 @@ def evaluate(run: str | Path, data: str | Path, outliers: str | Path | None = No
     estimator = load(run)
     split_name, split = estimator.evaluation_data(data)
     metrics = estimator.evaluate(split)
+    note = trained_on_note(estimator, split_name, split, data, run)
+    if note is not None:  # the unknown-input detector compares with these very examples: no false-alarm rate
+        metrics.pop("unknown_flagged", None)
     if outliers is not None:
         if not hasattr(estimator, "evaluate_unknown"):
             raise HeadstartError(f"--outliers is for classification runs; {run} is a {estimator.task} run")
         strange = get_task(estimator.task).expand_inputs([str(outliers)])
         metrics["unknown"] = estimator.evaluate_unknown(list(split.items), strange)
-    return Evaluation(split_name, metrics, estimator.task, trained_on_note(estimator, split_name, split, data, run))
+    return Evaluation(split_name, metrics, estimator.task, note)
 
 
 def trained_on_note(estimator: Any, split_name: str, split: Any, data: str | Path, run: str | Path) -> str | None:

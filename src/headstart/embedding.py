@@ -59,6 +59,9 @@ class Embedder:
 def load_embedder(model: str | Path | None, task: str | None, params: dict, reporter: Reporter | None = None) -> Embedder:
     """An embedder from a registered model name (its pre-trained backbone) or a run directory (its trained one)."""
     if model is not None and is_run_dir(model):
+        if params.get("window") or params.get("image_size"):
+            raise HeadstartError(f"{model} is a run: its own preprocessing (input size, DICOM window) is used; leave "
+                                 "--image-size and --window out")
         fitted = load(user_path(model))
         if not hasattr(fitted.model_, "backbone"):
             raise HeadstartError(f"{model} is a {get_task(fitted.task).title} run, which has no embeddings; "

@@ -64,7 +64,7 @@ def save_run(
         if summary is not None:
             write_json(root / SUMMARY, summary)
         write_json(root / CONFIG, {"format": FORMAT, "format_version": FORMAT_VERSION, **config})
-    except OSError as exc:
+    except (OSError, SafetensorError) as exc:
         raise _unwritable(root, exc) from exc
     return root
 
@@ -84,12 +84,13 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     try:
         atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
-    except OSError as exc:
+    except (OSError, SafetensorError) as exc:  # safetensors reports a failed write as its own error
         raise _unwritable(path.parent, exc) from exc
 
 
-def _unwritable(root: Path, exc: OSError) -> HeadstartError:
-    return HeadstartError(f"cannot write the run to {root} ({exc.strerror or exc}); choose a writable folder with --out")
+def _unwritable(root: Path, exc: Exception) -> HeadstartError:
+    reason = getattr(exc, "strerror", None) or exc
+    return HeadstartError(f"cannot write the run to {root} ({reason}); choose a writable folder with --out")
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:

@@ -95,3 +95,17 @@ def test_the_detector_is_saved_predicted_with_and_evaluated(five_class_run):
     empty.mkdir()
     failed = run_cli("evaluate", run, data, "--outliers", empty)
     assert failed.returncode != 0 and "no images found" in failed.stderr and "Traceback" not in failed.stderr
+
+
+@pytest.mark.slow
+def test_no_false_alarm_rate_is_reported_on_examples_the_detector_compares_with(tmp_path):
+    """Without a test split and without a refit, the run is scored on its validation split, whose examples are in
+    the detector's reference: a rate measured there would be too low, so none is reported."""
+    from headstart import api
+
+    data = copy_sample(tmp_path / "data", KNOWN, 10, splits=("train",))
+    result = api.train(data, model="efficientnet_lite0", strategy="linear-probe", refit=False, out=tmp_path / "run",
+                       check_leakage=False, baseline=False)
+    assert result.summary["evaluated_on"] == "val" and "unknown_flagged" not in result.summary["scores"]
+    assert result.summary["unknown"]["reference_examples"] == 50
+    assert not any("it flags" in line for line in result.lines())

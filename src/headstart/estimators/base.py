@@ -189,6 +189,7 @@ class Estimator(BaseEstimator):
         self.splits_ = splits
         splits.warnings.extend(result.warnings)
         self.holdout_: tuple[dict, Any] | None = None  # scores on the validation split before a refit
+        self.unknown_detector_ = None  # an earlier fit's, if any: rebuilt once this fit is settled
         if auto_details is None or plain_probe_guard(self, task, spec, splits, reporter) is None:
             refit = self._refit_strategy(strategy, result, splits, params, reporter)
             if refit is not None:

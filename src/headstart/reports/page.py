@@ -91,7 +91,8 @@ def _unknown_sentence(summary: dict) -> str:
     measured = "" if flagged is None else f" Of the evaluated split (all of known classes) it flags {flagged:.1%}."
     return (f"<p>Unknown inputs: <code>headstart predict</code> flags an input whose features are farther from the "
             f"labelled examples than {1 - record['false_alarm_rate']:.0%} of those examples are from the others "
-            f"(distance to the {record['k']}th nearest of {record['reference_examples']}).{measured}</p>")
+            f"(its distance to the nearest of {record['reference_examples']} labelled examples, k={record['k']})."
+            f"{measured}</p>")
 
 
 def _refit_sentence(summary: dict) -> str:
