@@ -22,6 +22,7 @@ from headstart.options import Range, check_range
 from headstart.progress import Reporter
 from headstart.ranking.rank import RANDOM_SUFFIX, Ranking
 from headstart.reports.html import write_report
+from headstart.reports.page import unknown_summary
 from headstart.rundir import (
     LAUNCH,
     check_resumable,
@@ -67,8 +68,8 @@ class TrainResult:
             lines.append(f"precision: {summary['precision_note']}")
         if summary.get("guard"):
             lines.append(f"guard rail: {summary['guard']['message']}")
-        if (unknown := unknown_sentence(summary)) is not None:
-            lines.append(unknown)
+        if (unknown := unknown_summary(summary)) is not None:
+            lines.append(f"unknown inputs: {unknown}")
         refit = summary.get("refit") or {}
         if refit.get("done"):
             lines.append(f"refit on all {refit['examples']} labelled examples as {refit['strategy']} "
@@ -277,19 +278,6 @@ def load_predictor(run: str | Path | None, runtime: str = "torch", reporter: Rep
         (reporter or Reporter()).say(f"exporting {run} to {path} first (once; `headstart export` does it explicitly)")
         export_run(run, "onnx")
     return open_exported(path)
-
-
-def unknown_sentence(summary: dict) -> str | None:
-    """What the run's unknown-input detector was calibrated on, and what it flagged of the evaluated split."""
-    record = summary.get("unknown") or {}
-    if not record.get("fitted"):
-        return None
-    flagged = (summary.get("scores") or {}).get("unknown_flagged")
-    measured = "" if flagged is None else (f"; of the {summary.get('evaluated_on')} split, all of known classes, "
-                                           f"it flags {flagged:.1%}")
-    return (f"unknown inputs: flagged beyond the labelled examples' own spread (threshold set to flag "
-            f"{record['false_alarm_rate']:.0%} of {record['reference_examples']} labelled examples scored against "
-            f"the others){measured}")
 
 
 @dataclass

@@ -84,15 +84,22 @@ def refit_paragraph(summary: dict) -> str:
 
 
 def _unknown_sentence(summary: dict) -> str:
+    said = unknown_summary(summary)
+    return "" if said is None else f"<p>Unknown inputs: {html.escape(said)}.</p>"
+
+
+def unknown_summary(summary: dict) -> str | None:
+    """What the run's unknown-input detector was calibrated on, and the share of the evaluated (known) inputs it
+    flags: one sentence for the printed summary and the report alike; None without a detector."""
     record = summary.get("unknown") or {}
     if not record.get("fitted"):
-        return ""
+        return None
     flagged = (summary.get("scores") or {}).get("unknown_flagged")
-    measured = "" if flagged is None else f" Of the evaluated split (all of known classes) it flags {flagged:.1%}."
-    return (f"<p>Unknown inputs: <code>headstart predict</code> flags an input whose features are farther from the "
-            f"labelled examples than {1 - record['false_alarm_rate']:.0%} of those examples are from the others "
-            f"(its distance to the nearest of {record['reference_examples']} labelled examples, k={record['k']})."
-            f"{measured}</p>")
+    measured = "" if flagged is None else (f"; of the {summary.get('evaluated_on')} split, all of known classes, "
+                                           f"it flags {flagged:.1%}")
+    return (f"headstart predict flags an input farther from the labelled examples than "
+            f"{1 - record['false_alarm_rate']:.0%} of the {record['reference_examples']} of them are from the "
+            f"others (distance to its nearest, k={record['k']}){measured}")
 
 
 def _refit_sentence(summary: dict) -> str:

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from accelerate.utils import send_to_device
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.model_selection import cross_val_score
 from torch.utils.data import DataLoader
 
 from headstart.compute.device import default_device
@@ -21,7 +20,7 @@ from headstart.data.dataset import LabeledData
 from headstart.data.splits import sample_per_class
 from headstart.errors import HeadstartError
 from headstart.features import cached_features
-from headstart.features.probe_recipe import DEFAULT_C, probe_inputs
+from headstart.features.probe_recipe import DEFAULT_C, cv_folds, logistic_regression, probe_inputs
 from headstart.models import create_backbone, get_model_spec
 from headstart.models.registry import PREPROCESSING_NOTE
 from headstart.progress import Reporter
@@ -129,10 +128,9 @@ def quick_probe(features: np.ndarray, labels: Sequence[str], seed: int) -> float
     folds = int(min(3, min(Counter(labels).values())))
     if folds < 2:
         return float("nan")
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    model = LogisticRegression(C=DEFAULT_C, max_iter=2000)
     x, _, _ = probe_inputs(features)
-    return float(cross_val_score(model, x, np.asarray(labels), cv=cv).mean())
+    model = logistic_regression(DEFAULT_C, seed)
+    return float(cross_val_score(model, x, np.asarray(labels), cv=cv_folds(folds, seed)).mean())
 
 
 def plan_auto(
