@@ -54,9 +54,12 @@ class TrainResult:
         if summary.get("scores"):
             line += f": {summary['evaluated_on']} " + get_task(summary["task"]).score_line(summary["scores"])
         lines = [line]
+        if summary.get("multi_label"):
+            lines.append(summary["multi_label"])
         if summary.get("baseline"):
-            base = summary["baseline"]
-            lines.append(f"baseline without transfer ({base['name']}): {base['accuracy']:.1%}")
+            base, handler = summary["baseline"], get_task(summary["task"])
+            lines.append(f"baseline without transfer ({base['name']}): "
+                         f"{handler.headline_score(base[handler.curve_score[0]])}")
         plain = summary.get("plain_probe") or {}
         if plain.get("accuracy") is not None:
             lines.append(f"{plain['name']}: {plain['accuracy']:.1%}")
@@ -93,6 +96,7 @@ def train(
     strategy: Any = "auto",
     *,
     task: str | None = None,
+    multi_label: bool | None = None,
     out: str | Path | None = None,
     per_class: int | None = None,
     test_per_class: int | None = None,
@@ -105,7 +109,8 @@ def train(
 ) -> TrainResult:
     """Fit the task's estimator on ``data``, score it on the test (else validation) split, save a run directory.
 
-    ``task`` is inferred from the model or the data when not given. ``params`` are the estimator's own knobs
+    ``task`` is inferred from the model or the data when not given, and so is ``multi_label`` (label sets: the
+    multi-label sibling of the task; detected from the data when None, and said so). ``params`` are the estimator's own knobs
     (epochs, lr, batch_size, image_size, max_length, freeze, seed, precision, weights, ...); a knob that does not
     apply to the task is refused. With ``baseline``, a classical non-transfer model (logistic regression on
     pixels, or on TF-IDF for text) is scored on the same split, where the task has one. With ``check_leakage``,
@@ -114,7 +119,11 @@ def train(
     The run folder is made first and holds a checkpoint while training; a run stopped part-way (Ctrl-C, a kill,
     a crash) continues with ``train(..., out=RUN, resume=True)`` or ``headstart train --resume RUN``.
     """
-    task = task or infer_task(data, model)
+    detected = None
+    if task is None:
+        task = infer_task(data, model, multi_label)
+        if multi_label is None and get_task(task).multi_label:
+            detected = f"read as multi-label data: {get_task(task).sets_reason(data)} (--single-label not to)"
     handler = get_task(task)
     estimator_cls = estimator_for(task)
     estimator_cls.check_knobs(params)
@@ -131,6 +140,9 @@ def train(
     estimator = estimator_cls(model=model, strategy=strategy, **params)
     start = time.perf_counter()
     splits = handler.read(data, seed=estimator.seed, **read_args)
+    if detected:
+        splits.record["multi_label"] = detected
+        Reporter(estimator.verbose).say(detected)
     data_args = {"data": str(data), "task": task, **read_args}
     run_dir = Path(out) if out else default_run_dir(model or "auto", strategy_name(strategy))
     launch = {"params": {**estimator.get_params(), "strategy": strategy_spec(strategy)},
@@ -164,7 +176,7 @@ def train(
         if split_name == "test" and estimator.splits_.val is not None and refit.get("done"):
             labelled = labelled.join(estimator.splits_.val)
         found = handler.baseline(labelled, split)
-        baseline_score = {"name": found[0], "accuracy": found[1]} if found else None
+        baseline_score = {"name": found[0], handler.curve_score[0]: found[1]} if found else None
         plain = handler.plain_probe(estimator.spec_, labelled, split, estimator._feature_cache())
     leakage: dict = {}
     if check_leakage and split_name == "test":
@@ -175,6 +187,7 @@ def train(
         estimator.splits_.warnings.extend(warnings)
     summary = {
         "task": task,
+        "multi_label": detected,
         "strategy": estimator.strategy_,
         "strategy_spec": estimator.strategy_spec_,
         "strategy_reason": estimator.strategy_reason_,
@@ -364,7 +377,8 @@ def rank(
     """
     from headstart.ranking.rank import rank_models
 
-    task = task or infer_task(data, models[0].removesuffix(RANDOM_SUFFIX) if models else None)
+    # One label per item: the ranking's scores (LogME, ...) read classes, so label sets are read as they are written.
+    task = task or infer_task(data, models[0].removesuffix(RANDOM_SUFFIX) if models else None, multi_label=False)
     if not get_task(task).gives_features:
         raise HeadstartError(f"ranking scores classifiers' features; {get_task(task).title} has none to rank")
     clf = estimator_for(task).from_params(params)
@@ -376,7 +390,7 @@ def rank(
             splits.train.items + splits.val.items, splits.train.labels + splits.val.labels,
             splits.train.ids + splits.val.ids, source=splits.train.source,
         )
-    models = models or [spec.name for spec in list_models(task)]
+    models = models or [spec.name for spec in list_models(get_task(task).model_task)]
     return rank_models(labelled, models, get_task(task), clf._checked_params(), scores, by, clf._feature_cache(),
                        Reporter(verbose), layers)
 
@@ -395,7 +409,8 @@ def embed(
 ) -> Embeddings:
     """Embeddings of every item of ``data`` (all splits) by ``model``: a registered model, or a run directory
     (its trained backbone). Written to ``out`` as Parquet (id, label, split, embedding) when given."""
-    embedder = load_embedder(model, task or (None if model else infer_task(data)), params, Reporter(verbose))
+    embedder = load_embedder(model, task or (None if model else infer_task(data, multi_label=False)), params,
+                             Reporter(verbose))
     columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
     splits = embedder.task.read(data, per_class=per_class, seed=int(params.get("seed", 0)), **columns)
     embeddings = embedder.embed_splits(splits)
@@ -420,7 +435,8 @@ def similar(
         stored = Embeddings.from_parquet(data)
         embedder = load_embedder(model or stored.model, task, params, Reporter(verbose))
     else:
-        embedder = load_embedder(model, task or (None if model else infer_task(data)), params, Reporter(verbose))
+        embedder = load_embedder(model, task or (None if model else infer_task(data, multi_label=False)), params,
+                                 Reporter(verbose))
         stored = embedder.embed_splits(embedder.task.read(data, seed=int(params.get("seed", 0))))
     items = embedder.task.expand_inputs(queries)
     if not items:

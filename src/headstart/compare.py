@@ -29,6 +29,14 @@ TEST_SHARE = 0.2  # the test split carved out when the data has none
 TEST_SEED = 12_345  # fixed, so that every size and seed is scored on the same examples
 
 
+# How the sizes of a learning curve are counted (``Task.size_unit``): (axis label, table suffix, "at N ..." suffix).
+SIZE_UNITS = {
+    "per_class": ("labelled examples per class", " / class", " per class"),
+    "per_label": ("labelled examples per label (each label on at least this many)", " / label", " per label"),
+    "images": ("labelled images", " images", " images"),
+}
+
+
 @dataclass
 class CurvePoint:
     """One trained model: a strategy at a labelled-set size and seed, and its scores on the test split."""
@@ -52,7 +60,7 @@ class Comparison:
     model: str
     findings: list[str] = field(default_factory=list)
     score_name: str = "test accuracy"
-    size_unit: str = "per_class"  # or "images"
+    size_unit: str = "per_class"  # a key of SIZE_UNITS
 
     @property
     def is_accuracy(self) -> bool:
@@ -64,7 +72,7 @@ class Comparison:
 
     @property
     def size_label(self) -> str:
-        return "labelled examples per class" if self.size_unit == "per_class" else "labelled images"
+        return SIZE_UNITS[self.size_unit][0]
 
     def curve(self, strategy: str) -> list[tuple[int | str, float, float, float]]:
         """(size, mean score, lowest, highest) over seeds, in the order the sizes were given."""
@@ -78,7 +86,7 @@ class Comparison:
 
     def table(self) -> tuple[list[str], list[list[str]]]:
         """Each strategy's mean (lowest-highest) score over seeds at every size, as ``headstart compare`` prints."""
-        unit = " / class" if self.size_unit == "per_class" else " images"
+        unit = SIZE_UNITS[self.size_unit][1]
         strategies = list(dict.fromkeys(p.strategy for p in self.points))
         header = ["strategy", *(f"{size}{unit}" for size, *_ in self.curve(strategies[0]))]
         rows = [[s, *(f"{self.show(mean)} ({self.show(low)}-{self.show(high)})" for _, mean, low, high in self.curve(s))]
@@ -137,7 +145,7 @@ def scratch_needs(comparison: Comparison, transfer: Sequence[str]) -> str | None
     size0 = scratch[0][0]
     target, best = max((c[0][1], name) for c, name in zip(curves, transfer, strict=False) if c and c[0][0] == size0)
     show, unit = comparison.show, comparison.size_label
-    at = f"{size0} per class" if comparison.size_unit == "per_class" else f"{size0} images"
+    at = f"{size0}{SIZE_UNITS[comparison.size_unit][2]}"
     for (s1, a1), (s2, a2) in pairwise(scratch):
         if a1 < target <= a2:
             fraction = (target - a1) / (a2 - a1)
@@ -159,6 +167,7 @@ def compare(
     seeds: Sequence[int] = (0, 1, 2),
     *,
     task: str | None = None,
+    multi_label: bool | None = None,
     test_per_class: int | None = None,
     out: str | Path | None = None,
     verbose: bool = False,
@@ -170,7 +179,7 @@ def compare(
     from headstart.estimators import estimator_for
     from headstart.reports.curves import plot_curves
 
-    task = task or infer_task(data, model)
+    task = task or infer_task(data, model, multi_label)
     handler = get_task(task)
     handler.check_read_options({"test_per_class": test_per_class})
     estimator_cls = estimator_for(task)

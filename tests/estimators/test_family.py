@@ -21,14 +21,15 @@ SRC = Path(headstart.__file__).resolve().parent
 
 
 def test_every_task_has_one_estimator_with_the_same_verbs():
-    for task in ("image", "text", "detect"):
+    tasks = ("image", "text", "detect", "image-multilabel", "text-multilabel")
+    for task in tasks:
         cls = estimator_for(task)
         for verb in ("fit", "predict", "score", "evaluate", "save", "load", "export", "prediction_rows"):
             assert callable(getattr(cls, verb)), (task, verb)
         shared = {"model", "strategy", "weights", "epochs", "lr", "batch_size", "val_size", "seed", "precision",
                   "num_workers", "cache", "verbose"}
         assert shared <= set(cls().get_params()), task
-    assert set(ESTIMATORS) == {"image", "text", "detect"}
+    assert set(ESTIMATORS) == set(tasks)
     assert "image_size" not in TextClassifier().get_params() and "max_length" not in ImageClassifier().get_params()
     assert {"freeze", "conf", "iou"} <= set(ObjectDetector().get_params())
     # The same defaults where they mean the same thing (batch size: each task's, stated in its docstring).

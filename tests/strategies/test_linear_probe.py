@@ -5,7 +5,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from headstart.data.images import load_image
-from headstart.features.probe_recipe import C_GRID, probe_inputs, root_mean_square
+from headstart.features.probe_recipe import C_GRID, MULTI_LABEL, SINGLE_LABEL, probe_inputs, root_mean_square
 from headstart.models.transfer import HeadConfig, build_head
 from headstart.strategies.linear_probe import fold_into_linear
 from headstart.tasks import get_task
@@ -21,9 +21,10 @@ def test_folded_head_reproduces_sklearn_probabilities():
     assert scale == pytest.approx(np.sqrt((x**2).mean()))
     for n_classes in (2, 4):
         y = rng.integers(0, n_classes, size=120)
-        clf = LogisticRegression(C=0.5, max_iter=1000).fit(x / scale, y)
+        clf = LogisticRegression(C=0.5, max_iter=2000, random_state=0).fit(x / scale, y)
         layer = torch.nn.Linear(16, n_classes).double()
-        fold_into_linear(layer, clf, scale, n_classes)
+        weight, bias = SINGLE_LABEL.fit(x / scale, y, 0.5, 0, None, n_classes)
+        fold_into_linear(layer, weight / scale, bias)
         ours = torch.softmax(layer(torch.from_numpy(x)), 1).detach().numpy()
         np.testing.assert_allclose(ours, clf.predict_proba(x / scale), atol=1e-9)
 
@@ -39,13 +40,35 @@ def test_the_power_transformed_probe_folds_into_the_saved_head():
     inputs, power, scale = probe_inputs(x)
     assert power == 0.5 and scale == pytest.approx(root_mean_square(np.sqrt(x)), rel=1e-6)
     np.testing.assert_allclose(inputs, np.sqrt(x) / scale, rtol=1e-6)
-    clf = LogisticRegression(max_iter=1000).fit(inputs, y)
+    clf = LogisticRegression(max_iter=2000, random_state=0).fit(inputs, y)
     head = build_head(12, 3, HeadConfig("linear", power=power))
-    fold_into_linear(head[-1], clf, scale, 3)
+    weight, bias = SINGLE_LABEL.fit(inputs, y, 1.0, 0, None, 3)
+    fold_into_linear(head[-1], weight / scale, bias)
     with torch.no_grad():
         ours = torch.softmax(head(torch.from_numpy(x)), 1).numpy()
     np.testing.assert_allclose(ours, clf.predict_proba(inputs), atol=1e-5)
     assert probe_inputs(x - 1.0)[1] == 1.0  # signed features: no transform
+
+
+def test_a_multi_label_probe_folds_one_regression_per_label():
+    """Label sets: the folded head's sigmoid must give each label's own binary regression, a label never present
+    in training a probability near 0 and one always present near 1."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(80, 10))
+    y = np.zeros((80, 4), np.float32)
+    y[:, 0] = x[:, 0] > 0
+    y[:, 1] = x[:, 1] + x[:, 2] > 0.5
+    y[:, 3] = 1.0  # on every example; label 2 on none
+    layer = torch.nn.Linear(10, 4).double()
+    fold_into_linear(layer, *MULTI_LABEL.fit(x, y, 0.3, 0, None, 4))
+    ours = torch.sigmoid(layer(torch.from_numpy(x))).detach().numpy()
+    for j in (0, 1):
+        clf = LogisticRegression(C=0.3, max_iter=2000, random_state=0).fit(x, y[:, j])
+        np.testing.assert_allclose(ours[:, j], clf.predict_proba(x)[:, 1], atol=1e-9)
+    assert ours[:, 2].max() < 1e-8 and ours[:, 3].min() > 1 - 1e-8
+    found = MULTI_LABEL.cross_validate(x, y, C_GRID, 4, seed=0)
+    assert found.out_of_fold.shape == y.shape and found.C in C_GRID
+    assert found.scores["mean_average_precision"][found.C] > 0.8  # labels 0 and 1 are linear in x
 
 
 def test_a_feature_constant_in_training_does_not_blow_up_the_folded_head():
@@ -57,9 +80,10 @@ def test_a_feature_constant_in_training_does_not_blow_up_the_folded_head():
     x[:, 3] = rng.normal(size=32) * 1e-32
     y = np.arange(32) % 2
     scale = root_mean_square(x)
-    clf = LogisticRegression(C=max(C_GRID), max_iter=1000).fit(x / scale, y)  # the weakest regularisation tried
+    clf = LogisticRegression(C=max(C_GRID), max_iter=2000, random_state=0).fit(x / scale, y)  # the weakest tried
     layer = torch.nn.Linear(8, 2)
-    fold_into_linear(layer, clf, scale, 2)
+    weight, bias = SINGLE_LABEL.fit(x / scale, y, max(C_GRID), 0, None, 2)
+    fold_into_linear(layer, weight / scale, bias)
     assert layer.weight.abs().max() < 100
     ours = torch.softmax(layer(torch.from_numpy(x)), 1).detach().numpy()
     np.testing.assert_allclose(ours, clf.predict_proba(x / scale), atol=1e-5)

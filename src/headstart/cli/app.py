@@ -29,6 +29,9 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output."
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the feature cache.")]
 Window = Annotated[str | None, typer.Option(help="DICOM images: the window CENTER,WIDTH mapped to 8 bits, e.g. 40,400 "
                                             "[each file's own, else its full range].")]
+MultiLabel = Annotated[bool | None, typer.Option(
+    "--multi-label/--single-label", help="Each input has a set of labels (labels joined by | or ;, JSON lists, "
+    "0/1 columns, an image in several class folders) [detected from DATA: lists, | or ;, 0/1 columns].")]
 
 
 def print_table(header: list[str], rows: list[list[str]], title: str | None = None, show_header: bool = True) -> None:

@@ -7,7 +7,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from headstart.cli.app import PRECISION_HELP, NoCache, Quiet, Window, app, out, print_table, split_names, warn
+from headstart.cli.app import (
+    PRECISION_HELP,
+    MultiLabel,
+    NoCache,
+    Quiet,
+    Window,
+    app,
+    out,
+    print_table,
+    split_names,
+    warn,
+)
 from headstart.compute.distributed import world
 from headstart.errors import HeadstartError
 
@@ -40,7 +51,8 @@ def train(
     num_workers: Annotated[int | None, typer.Option(help="Data-loading worker processes [0].")] = None,
     per_class: Annotated[int | None, typer.Option(help="Use at most N training examples per class.")] = None,
     test_per_class: Annotated[int | None, typer.Option(help="Use at most N test examples per class.")] = None,
-    task: Annotated[str | None, typer.Option(help="image, text or detect [from the model, else from DATA].")] = None,
+    task: Annotated[str | None, typer.Option(help="image, text, detect, image-multilabel or text-multilabel [from the model, else from DATA].")] = None,
+    multi_label: MultiLabel = None,
     text_column: Annotated[str | None, typer.Option(help="Text: the column holding the text.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Text: the column holding the label.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory [runs/<time>-<model>-<strategy>].")] = None,
@@ -76,6 +88,12 @@ def train(
         precision=precision, num_workers=num_workers, cache=False if no_cache else None, budget=budget,
         class_weight=class_weight, freeze=freeze, refit=refit,
     )
+    if multi_label is not None and not run_config.task and run_config.data:
+        from dataclasses import replace
+
+        from headstart.tasks import infer_task
+
+        run_config = replace(run_config, task=infer_task(run_config.data, run_config.model, multi_label))
     _print_result(api.train(**run_config.train_kwargs(), out=out_dir, verbose=not quiet))
 
 
@@ -116,7 +134,8 @@ def compare(
     strategies: Annotated[str | None, typer.Option(help="Comma-separated strategies [linear-probe,fine-tune,scratch; detection: fine-tune,scratch].")] = None,
     sizes: Annotated[str, typer.Option(help="Labelled examples per class (detection: images), comma-separated; 'all' for everything.")] = "10,50,100,all",
     seeds: Annotated[str, typer.Option(help="Seeds per size (the 'all' size uses the first).")] = "0,1,2",
-    task: Annotated[str | None, typer.Option(help="image, text or detect [from the model, else from DATA].")] = None,
+    task: Annotated[str | None, typer.Option(help="image, text, detect, image-multilabel or text-multilabel [from the model, else from DATA].")] = None,
+    multi_label: MultiLabel = None,
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [the model's].")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs (strategy default if unset).")] = None,
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
@@ -134,7 +153,8 @@ def compare(
         raise HeadstartError(f"cannot read the seeds '{seeds}'; give integers, e.g. 0,1,2") from exc
     params = {k: v for k, v in {"image_size": image_size, "epochs": epochs}.items() if v is not None}
     result = run_compare(
-        data, model, split_names(strategies), parse_sizes(sizes), seed_list, task=task, test_per_class=test_per_class,
+        data, model, split_names(strategies), parse_sizes(sizes), seed_list, task=task, multi_label=multi_label,
+        test_per_class=test_per_class,
         out=out_dir, verbose=not quiet, precision=precision, **params,
     )
     above, below = result.lines()

@@ -33,7 +33,7 @@ class LabeledData:
         return dict(sorted(Counter(self.labels).items()))
 
     def subset(self, indices: Sequence[int]) -> LabeledData:
-        return LabeledData(
+        return type(self)(
             items=[self.items[i] for i in indices],
             labels=[self.labels[i] for i in indices],
             ids=[self.ids[i] for i in indices],
@@ -42,7 +42,40 @@ class LabeledData:
 
     def join(self, other: LabeledData) -> LabeledData:
         """This data followed by ``other`` (e.g. a training and a validation split as one pool)."""
-        return LabeledData(self.items + other.items, self.labels + other.labels, self.ids + other.ids, self.source)
+        return type(self)(self.items + other.items, self.labels + other.labels, self.ids + other.ids, self.source)
+
+
+NO_LABEL = "(no label)"  # how an empty label set is counted in data summaries
+
+
+@dataclass
+class LabelSets(LabeledData):
+    """Inputs with a set of labels each (multi-label data): ``labels`` holds sorted tuples, possibly empty (an
+    input showing none of the labels, such as an X-ray with no finding)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.labels = [tuple(sorted(set(map(str, labels)))) for labels in self.labels]
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted({label for labels in self.labels for label in labels})
+
+    def class_counts(self) -> dict[str, int]:
+        """Inputs carrying each label, and under ``NO_LABEL`` those with none."""
+        counts = Counter(label for labels in self.labels for label in labels)
+        empty = sum(not labels for labels in self.labels)
+        return {**dict(sorted(counts.items())), **({NO_LABEL: empty} if empty else {})}
+
+    def indicator(self, classes: Sequence[str]) -> Any:
+        """The inputs x ``classes`` 0/1 matrix (float32), columns in the order of ``classes``."""
+        import numpy as np
+
+        index = {c: j for j, c in enumerate(classes)}
+        matrix = np.zeros((len(self.labels), len(classes)), np.float32)
+        for i, labels in enumerate(self.labels):
+            matrix[i, [index[label] for label in labels]] = 1.0
+        return matrix
 
 
 @dataclass

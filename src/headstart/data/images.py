@@ -13,9 +13,16 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.dataset import DataSplits, LabeledData, LabelSets
 from headstart.data.dicom import dicom_header, dicom_problem, is_dicom_file, read_dicom
 from headstart.data.encoding import decode_table
+from headstart.data.label_sets import (
+    SET_COLUMNS,
+    find_column,
+    merge_same_content,
+    table_holds_sets,
+    table_label_sets,
+)
 from headstart.digests import digest, file_digest
 from headstart.errors import HeadstartError, listed
 from headstart.files import user_path
@@ -162,8 +169,21 @@ def _scan_class_folders(root: Path, where: str) -> LabeledData:
     return data
 
 
-def read_image_folder(root: Path) -> DataSplits:
-    """Read ``root/<class>/*.jpg``, or ``root/{train,val,test}/<class>/*.jpg`` when split folders exist."""
+def _as_label_sets(data: LabeledData) -> LabelSets:
+    """Folder data as label sets: an image whose content is in several class folders is one item with each of
+    their labels (the first path kept)."""
+    keys = [image_key(item) for item in data.items]
+    items, labels, ids, merged = merge_same_content(data.items, [(label,) for label in data.labels], data.ids, keys)
+    sets = LabelSets(items, labels, ids, source=data.source, warnings=list(data.warnings))
+    if merged:
+        sets.warnings.append(f"{merged} image file(s) in {data.source} have the same content as one in another "
+                             "class folder: each such image is one item with all its folders' labels")
+    return sets
+
+
+def read_image_folder(root: Path, multi_label: bool = False) -> DataSplits:
+    """Read ``root/<class>/*.jpg``, or ``root/{train,val,test}/<class>/*.jpg`` when split folders exist. With
+    ``multi_label`` the labels are sets: a file whose content is in several class folders has each of theirs."""
     if not root.is_dir():
         raise HeadstartError(f"data folder not found: {root}; pass a folder with one sub-folder per class")
     children = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
@@ -174,6 +194,8 @@ def read_image_folder(root: Path) -> DataSplits:
     else:
         parts = {"train": _scan_class_folders(root, str(root))}
         record = {"layout": "class-folders"}
+    if multi_label:
+        parts = {name: _as_label_sets(part) for name, part in parts.items()}
     warnings_ = [w for part in parts.values() for w in part.warnings]
     if not len(parts["train"]):
         raise HeadstartError(
@@ -227,13 +249,8 @@ def _missing_error(path: Path, missing: list[tuple[int, str, str]]) -> Headstart
     )
 
 
-def read_image_csv(path: Path) -> DataSplits:
-    """Read a CSV of ``path,label`` rows (with a header; an optional ``split`` column of train/val/test).
-
-    UTF-8 and UTF-16 (with a byte-order mark) files are read; a ``.tsv`` file is split at tabs. Relative image
-    paths are taken from the CSV file's folder. A row naming an image that does not exist is an error naming the
-    row; rows without a label and images that cannot be decoded are skipped and counted in the warnings.
-    """
+def _read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(header, [(line number, row)]) of a CSV/TSV file of images, blank rows left out."""
     if not path.is_file():
         raise HeadstartError(f"CSV file not found: {path}")
     try:
@@ -250,22 +267,49 @@ def read_image_csv(path: Path) -> DataSplits:
                              "check its quoting") from exc
     if not rows:
         raise HeadstartError(f"{path} is empty; expected a header line 'path,label' and one row per image")
-    header, body = rows[0], rows[1:]
+    body = [(line_no, row) for line_no, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
+    return rows[0], body
+
+
+def image_table_sets(path: Path) -> str | None:
+    """Why the image CSV at ``path`` holds label sets (labels joined by | or ;, or 0/1 columns), or None."""
+    header, body = _read_table(path)
+    path_col = find_column(header, PATH_COLUMNS)
+    skip = {path_col, find_column(header, ("split",))} - {None}
+    return table_holds_sets(header, [row for _, row in body], find_column(header, SET_COLUMNS), skip)
+
+
+def read_image_csv(path: Path, multi_label: bool = False) -> DataSplits:
+    """Read a CSV of ``path,label`` rows (with a header; an optional ``split`` column of train/val/test).
+
+    UTF-8 and UTF-16 (with a byte-order mark) files are read; a ``.tsv`` file is split at tabs. Relative image
+    paths are taken from the CSV file's folder. A row naming an image that does not exist is an error naming the
+    row; rows without a label and images that cannot be decoded are skipped and counted in the warnings. With
+    ``multi_label`` each row has a label set (data/label_sets.py: a ``labels`` column of sets, or 0/1 columns); an
+    empty one is kept, as an image with none of the labels.
+    """
+    header, body = _read_table(path)
     path_col = _pick_column(header, PATH_COLUMNS, "image path", path)
-    label_col = _pick_column(header, LABEL_COLUMNS, "label", path)
     lowered = [h.strip().lower() for h in header]
     split_col = lowered.index("split") if "split" in lowered else None
+    record: dict = {"layout": "csv"}
+    if multi_label:
+        label_col = find_column(header, SET_COLUMNS)
+        sets, found = table_label_sets(header, [row for _, row in body], label_col, {path_col, split_col} - {None},
+                                       str(path), [f"row {line_no}" for line_no, _ in body])
+        record.update(found)
+    else:
+        label_col = _pick_column(header, LABEL_COLUMNS, "label", path)
     parts: dict[str, tuple[list, list, list]] = {}
     skipped: list[str] = []
     missing: list[tuple[int, str, str]] = []
-    for line_no, row in enumerate(body, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) <= max(path_col, label_col):
+    for number, (line_no, row) in enumerate(body):
+        if len(row) <= max(path_col, label_col if label_col is not None else 0):
             skipped.append(f"row {line_no}: too few columns")
             continue
-        label, cell = row[label_col].strip(), row[path_col].strip()
-        if not label:
+        cell = row[path_col].strip()
+        label = sets[number] if multi_label else row[label_col].strip()
+        if not multi_label and not label:
             skipped.append(f"row {line_no} ({cell}): empty label")
             continue
         image_path = _row_path(cell, path.parent)
@@ -287,8 +331,9 @@ def read_image_csv(path: Path) -> DataSplits:
     warnings_ = [f"skipped {len(skipped)} row(s) of {path}, e.g. {skipped[0]}"] if skipped else []
     if "train" not in parts:
         raise HeadstartError(f"no usable training rows in {path}" + (f": {skipped[0]}" if skipped else ""))
-    data = {name: LabeledData(*cols, source=str(path)) for name, cols in parts.items()}
-    return DataSplits(data["train"], data.get("val"), data.get("test"), {"layout": "csv"}, warnings_)
+    kind = LabelSets if multi_label else LabeledData
+    data = {name: kind(*cols, source=str(path)) for name, cols in parts.items()}
+    return DataSplits(data["train"], data.get("val"), data.get("test"), record, warnings_)
 
 
 def expand_image_inputs(inputs: list[str]) -> list[str]:

@@ -7,10 +7,12 @@ import io
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.dataset import DataSplits, LabeledData, LabelSets
 from headstart.data.encoding import EXPECTED, decode_table
 from headstart.data.images import SPLIT_NAMES
+from headstart.data.label_sets import SET_COLUMNS, find_column, table_holds_sets, table_label_sets
 from headstart.errors import HeadstartError, listed
 from headstart.files import user_path
 
@@ -64,12 +66,8 @@ def _column(columns: list[str], wanted: str | None, candidates: tuple[str, ...],
     )
 
 
-def read_text_file(path: Path, text_column: str | None = None, label_column: str | None = None) -> DataSplits:
-    """Read labelled texts; an optional ``split`` column (train/val/test) is honoured.
-
-    Empty texts and missing labels are skipped, exact duplicate (text, label) rows are dropped, and undecodable
-    bytes are replaced; each is counted in the warnings.
-    """
+def _table(path: Path) -> tuple[list[dict], list[str], int]:
+    """(rows, their named columns, lines with undecodable bytes) of a text file."""
     if not path.is_file():
         raise HeadstartError(f"text file not found: {path}; pass a .csv, .tsv or .jsonl file")
     text, bad_lines = _decode(path.read_bytes(), path)
@@ -78,20 +76,62 @@ def read_text_file(path: Path, text_column: str | None = None, label_column: str
         raise HeadstartError(f"{path} has no rows; expected a header with a text and a label column")
     # Only named columns: csv gives extra cells of a long row under None, and JSON keys are always strings.
     columns = list(dict.fromkeys(k for row in rows for k in row if isinstance(k, str) and k != "_line"))
+    return rows, columns, bad_lines
+
+
+def _set_columns(columns: list[str], text_col: str, label_column: str | None, path: Path) -> tuple[int | None, set]:
+    """(the label column's index or None, the columns that are not labels) of a multi-label text table."""
+    if label_column and label_column not in columns:
+        raise HeadstartError(f"{path} has no column '{label_column}' (columns: {listed(columns)}); pass the right "
+                             "--label-column")
+    skip = {columns.index(text_col)} | {j for j, c in enumerate(columns) if c.strip().lower() in ("split", "id")}
+    return find_column(columns, SET_COLUMNS, label_column), skip
+
+
+def text_table_sets(path: Path, text_column: str | None = None, label_column: str | None = None) -> str | None:
+    """Why the text table at ``path`` holds label sets (lists, labels joined by | or ;, or 0/1 columns), or None."""
+    rows, columns, _ = _table(path)
     text_col = _column(columns, text_column, TEXT_COLUMNS, "text", path)
-    label_col = _column(columns, label_column, LABEL_COLUMNS, "label", path)
+    label_col, skip = _set_columns(columns, text_col, label_column, path)
+    return table_holds_sets(columns, [[row.get(c) for c in columns] for row in rows], label_col, skip)
+
+
+def read_text_file(path: Path, text_column: str | None = None, label_column: str | None = None,
+                   multi_label: bool = False) -> DataSplits:
+    """Read labelled texts; an optional ``split`` column (train/val/test) is honoured. With ``multi_label`` each
+    row has a label set (data/label_sets.py: a list, labels joined by one separator, or 0/1 columns); an empty one
+    is kept, as a text with none of the labels.
+
+    Empty texts and missing labels are skipped, exact duplicate (text, label) rows are dropped, and undecodable
+    bytes are replaced; each is counted in the warnings.
+    """
+    rows, columns, bad_lines = _table(path)
+    text_col = _column(columns, text_column, TEXT_COLUMNS, "text", path)
+    record: dict = {"layout": path.suffix.lower().lstrip("."), "text_column": text_col}
+    if multi_label:
+        index, skip = _set_columns(columns, text_col, label_column, path)
+        sets, found = table_label_sets(columns, [[row.get(c) for c in columns] for row in rows], index, skip,
+                                       str(path), [f"line {row['_line']}" for row in rows])
+        record.update(found)
+    else:
+        label_col = _column(columns, label_column, LABEL_COLUMNS, "label", path)
+        record["label_column"] = label_col
     split_col = next((c for c in columns if c.strip().lower() == "split"), None)
     parts: dict[str, tuple[list, list, list]] = {}
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, Any]] = set()
     empty, unlabeled, duplicates = [], [], 0
-    for row in rows:
-        value, label = row.get(text_col), row.get(label_col)
+    for number, row in enumerate(rows):
+        value = row.get(text_col)
         value = "" if value is None else str(value).strip()
-        label = "" if label is None else str(label).strip()
+        if multi_label:
+            label: Any = sets[number]
+        else:
+            label = row.get(label_col)
+            label = "" if label is None else str(label).strip()
         if not value:
             empty.append(row["_line"])
             continue
-        if not label:
+        if not multi_label and not label:
             unlabeled.append(row["_line"])
             continue
         if (value, label) in seen:
@@ -115,8 +155,8 @@ def read_text_file(path: Path, text_column: str | None = None, label_column: str
         warnings.append(f"dropped {duplicates} duplicate row(s) in {path}")
     if "train" not in parts:
         raise HeadstartError(f"no usable training rows in {path}; every row was empty, unlabelled or not 'train'")
-    data = {name: LabeledData(*cols, source=str(path)) for name, cols in parts.items()}
-    record = {"layout": path.suffix.lower().lstrip("."), "text_column": text_col, "label_column": label_col}
+    kind = LabelSets if multi_label else LabeledData
+    data = {name: kind(*cols, source=str(path)) for name, cols in parts.items()}
     return DataSplits(data["train"], data.get("val"), data.get("test"), record, warnings)
 
 

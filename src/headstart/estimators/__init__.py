@@ -10,13 +10,16 @@ from headstart.estimators.base import (
 )
 from headstart.estimators.classifier import ImageClassifier, TextClassifier, TransferClassifier
 from headstart.estimators.detector import ObjectDetector
+from headstart.estimators.multilabel import ImageMultiLabelClassifier, TextMultiLabelClassifier
 
 __all__ = [
     "ESTIMATORS",
     "Estimator",
     "ImageClassifier",
+    "ImageMultiLabelClassifier",
     "ObjectDetector",
     "TextClassifier",
+    "TextMultiLabelClassifier",
     "TransferClassifier",
     "estimator_for",
     "evaluation_split",

@@ -190,6 +190,7 @@ class Estimator(BaseEstimator):
         splits.warnings.extend(result.warnings)
         self.holdout_: tuple[dict, Any] | None = None  # scores on the validation split before a refit
         self.unknown_detector_ = None  # an earlier fit's, if any: rebuilt once this fit is settled
+        self._after_first_fit(result, splits, reporter)
         if auto_details is None or plain_probe_guard(self, task, spec, splits, reporter) is None:
             refit = self._refit_strategy(strategy, result, splits, params, reporter)
             if refit is not None:
@@ -288,6 +289,10 @@ class Estimator(BaseEstimator):
 
     _with_extras = True  # the guard rail's sibling fit leaves them out (False)
 
+    def _after_first_fit(self, result: FitResult, splits: DataSplits, reporter: Reporter) -> None:
+        """What a task's estimator settles on the first fit, before it is scored and refit (a multi-label
+        classifier: its thresholds); nothing by default."""
+
     def _fit_extras(self, splits: DataSplits, reporter: Reporter) -> None:
         """What a task's estimator learns from the fitted model beside it (a classifier: its unknown-input
         detector); nothing by default."""
@@ -302,7 +307,7 @@ class Estimator(BaseEstimator):
         fixed = task.auto_plan(given.train)
         if fixed is not None:
             return self.model or task.default_model, get_strategy(fixed[0]), fixed[1], None
-        candidates = [self.model] if self.model else [spec.name for spec in list_models(task.name)]
+        candidates = [self.model] if self.model else [spec.name for spec in list_models(task.model_task)]
         plan = plan_auto(given.train, task, candidates, params, parse_budget(params.get("budget")),
                          self._feature_cache(), reporter)
         return plan.model, get_strategy(plan.strategy), plan.reason, plan.details
@@ -326,6 +331,9 @@ class Estimator(BaseEstimator):
         items = list(X)
         if len(items) != len(y):
             raise HeadstartError(f"X has {len(items)} inputs but y has {len(y)} labels; pass one label per input")
+        if any(isinstance(label, list | tuple | set | frozenset | np.ndarray) for label in y):
+            raise HeadstartError("y holds label sets: use ImageMultiLabelClassifier or TextMultiLabelClassifier "
+                                 "(the CLI: --multi-label)")
         labels = [str(label) for label in y]
         return DataSplits(LabeledData(items, labels, [str(i) for i in range(len(items))], source="arrays"))
 
@@ -502,7 +510,7 @@ def register_estimator(cls: type[Estimator]) -> type[Estimator]:
 
 
 def estimator_for(task: str) -> type[Estimator]:
-    from headstart.estimators import classifier, detector  # noqa: F401 - they register themselves
+    from headstart.estimators import classifier, detector, multilabel  # noqa: F401 - they register themselves
 
     if task not in ESTIMATORS:
         raise HeadstartError(f"unknown task '{task}'; use one of {', '.join(ESTIMATORS)}")

@@ -77,8 +77,8 @@ class TransferClassifier(ClassifierMixin, Estimator):
         head = self.model_.head.eval()
         device = next(head.parameters()).device  # a model trained on a GPU keeps its head there
         with torch.inference_mode():
-            logits = head(torch.from_numpy(features).to(device)).float().cpu().numpy()
-        return features, torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+            logits = head(torch.from_numpy(features).to(device)).float().cpu()
+        return features, self._task().probabilities(logits.double()).numpy()
 
     def _features(self, items: list[Any], description: str) -> np.ndarray:
         task = self._task()
@@ -134,7 +134,7 @@ class TransferClassifier(ClassifierMixin, Estimator):
         """The unknown-input detector, on the final model's features of every labelled example (at most
         MAX_REFERENCE of them), calibrated on those examples scored against the others."""
         labelled = splits.train.join(splits.val) if splits.val is not None and len(splits.val) else splits.train
-        rows = reference_rows(labelled.labels, seed=self.seed)
+        rows = reference_rows([str(label) for label in labelled.labels], seed=self.seed)  # a label set as one key
         self.unknown_detector_ = None
         if len(rows) < 2:
             self.fit_details_["unknown"] = {"fitted": False, "reason": "fewer than 2 labelled examples"}
@@ -160,12 +160,23 @@ class TransferClassifier(ClassifierMixin, Estimator):
         """``headstart predict``'s rows; with ``unknown`` (and a detector), each says whether the input is like
         none of the classes (``unknown``) and its score."""
         features, proba = self._outputs(list(items))
-        rows = top_k_rows(items, proba, self.classes_, top_k)
+        return self._mark_unknown(top_k_rows(items, proba, self.classes_, top_k), features, unknown)
+
+    def _mark_unknown(self, rows: list[dict], features: np.ndarray, unknown: bool) -> list[dict]:
+        """``rows`` with, when ``unknown`` and the run has a detector, whether each input is like none of the
+        classes and its score."""
         detector = getattr(self, "unknown_detector_", None)
         if unknown and detector is not None:
             for row, score in zip(rows, detector.score(features), strict=True):
                 row.update(unknown=bool(score > detector.threshold), unknown_score=round(float(score), 6))
         return rows
+
+    def _flag_rate(self, features: np.ndarray) -> dict:
+        """The share of these inputs (all of known classes) the detector flags: its false alarms."""
+        detector = getattr(self, "unknown_detector_", None)
+        if detector is None or not len(features):
+            return {}
+        return {"unknown_flagged": float(detector.unknown(features).mean())}
 
     def evaluate_with_outputs(self, data: LabeledData) -> tuple[dict, np.ndarray]:
         """Accuracy, balanced accuracy, macro-F1, per-class scores, the confusion matrix and calibration, and the
@@ -176,9 +187,7 @@ class TransferClassifier(ClassifierMixin, Estimator):
         predicted = self.classes_[proba.argmax(axis=1)]
         scores = classification_metrics(data.labels, predicted.tolist(), list(self.classes_))
         scores["calibration"] = calibration(proba.max(axis=1), predicted == np.asarray(data.labels))
-        detector = getattr(self, "unknown_detector_", None)
-        if detector is not None and len(features):  # every input here is of a known class: the false alarms
-            scores["unknown_flagged"] = float(detector.unknown(features).mean())
+        scores.update(self._flag_rate(features))
         return scores, proba
 
     def write_evaluation(self, run_dir: Path, data: LabeledData, outputs: np.ndarray) -> None:

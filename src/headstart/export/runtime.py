@@ -12,7 +12,7 @@ import numpy as np
 
 from headstart.errors import HeadstartError
 from headstart.estimators.base import meta_path_for
-from headstart.evaluation.rows import top_k_rows
+from headstart.evaluation.rows import label_set_rows, top_k_rows
 from headstart.onnx import ort_session
 
 BATCH = 32
@@ -34,6 +34,9 @@ class OnnxModel:
         self.meta = json.loads(meta_path.read_text(encoding="utf-8"))
         self.classes_ = np.asarray(self.meta["classes"])
         self.task = self.meta["task"]
+        # A multi-label export's per-label thresholds: a label is predicted from its threshold up.
+        thresholds = self.meta.get("thresholds")
+        self.thresholds_ = None if thresholds is None else np.asarray([thresholds[c] for c in self.meta["classes"]])
         self.session = ort_session(self.path)
 
     def predict_proba(self, items: Sequence[Any]) -> np.ndarray:
@@ -43,11 +46,20 @@ class OnnxModel:
         return out
 
     def predict(self, items: Sequence[Any]) -> np.ndarray:
-        return self.classes_[self.predict_proba(items).argmax(axis=1)]
+        """Each input's class, or (multi-label) its label set as a tuple."""
+        proba = self.predict_proba(items)
+        if self.thresholds_ is None:
+            return self.classes_[proba.argmax(axis=1)]
+        result = np.empty(len(proba), dtype=object)
+        result[:] = [tuple(str(c) for c in self.classes_[row >= self.thresholds_]) for row in proba]
+        return result
 
     def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None,
                         unknown: bool = True) -> list[dict]:
-        return top_k_rows(items, self.predict_proba(list(items)), self.classes_, top_k)
+        proba = self.predict_proba(list(items))
+        if self.thresholds_ is None:
+            return top_k_rows(items, proba, self.classes_, top_k)
+        return label_set_rows(items, proba, self.classes_, self.thresholds_, top_k)
 
     def feeds(self, items: list[Any]):
         """(indices into ``items``, the graph's inputs for them) batch by batch; images are grouped by size. What

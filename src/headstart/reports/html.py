@@ -10,12 +10,21 @@ from pathlib import Path
 from headstart.files import user_path
 from headstart.reports import figures
 from headstart.reports.detection import detection_sections
-from headstart.reports.page import data_uri, figure, footer, read_csv, refit_paragraph, table, write_page
+from headstart.reports.multilabel import multilabel_sections
+from headstart.reports.page import (
+    MISTAKES_DIR,
+    PREDICTIONS,
+    data_uri,
+    figure,
+    footer,
+    read_csv,
+    refit_paragraph,
+    table,
+    write_page,
+)
 from headstart.rundir import METRICS, SUMMARY, read_config
 from headstart.tasks import get_task
 
-PREDICTIONS = "predictions.csv"
-MISTAKES_DIR = "mistakes"
 FEW_EXAMPLES = 10  # a class with fewer training examples than this is flagged
 IMBALANCE = 3.0  # largest / smallest class above this is flagged
 
@@ -108,7 +117,7 @@ def write_report(run_dir: str | Path) -> Path:
 
 
 # A task names the page its runs get (``Task.report_layout``); "classification" is drawn here.
-LAYOUTS = {"detection": detection_sections}
+LAYOUTS = {"detection": detection_sections, "multilabel": multilabel_sections}
 
 
 def _mistakes(root: Path, predictions: list[dict], limit: int = 12) -> str:

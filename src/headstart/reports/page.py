@@ -12,6 +12,8 @@ from typing import Any
 from headstart.files import write_text
 
 REPORT = "report.html"
+PREDICTIONS = "predictions.csv"  # the evaluated split's predictions
+MISTAKES_DIR = "mistakes"  # thumbnails of its worst mistakes
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }

@@ -30,7 +30,8 @@ HEAD_STAGE = "head"  # the stage name of a head trained on cached features (warm
 
 @dataclass
 class Split:
-    """Items with their targets: class indices (classification), or a task's own (boxes for detection)."""
+    """Items with their targets: class indices (classification), an items x labels 0/1 matrix (multi-label), or a
+    task's own (boxes for detection)."""
 
     items: Sequence[Any]
     targets: Any
@@ -61,8 +62,10 @@ class FitContext:
     task_params: dict[str, Any] = field(default_factory=dict)  # a task's own knobs (detection: freeze)
 
     def trainer(self, model: nn.Module, patience: int = 3, features_only: bool = False,
-                trainer_class: type[Trainer] = Trainer) -> Trainer:
-        """A training loop with this context's knobs (on cached features: no autocast, no loader workers)."""
+                trainer_class: type[Trainer] | None = None) -> Trainer:
+        """A training loop with this context's knobs (on cached features: no autocast, no loader workers), with the
+        task's loss and validation score (``Task.trainer_class``) unless ``trainer_class`` is given."""
+        trainer_class = trainer_class or self.task.trainer_class
         return trainer_class(
             model, batch_size=self.batch_size, precision="fp32" if features_only else self.precision, seed=self.seed,
             patience=patience, num_workers=0 if features_only else self.num_workers,
@@ -70,7 +73,9 @@ class FitContext:
         )
 
     def dataset(self, split: Split, train: bool) -> Dataset:
-        targets = split.targets.tolist() if isinstance(split.targets, np.ndarray) else split.targets
+        targets = split.targets
+        if isinstance(targets, np.ndarray):  # class indices as ints; a label set's 0/1 row as a float32 array
+            targets = targets.tolist() if targets.ndim == 1 else list(targets)
         return self.task.inputs_dataset(split.items, targets, self.preprocessing, train)
 
     def features(self, model: TransferModel, split: Split, description: str, view: int | None = None) -> np.ndarray:

@@ -23,7 +23,7 @@ class AugmentedFeatures(Dataset):
 
     def __init__(self, views: np.ndarray, targets: np.ndarray) -> None:
         self.views = torch.from_numpy(views)  # (n_views, n_items, n_features)
-        self.targets = torch.from_numpy(targets).long()
+        self.targets = torch.from_numpy(targets)  # class indices, or label sets' 0/1 rows
 
     def __len__(self) -> int:
         return self.views.shape[1]
@@ -46,7 +46,7 @@ def train_head_on_features(
     val_set = None
     if val is not None and len(val):
         x_val = ctx.features(model, val, "features (val)")
-        val_set = TensorDataset(torch.from_numpy(x_val), torch.from_numpy(val.targets).long())
+        val_set = TensorDataset(torch.from_numpy(x_val), torch.from_numpy(val.targets))
     trainer = ctx.trainer(model.head, patience=max(5, epochs // 3), features_only=True)
     trainer.run_stage(HEAD_STAGE, train_set, val_set, [{"params": model.head.parameters(), "lr": lr}], epochs)
     trainer.restore_best()

@@ -7,14 +7,11 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from headstart.features.probe_recipe import (
     C_GRID,
     DEFAULT_C,
-    cross_validate,
-    logistic_regression,
     probe_inputs,
 )
 from headstart.models.transfer import HeadConfig, TransferModel
@@ -56,9 +53,10 @@ class LinearProbe(Strategy):
                                            "power": Range(float, 0.0, 1.0, low_open=True)}
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
+        recipe = ctx.task.probe_recipe  # one class per example, or label sets: the task says
         x_train, warnings = ctx.features(model, train, "features (train)"), []
         x_train, power, scale = probe_inputs(x_train, self.power, self.scale)
-        smallest = int(np.bincount(train.targets).min())
+        smallest = recipe.smallest(train.targets)
         folds = min(5, smallest, 3 if len(train) > 3000 else 5)
         grid = C_GRID if self.C is None else (float(self.C),)  # a C given is cross-validated too, for its estimate
         # One BLAS thread: lbfgs multiplies tall, thin matrices (n x 1280 by 1280 x classes), where OpenBLAS's
@@ -66,7 +64,7 @@ class LinearProbe(Strategy):
         with threadpool_limits(limits=1, user_api="blas"):
             out_of_fold = None
             if folds >= 2 and (self.C is None or self.cross_validate):
-                found = cross_validate(x_train, train.targets, grid, folds, ctx.seed, ctx.class_weight)
+                found = recipe.cross_validate(x_train, train.targets, grid, folds, ctx.seed, ctx.class_weight)
                 best_c, scores, out_of_fold = found.C, found.scores, found.out_of_fold
             else:
                 best_c, scores = DEFAULT_C if self.C is None else float(self.C), {}
@@ -75,16 +73,20 @@ class LinearProbe(Strategy):
                                     f"{smallest} training example{'s' if smallest != 1 else ''}, and choosing C "
                                     "needs at least 2 per class; label more, or set it with --strategy "
                                     "'linear-probe(C=...)'")
-            clf = logistic_regression(best_c, ctx.seed, ctx.class_weight).fit(x_train, train.targets)
+            weight, bias = recipe.fit(x_train, train.targets, best_c, ctx.seed, ctx.class_weight, ctx.num_classes)
         if power != model.head_config.power:
             model.replace_head(replace(model.head_config, power=power))
-        fold_into_linear(model.head[-1], clf, scale, ctx.num_classes)
+        fold_into_linear(model.head[-1], weight / scale, bias)
         details: dict = {"C": best_c, "scale": float(scale), "power": power, "cv_folds": folds}
         if scores:
-            accuracy, what = scores["accuracy"][best_c], "accuracy" if ctx.class_weight is None else "balanced accuracy"
-            ctx.reporter.say(f"  logistic regression C={best_c}, {folds}-fold cross-validated {what} {accuracy:.3f}")
-            details.update(cv_accuracy=accuracy, cv_seed=ctx.seed,
+            what = recipe.headline if ctx.class_weight is None or recipe.headline != "accuracy" else "balanced accuracy"
+            value = scores[recipe.headline][best_c]
+            ctx.reporter.say(f"  logistic regression C={best_c}, {folds}-fold cross-validated "
+                             f"{what.replace('_', ' ')} {value:.3f}")
+            details.update(cv_score=value, cv_score_name=recipe.headline, cv_seed=ctx.seed,
                            **{f"cv_{name}_by_C": {str(c): v for c, v in by_c.items()} for name, by_c in scores.items()})
+            if recipe.headline == "accuracy":
+                details["cv_accuracy"] = value
         return FitResult(details=details, warnings=warnings, out_of_fold=out_of_fold)
 
     def refit(self, result: FitResult) -> Strategy:
@@ -93,20 +95,8 @@ class LinearProbe(Strategy):
         return again
 
 
-def fold_into_linear(layer: torch.nn.Linear, clf: LogisticRegression, scale: float, num_classes: int) -> None:
-    """Write ``clf(x / scale)`` into ``layer`` so that softmax(layer(x)) equals ``clf.predict_proba``.
-
-    Classes absent from the training data keep a very low logit.
-    """
-    coef = clf.coef_ / scale
-    intercept = clf.intercept_
-    if coef.shape[0] == 1:  # binary: sklearn stores only the positive class's logit
-        coef = np.vstack([np.zeros_like(coef), coef])
-        intercept = np.concatenate([[0.0], intercept])
-    weight = np.zeros((num_classes, coef.shape[1]))
-    bias = np.full(num_classes, -1e4)
-    weight[clf.classes_] = coef
-    bias[clf.classes_] = intercept
+def fold_into_linear(layer: torch.nn.Linear, weight: np.ndarray, bias: np.ndarray) -> None:
+    """Write a fitted regression's logits (``weight @ x + bias``) into ``layer``."""
     with torch.no_grad():
-        layer.weight.copy_(torch.from_numpy(weight))
-        layer.bias.copy_(torch.from_numpy(bias))
+        layer.weight.copy_(torch.from_numpy(np.asarray(weight)))
+        layer.bias.copy_(torch.from_numpy(np.asarray(bias)))

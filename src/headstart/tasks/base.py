@@ -20,7 +20,9 @@ from torch.utils.data import Dataset
 from headstart.data.dataset import DataSplits
 from headstart.data.splits import sample_per_class, split_validation
 from headstart.errors import HeadstartError
+from headstart.features.probe_recipe import SINGLE_LABEL
 from headstart.models.registry import ModelSpec
+from headstart.training.engine import Trainer
 
 if TYPE_CHECKING:
     from headstart.strategies.base import FitContext, FitResult, Split, Strategy
@@ -61,6 +63,14 @@ class Task(ABC):
     quantization: str | None = None  # how ``export --quantize int8`` quantises: static, dynamic, or None
     title: str = ""  # how people call it, for messages
     gives_features: bool = True  # whether its models give pooled features: rank, embed and similar apply
+    trainer_class: type[Trainer] = Trainer  # the training loop's loss and validation score for this task's targets
+    probe_recipe: Any = SINGLE_LABEL  # how the linear probe fits this task's targets (features/probe_recipe.py)
+    multi_label: bool = False  # whether each input has a set of labels (the task a --multi-label run uses)
+
+    @property
+    def model_task(self) -> str:
+        """The task its models are registered for (a multi-label task uses its single-label sibling's)."""
+        return self.name
 
     @abstractmethod
     def read(self, source: str | Path, **options: Any) -> DataSplits:
@@ -176,7 +186,7 @@ class Task(ABC):
         """(model, task) whose pre-trained embeddings judge near-duplicate test items."""
         from headstart.models.layers import uncut
 
-        return uncut(spec.name), self.name
+        return uncut(spec.name), self.model_task
 
     # -- showing and exporting ---------------------------------------------------------------------------------
     @abstractmethod
@@ -211,11 +221,15 @@ class Task(ABC):
         """Whether ``data`` (a dataset name or a path) is this task's kind of data."""
         return str(data) in self.named_data
 
+    def headline_score(self, value: float) -> str:
+        """A value of the task's main score (``curve_score``), as messages show it."""
+        return f"{value:.1%}"
+
     def check_model(self, spec: ModelSpec) -> None:
-        if spec.task != self.name:
+        if spec.task != self.model_task:
             raise HeadstartError(
-                f"model '{spec.name}' is for {spec.task} data, not {self.name}; `headstart models` lists the "
-                f"{self.name} models"
+                f"model '{spec.name}' is for {spec.task} data, not {self.model_task}; `headstart models` lists the "
+                f"{self.model_task} models"
             )
 
 
@@ -254,17 +268,20 @@ def all_tasks() -> list[Task]:
 
 
 def _register_all() -> None:
-    from headstart.tasks import detect, image, text  # noqa: F401 - they register themselves
+    from headstart.tasks import detect, image, multilabel, text  # noqa: F401 - they register themselves
 
 
-def infer_task(data: str | Path, model: str | None = None) -> str:
+def infer_task(data: str | Path, model: str | None = None, multi_label: bool | None = None) -> str:
     """The task a run is for: the model's when one is named, else what the data looks like (each task says which
-    named datasets and files it reads)."""
+    named datasets and files it reads); then its multi-label sibling with ``multi_label``, or, when None, if the
+    data holds label sets (see ``multi_label_reason``)."""
     from headstart.models import get_model_spec
 
-    if model:
-        return get_model_spec(model).task
-    for task in all_tasks():
-        if task.claims(data):
-            return task.name
-    return "image"
+    single = [task for task in all_tasks() if not task.multi_label]
+    base = get_model_spec(model).task if model else next((t.name for t in single if t.claims(data)), "image")
+    sibling = next((t for t in all_tasks() if t.multi_label and t.model_task == base), None)
+    if multi_label and sibling is None:
+        raise HeadstartError(f"--multi-label does not apply to {get_task(base).title}; leave it out")
+    if sibling is not None and (multi_label or (multi_label is None and data and sibling.claims(data))):
+        return sibling.name
+    return base

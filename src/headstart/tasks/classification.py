@@ -7,15 +7,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from headstart.data.dataset import DataSplits, LabeledData
-from headstart.data.splits import check_trainable, with_validation
+from headstart.data.splits import check_trainable, subsample_splits, with_validation
 from headstart.errors import HeadstartError
 from headstart.models import create_backbone
 from headstart.models.registry import ModelSpec
 from headstart.models.transfer import HeadConfig, TransferModel
-from headstart.tasks.base import Task
+from headstart.tasks.base import Task, fit_logistic_baseline
 
 if TYPE_CHECKING:
     from headstart.strategies.base import Split, Strategy
@@ -28,6 +29,31 @@ class ClassificationTask(Task):
     """One label per input, from a fixed set of classes."""
 
     quantization = "dynamic"
+    output = "softmax"  # how the exported graph and ``probabilities`` turn logits into probabilities
+    output_description = "N x classes"
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """The model's logits as probabilities: over the classes (softmax), or per label (sigmoid) for sets."""
+        from headstart.tasks.graphs import probabilities
+
+        return probabilities(logits, self.output)
+
+    def subsample(self, splits: DataSplits, per_class: int | None, test_per_class: int | None, seed: int
+                  ) -> DataSplits:
+        """At most ``per_class`` training and ``test_per_class`` test examples of each class (seeded)."""
+        return subsample_splits(splits, per_class, test_per_class, seed)
+
+    def baseline_features(self, train: LabeledData, test: LabeledData) -> tuple[str, Any, Any] | None:
+        """(name, train features, test features) of the classical baseline's inputs (pixels, TF-IDF), or None."""
+        return None
+
+    def baseline(self, train: LabeledData, test: LabeledData) -> tuple[str, float] | None:
+        """A standardised logistic regression on the task's classical features: test accuracy."""
+        found = self.baseline_features(train, test)
+        if found is None:
+            return None
+        name, x_train, x_test = found
+        return f"logistic regression on {name}", fit_logistic_baseline(x_train, train.labels, x_test, test.labels)
 
     def check_trainable(self, train: LabeledData) -> None:
         check_trainable(train, train.source or "the training data")

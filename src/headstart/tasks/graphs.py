@@ -1,4 +1,5 @@
-"""The exported graphs: a run's model with its preprocessing (images) or pooling (text) and a softmax inside.
+"""The exported graphs: a run's model with its preprocessing (images) or pooling (text) and a softmax (a sigmoid
+for label sets) inside.
 
 Both are plain ``nn.Module`` wrappers, so the same module runs in PyTorch and is traced for ONNX and TorchScript;
 the exported file is checked against it.
@@ -60,6 +61,11 @@ def crop_geometry(preprocessing: dict) -> tuple[int, int]:
     return scale_side(preprocessing), int(preprocessing.get("input_size", (3, 224, 224))[-1])
 
 
+def probabilities(logits: torch.Tensor, output: str) -> torch.Tensor:
+    """Class probabilities (``softmax``: one class per input) or per-label ones (``sigmoid``: label sets)."""
+    return torch.sigmoid(logits) if output == "sigmoid" else torch.softmax(logits, dim=1)
+
+
 class ImagePipeline(nn.Module):
     """uint8 or float (0-255) RGB images, NCHW (any size) -> class probabilities.
 
@@ -67,9 +73,10 @@ class ImagePipeline(nn.Module):
     normalise, model, softmax: headstart's own (timm on PIL) evaluation preprocessing.
     """
 
-    def __init__(self, model: nn.Module, preprocessing: dict) -> None:
+    def __init__(self, model: nn.Module, preprocessing: dict, output: str = "softmax") -> None:
         super().__init__()
         self.model = model
+        self.output = output
         self.scale, self.crop = crop_geometry(preprocessing)
         self.mode = preprocessing.get("interpolation", "bilinear")
         mean = torch.tensor(preprocessing.get("mean", (0.485, 0.456, 0.406)), dtype=torch.float32)
@@ -80,19 +87,19 @@ class ImagePipeline(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = pil_resize_crop(images.float(), self.scale, self.crop, self.mode)
-        return torch.softmax(self.model(x * self.factor + self.offset), dim=1)
+        return probabilities(self.model(x * self.factor + self.offset), self.output)
 
 
 class TextPipeline(nn.Module):
     """``input_ids``, ``attention_mask`` (int64, batch x tokens) -> class probabilities (encoder, pooling, head)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, output: str = "softmax") -> None:
         super().__init__()
         self.model = model
+        self.output = output
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        logits = self.model({"input_ids": input_ids, "attention_mask": attention_mask})
-        return torch.softmax(logits, dim=1)
+        return probabilities(self.model({"input_ids": input_ids, "attention_mask": attention_mask}), self.output)
 
 
 class DecodedDetector(nn.Module):

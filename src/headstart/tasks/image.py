@@ -36,10 +36,9 @@ from headstart.data.images import (
     read_image_csv,
     read_image_folder,
 )
-from headstart.data.splits import subsample_splits
 from headstart.files import user_path
 from headstart.models.registry import PREPROCESSING_NOTE
-from headstart.tasks.base import ExportGraph, fit_logistic_baseline, register_task
+from headstart.tasks.base import ExportGraph, register_task
 from headstart.tasks.classification import ClassificationTask
 
 IMAGE_CACHE_ENV = "HEADSTART_IMAGE_CACHE_MB"
@@ -206,8 +205,11 @@ class ImageTask(ClassificationTask):
         if text == "fashion-mnist":
             return load_fashion_mnist(per_class=per_class, test_per_class=test_per_class, seed=seed)
         path = SAMPLE_DIR if text == "sample" else user_path(text)
-        splits = read_image_csv(path) if path.suffix.lower() in (".csv", ".tsv") else read_image_folder(path)
-        return subsample_splits(splits, per_class, test_per_class, seed)
+        if path.suffix.lower() in (".csv", ".tsv"):
+            splits = read_image_csv(path, multi_label=self.multi_label)
+        else:
+            splits = read_image_folder(path, multi_label=self.multi_label)
+        return self.subsample(splits, per_class, test_per_class, seed)
 
     def plain_probe_knobs(self, spec) -> dict[str, Any]:
         return {"image_size": None, "crop_pct": spec.preprocessing.get("crop_pct", DEFAULT_CROP_PCT)}
@@ -233,8 +235,8 @@ class ImageTask(ClassificationTask):
                                                      f"{side} px: resized whole, no centre crop (--crop-pct to choose)")
         return preprocessing
 
-    def baseline(self, train: LabeledData, test: LabeledData) -> tuple[str, float]:
-        """Logistic regression on 32x32 greyscale pixels: what no pre-training at all gives."""
+    def baseline_features(self, train: LabeledData, test: LabeledData) -> tuple[str, np.ndarray, np.ndarray]:
+        """32x32 greyscale pixels: what no pre-training at all gives."""
 
         def pixels(data: LabeledData) -> np.ndarray:
             return np.stack([
@@ -242,7 +244,7 @@ class ImageTask(ClassificationTask):
                 for item in data.items
             ])
 
-        return "logistic regression on pixels", fit_logistic_baseline(pixels(train), train.labels, pixels(test), test.labels)
+        return "pixels", pixels(train), pixels(test)
 
     def inputs_dataset(
         self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool
@@ -293,9 +295,9 @@ class ImageTask(ClassificationTask):
         if preprocessing.get("window"):  # applied before the graph, when a DICOM file is read
             described["dicom_window"] = list(preprocessing["window"])
         return ExportGraph(
-            ImagePipeline(model, preprocessing).eval(), example,
+            ImagePipeline(model, preprocessing, self.output).eval(), example,
             {"images": "uint8 or float32 0-255, N x 3 x H x W, RGB, any size (one size per batch)"},
-            {"probabilities": "N x classes"},
+            {"probabilities": self.output_description},
             {"images": {0: "batch", 2: "height", 3: "width"}, "probabilities": {0: "batch"}},
             {"preprocessing": described},
         )

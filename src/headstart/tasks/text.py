@@ -16,14 +16,13 @@ from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.encoding import decode_table
 from headstart.data.images import PATH_COLUMNS
 from headstart.data.rotten_tomatoes import load_rotten_tomatoes
-from headstart.data.splits import subsample_splits
 from headstart.data.texts import TEXT_COLUMNS, read_text_file, read_texts
 from headstart.digests import digest
 from headstart.errors import HeadstartError
 from headstart.files import user_path
 from headstart.models.hf_text import model_folder
 from headstart.models.registry import ModelSpec, WeightsSource
-from headstart.tasks.base import ExportGraph, fit_logistic_baseline, register_task
+from headstart.tasks.base import ExportGraph, register_task
 from headstart.tasks.classification import ClassificationTask
 
 ENCODER_DIR = "encoder"
@@ -52,7 +51,7 @@ class TextDataset(Dataset):
     def __len__(self) -> int:
         return len(self.texts)
 
-    def __getitem__(self, index: int) -> tuple[str, int]:
+    def __getitem__(self, index: int) -> tuple[str, Any]:
         return self.texts[index], (self.targets[index] if self.targets is not None else -1)
 
     def collate_fn(self, batch: list[tuple[str, int]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -61,7 +60,7 @@ class TextDataset(Dataset):
             list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
         inputs = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
-        return inputs, torch.tensor(targets, dtype=torch.long)
+        return inputs, torch.as_tensor(np.stack(targets))  # class indices, or label sets' 0/1 rows
 
     def count_truncated(self) -> int:
         """How many texts are longer than ``max_length`` tokens (their end is not seen by the model).
@@ -103,8 +102,8 @@ class TextTask(ClassificationTask):
         path = SAMPLE_FILE if text == "text-sample" else user_path(text)
         if path.is_dir():
             raise HeadstartError(f"{path} is a folder; text data is one .csv, .tsv or .jsonl file")
-        splits = read_text_file(path, text_column, label_column)
-        return subsample_splits(splits, per_class, test_per_class, seed)
+        splits = read_text_file(path, text_column, label_column, multi_label=self.multi_label)
+        return self.subsample(splits, per_class, test_per_class, seed)
 
     def plain_probe_knobs(self, spec: ModelSpec) -> dict[str, Any]:
         return {"max_length": None}
@@ -139,15 +138,12 @@ class TextTask(ClassificationTask):
         )
         return [message]
 
-    def baseline(self, train: LabeledData, test: LabeledData) -> tuple[str, float]:
-        """TF-IDF of words and word pairs, then logistic regression: the classical baseline to beat."""
+    def baseline_features(self, train: LabeledData, test: LabeledData) -> tuple[str, Any, Any]:
+        """TF-IDF of words and word pairs (fitted on the training texts): the classical features to beat."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True).fit(train.items)
-        accuracy = fit_logistic_baseline(
-            vectorizer.transform(train.items), train.labels, vectorizer.transform(test.items), test.labels
-        )
-        return "TF-IDF + logistic regression", accuracy
+        return "TF-IDF", vectorizer.transform(train.items), vectorizer.transform(test.items)
 
     def inputs_dataset(
         self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool
@@ -188,8 +184,8 @@ class TextTask(ClassificationTask):
         names = {"input_ids": "int64, N x T", "attention_mask": "int64, N x T (1 for tokens, 0 for padding)"}
         axes = {name: {0: "batch", 1: "tokens"} for name in names}
         return ExportGraph(
-            TextPipeline(model).eval(), (encoded["input_ids"], encoded["attention_mask"]), names,
-            {"probabilities": "N x classes"}, {**axes, "probabilities": {0: "batch"}},
+            TextPipeline(model, self.output).eval(), (encoded["input_ids"], encoded["attention_mask"]), names,
+            {"probabilities": self.output_description}, {**axes, "probabilities": {0: "batch"}},
             {"preprocessing": {"tokenizer": EXPORT_TOKENIZER_DIR, "max_length": int(preprocessing.get("max_length", 256))}},
         )
 

@@ -1,0 +1,167 @@
+"""Multi-label classifiers (issue 29): ``ImageMultiLabelClassifier().fit(data).predict(inputs)`` gives each input a
+set of labels, possibly empty. ``predict_proba`` columns are per-label probabilities (each on its own, in the order
+of ``classes_``); a label is predicted from its threshold up (``thresholds_``, chosen for the best F1 per label on
+out-of-fold probabilities for the linear probe, else on the validation split; 0.5 where none can be chosen).
+``score`` is macro-F1, the task's main score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from headstart.data.dataset import DataSplits, LabelSets
+from headstart.errors import HeadstartError
+from headstart.estimators.base import register_estimator
+from headstart.estimators.classifier import ImageClassifier, TextClassifier
+from headstart.evaluation.multilabel import (
+    DEFAULT_THRESHOLD,
+    choose_thresholds,
+    cross_fitted_thresholds,
+    multilabel_metrics,
+)
+from headstart.evaluation.rows import label_set_rows
+from headstart.progress import Reporter
+from headstart.reports.predictions import save_label_set_predictions
+from headstart.strategies import FitResult
+
+CROSS_FITTED = ("chosen on this split: each half scored with the thresholds chosen on the other half, so that "
+                "the estimate does not reward thresholds for fitting this split's noise")
+
+
+class MultiLabelClassifier:
+    """What a multi-label classifier does differently; put first in the bases of a ``TransferClassifier``."""
+
+    thresholds_: np.ndarray
+
+    # -- fitting ------------------------------------------------------------------------------------------------
+    def _as_splits(self, task: Any, X: Any, y: Sequence | None) -> DataSplits:
+        """Data as for any estimator; ``y`` holds label sets (lists of labels) or is a 0/1 matrix (inputs x labels,
+        scikit-learn's indicator format, its columns named 0, 1, ...)."""
+        if y is None:
+            splits = super()._as_splits(task, X, y)
+            if not isinstance(splits.train, LabelSets):
+                raise HeadstartError("this data has one label per input; give label sets (y as lists of labels) or "
+                                     "use ImageClassifier / TextClassifier")
+            return splits
+        items = list(X)
+        if len(items) != len(y):
+            raise HeadstartError(f"X has {len(items)} inputs but y has {len(y)} label sets; pass one set per input")
+        array = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
+        if array.ndim == 2 and all(str(v) in ("0", "1", "0.0", "1.0", "True", "False") for v in array.ravel()):
+            sets = [tuple(str(j) for j in np.flatnonzero(row.astype(float) > 0)) for row in array]
+        else:
+            sets = [(label,) if isinstance(label, str) else tuple(label) for label in y]
+        return DataSplits(LabelSets(items, sets, [str(i) for i in range(len(items))], source="arrays"))
+
+    def _class_weights(self, targets: np.ndarray, num_classes: int) -> np.ndarray | None:
+        """``class_weight="auto"``: each label's positives weigh (negatives / positives) times a negative, so that
+        a rare label counts as much as a common one (1 for a label with no positive)."""
+        if self.class_weight in (None, "none"):
+            return None
+        if self.class_weight != "auto":
+            raise HeadstartError(f"unknown class_weight '{self.class_weight}'; use auto or none")
+        positives = targets.sum(axis=0)
+        return np.where(positives > 0, (len(targets) - positives) / np.maximum(positives, 1), 1.0)
+
+    def _after_first_fit(self, result: FitResult, splits: DataSplits, reporter: Reporter) -> None:
+        """Each label's threshold: the best F1 on the probe's out-of-fold probabilities (every training example,
+        none set aside), else on the validation split; 0.5 with neither."""
+        classes = list(self.classes_)
+        if result.out_of_fold is not None and np.ndim(result.out_of_fold) == 2:
+            truth, proba = splits.train.indicator(classes), result.out_of_fold
+            source = "out-of-fold probabilities of the linear probe's cross-validation on the training data"
+        elif splits.val is not None and len(splits.val):
+            truth, proba = splits.val.indicator(classes), self._outputs(list(splits.val.items), "thresholds")[1]
+            source = "validation split"
+        else:
+            truth, proba, source = None, None, None
+        if truth is None:
+            self.thresholds_ = np.full(len(classes), DEFAULT_THRESHOLD)
+            notes = [f"every label's threshold is {DEFAULT_THRESHOLD}: no validation split to choose them on "
+                     "(label more examples, or give a val split)"]
+            source = "none"
+        else:
+            self.thresholds_, notes = choose_thresholds(truth, proba, classes)
+        self._thresholds_split = splits.val if source == "validation split" else None
+        splits.warnings.extend(note for note in notes if note not in splits.warnings)
+        self.fit_details_["thresholds"] = {"chosen_on": source, "rule": "best F1 per label", "notes": notes,
+                                           "values": self._threshold_record()}
+        reporter.say(f"  per-label thresholds chosen on the {source}")
+
+    def _threshold_record(self) -> dict[str, float]:
+        return {str(c): round(float(t), 6) for c, t in zip(self.classes_, self.thresholds_, strict=True)}
+
+    # -- predicting ---------------------------------------------------------------------------------------------
+    def predict(self, X: Any) -> np.ndarray:
+        """Each input's label set (a tuple, empty where no label reaches its threshold), as an object array."""
+        chosen = self.predict_proba(X) >= self.thresholds_[None, :]
+        result = np.empty(len(chosen), dtype=object)
+        result[:] = [tuple(str(c) for c in self.classes_[row]) for row in chosen]
+        return result
+
+    def score(self, X: Any, y: Sequence | None = None) -> float:
+        """Macro-F1 on inputs ``X`` with label sets ``y``, or on labelled data ``X`` (a path: its test split)."""
+        data = self._as_splits(self._task(), X, y).train if y is not None else self.evaluation_data(X)[1]
+        return float(self.evaluate_with_outputs(data)[0]["macro_f1"])
+
+    def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None,
+                        unknown: bool = True) -> list[dict]:
+        """``headstart predict``'s rows: each input's labels, every label's probability, the ``top_k`` labels, and
+        (with ``unknown`` and a detector) whether it is like none of the training inputs."""
+        features, proba = self._outputs(list(items))
+        return self._mark_unknown(label_set_rows(items, proba, self.classes_, self.thresholds_, top_k), features,
+                                  unknown)
+
+    def evaluate_with_outputs(self, data: LabelSets) -> tuple[dict, np.ndarray]:
+        """Macro/micro F1, mAP, per-label scores (evaluation/multilabel.py) and the probabilities they come from.
+        On the split the thresholds were chosen on, each half is scored with the other half's thresholds."""
+        self._check_fitted()
+        classes = list(self.classes_)
+        self._task().check_labels(data, classes, "evaluation")
+        features, proba = self._outputs(list(data.items))
+        truth = data.indicator(classes)
+        same = data is getattr(self, "_thresholds_split", None)
+        thresholds = cross_fitted_thresholds(truth, proba, classes, self.seed) if same else self.thresholds_
+        scores = multilabel_metrics(truth, proba, thresholds, classes)
+        if same:
+            scores["thresholds_note"] = CROSS_FITTED
+        scores.update(self._flag_rate(features))
+        return scores, proba
+
+    def write_evaluation(self, run_dir: Path, data: LabelSets, outputs: np.ndarray) -> None:
+        save_label_set_predictions(run_dir, self._task(), data, self.classes_, outputs, self.thresholds_)
+
+    # -- saving ---------------------------------------------------------------------------------------------------
+    def _config_extra(self) -> dict:
+        return {**super()._config_extra(), "thresholds": self._threshold_record()}
+
+    def _load_extras(self, root: Path, config: dict) -> None:
+        super()._load_extras(root, config)
+        record = config.get("thresholds")
+        if not isinstance(record, dict) or set(record) != set(map(str, self.classes_)):
+            raise HeadstartError(f"{root}/config.json has no threshold for every label; train the run again")
+        self.thresholds_ = np.asarray([float(record[str(c)]) for c in self.classes_])
+
+    def _export_extra(self) -> dict:
+        return {"thresholds": self._threshold_record(),
+                "decision": "a label is predicted when its probability is at least its threshold"}
+
+
+@register_estimator
+class ImageMultiLabelClassifier(MultiLabelClassifier, ImageClassifier):
+    """Multi-label image classification by transfer learning: each image gets a set of labels (possibly none).
+    The knobs are ImageClassifier's."""
+
+    task = "image-multilabel"
+
+
+@register_estimator
+class TextMultiLabelClassifier(MultiLabelClassifier, TextClassifier):
+    """Multi-label text classification by transfer learning: each text gets a set of labels (possibly none).
+    The knobs are TextClassifier's."""
+
+    task = "text-multilabel"
