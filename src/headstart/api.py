@@ -33,7 +33,7 @@ from headstart.rundir import (
 )
 from headstart.search import Neighbour, SimilarityIndex
 from headstart.strategies import strategy_name, strategy_spec
-from headstart.tasks import get_task, infer_task
+from headstart.tasks import get_task, infer_task, task_variant
 from headstart.training.checkpoint import CHECKPOINT, FIRST_FIT
 
 __all__ = ["Evaluation", "TrainResult", "demo", "embed", "evaluate", "infer_task", "predict", "rank", "similar", "train"]
@@ -120,10 +120,14 @@ def train(
     a crash) continues with ``train(..., out=RUN, resume=True)`` or ``headstart train --resume RUN``.
     """
     detected = None
+    columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
     if task is None:
-        task = infer_task(data, model, multi_label)
+        task = infer_task(data, model, multi_label, **columns)
         if multi_label is None and get_task(task).multi_label:
-            detected = f"read as multi-label data: {get_task(task).sets_reason(data)} (--single-label not to)"
+            reason = get_task(task).sets_reason(data, **columns)
+            detected = f"read as multi-label data: {reason} (--single-label not to)"
+    elif multi_label is not None:
+        task = task_variant(task, multi_label)
     handler = get_task(task)
     estimator_cls = estimator_for(task)
     estimator_cls.check_knobs(params)

@@ -49,7 +49,8 @@ class Embedder:
         vectors = [self(data.items, f"embedding ({name})") for name, data in parts]
         return Embeddings(
             ids=[i for _, data in parts for i in data.ids],
-            labels=[label for _, data in parts for label in data.labels],
+            # a label set as its labels joined by "|", as a multi-label CSV writes it
+            labels=[label if isinstance(label, str) else "|".join(label) for _, data in parts for label in data.labels],
             splits=[name for name, data in parts for _ in data.ids],
             vectors=np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32),
             model=self.name,

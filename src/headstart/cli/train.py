@@ -88,12 +88,14 @@ def train(
         precision=precision, num_workers=num_workers, cache=False if no_cache else None, budget=budget,
         class_weight=class_weight, freeze=freeze, refit=refit,
     )
-    if multi_label is not None and not run_config.task and run_config.data:
+    if multi_label is not None and run_config.data:
         from dataclasses import replace
 
-        from headstart.tasks import infer_task
+        from headstart.tasks import infer_task, task_variant
 
-        run_config = replace(run_config, task=infer_task(run_config.data, run_config.model, multi_label))
+        chosen = (task_variant(run_config.task, multi_label) if run_config.task
+                  else infer_task(run_config.data, run_config.model, multi_label))
+        run_config = replace(run_config, task=chosen)
     _print_result(api.train(**run_config.train_kwargs(), out=out_dir, verbose=not quiet))
 
 

@@ -55,7 +55,9 @@ class LabelSets(LabeledData):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.labels = [tuple(sorted(set(map(str, labels)))) for labels in self.labels]
+        # A plain string is one label (not the set of its characters).
+        self.labels = [tuple(sorted({labels} if isinstance(labels, str) else set(map(str, labels))))
+                       for labels in self.labels]
 
     @property
     def classes(self) -> list[str]:

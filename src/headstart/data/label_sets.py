@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import DataSplits, LabelSets
+from headstart.data.splits import with_validation
 from headstart.errors import HeadstartError
 
 SEPARATORS = ("|", ";", ",")
 DETECTED_SEPARATORS = ("|", ";")  # a single-label table may hold "Washington, D.C.": "," only with --multi-label
 TRUE_CELLS = frozenset({"1", "1.0", "true", "yes"})
 FALSE_CELLS = frozenset({"0", "0.0", "false", "no", ""})
+UNCERTAIN_CELLS = frozenset({"-1", "-1.0"})
 
 
 def _listed(cell: str) -> list | None:
@@ -49,22 +51,27 @@ def detect_separator(cells: Sequence[Any], rows: Sequence[str], where: str, allo
                      ) -> str | None:
     """The one separator the label sets of ``cells`` are written with (None: no cell holds several labels).
 
-    ``rows`` names each cell's row for messages. Cells joined by two different separators cannot be read
-    unambiguously: that is an error naming a row of each."""
+    ``rows`` names each cell's row for messages. '|' and ';' are never part of a label, so a comma beside one of
+    them is part of a label ("news|Washington, D.C."); cells joined by '|' and by ';' cannot be read unambiguously:
+    that is an error naming a row of each."""
     first: dict[str, str] = {}
     for cell, row in zip(cells, rows, strict=True):
         for sep in _separators_in(cell) & set(allowed):
             first.setdefault(sep, f"{row}: {str(cell)[:60]!r}")
-    if len(first) > 1:
-        shown = "; ".join(f"'{sep}' in {example}" for sep, example in first.items())
+    strong = [sep for sep in first if sep != ","]
+    if len(strong) > 1:
+        shown = "; ".join(f"'{sep}' in {first[sep]}" for sep in strong)
         raise HeadstartError(f"{where}: the label column joins labels with different separators ({shown}); write "
                              "every label set with one separator, e.g. cat|dog")
-    return next(iter(first), None)
+    return strong[0] if strong else ("," if "," in first else None)
 
 
-def parse_label_set(cell: Any, separator: str | None, row: str, where: str) -> tuple[str, ...]:
-    """One cell as a label set; ``row`` and ``where`` name it in the error for a cell that is not a set."""
-    if cell is None or cell == "":
+def parse_label_set(cell: Any, separator: str | None, row: str, where: str) -> tuple[str, ...] | None:
+    """One cell as a label set (an empty cell or list: the empty set); None for a missing one (a JSON null or no
+    key: unlabelled, not "none of the labels"). ``row`` and ``where`` name a cell that is not a set in the error."""
+    if cell is None:
+        return None
+    if cell == "":
         return ()
     if isinstance(cell, str):
         listed = _listed(cell)
@@ -97,13 +104,18 @@ def looks_like_sets(cells: Sequence[Any]) -> str | None:
 def one_hot_columns(header: Sequence[str], rows: Sequence[Sequence[Any]], skip: set[int]) -> list[int]:
     """The columns of ``rows`` (outside ``skip``) that hold only 0/1 values: a one-hot table's labels. Fewer than
     two such columns is not a one-hot table (an empty list)."""
-    found = []
+    found, uncertain = [], []
     for j, _ in enumerate(header):
         if j in skip:
             continue
         values = {str(row[j]).strip().lower() if j < len(row) and row[j] is not None else "" for row in rows}
         if values and values <= (TRUE_CELLS | FALSE_CELLS) and values & TRUE_CELLS:
             found.append(j)
+        elif values & UNCERTAIN_CELLS and values <= (TRUE_CELLS | FALSE_CELLS | UNCERTAIN_CELLS):
+            uncertain.append(str(header[j]))
+    if uncertain and len(found) + len(uncertain) >= 2:
+        raise HeadstartError(f"column(s) {', '.join(uncertain[:5])} hold -1 beside 0/1 (uncertain, as CheXpert "
+                             "writes it): map -1 to 0 or to 1 first (the U-Zeros or U-Ones policy), then train")
     return found if len(found) >= 2 else []
 
 
@@ -143,21 +155,22 @@ def split_label_sets(train: LabelSets, val_size: float, seed: int) -> tuple[Labe
     if val_size <= 0 or len(train) - n_val < 4:
         return train, None, {"val": "none", "reason": "too few examples for a validation split"}
     splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
-    fit_idx, val_idx = next(splitter.split(np.zeros(len(train)), train.indicator(train.classes)))
+    fit_idx, val_idx = next(splitter.split(np.zeros(len(train)), stratification_targets(train.indicator(train.classes))))
     record = {"val": "stratified by label (iterative)", "val_size": val_size, "seed": seed, "n_val": int(n_val)}
     return train.subset(sorted(fit_idx)), train.subset(sorted(val_idx)), record
 
 
+def stratification_targets(y: np.ndarray) -> np.ndarray:
+    """``y`` as iterative stratification reads it: one label (present or not) becomes two columns, since a single
+    column is "binary" to it, not a set."""
+    return np.c_[y, 1 - y] if y.shape[1] == 1 else y
+
+
 def with_validation_sets(splits: DataSplits, val_size: float, seed: int) -> DataSplits:
     """``splits`` with a validation split carved out of train when none is given (recorded, warned when none)."""
-    if splits.val is not None and len(splits.val):
-        return DataSplits(splits.train, splits.val, splits.test, {**splits.record, "val": "given"}, list(splits.warnings))
-    train, val, record = split_label_sets(splits.train, val_size, seed)
-    warnings = list(splits.warnings)
-    if val is None:
-        warnings.append("no validation split: too few examples; early stopping, model selection and per-label "
-                        "thresholds are off (every label's threshold is 0.5)")
-    return DataSplits(train, val, splits.test, {**splits.record, **record}, warnings)
+    return with_validation(splits, val_size, seed, split_label_sets,
+                           "no validation split: too few examples; early stopping, model selection and per-label "
+                           "thresholds are off (every label's threshold is 0.5)")
 
 
 def sample_per_label(data: LabelSets, per_label: int, seed: int) -> LabelSets:
@@ -185,11 +198,11 @@ def find_column(header: Sequence[str], candidates: Sequence[str], wanted: str | 
 
 
 def table_label_sets(header: Sequence[str], rows: Sequence[Sequence[Any]], label_col: int | None, skip: set[int],
-                     where: str, row_names: Sequence[str]) -> tuple[list[tuple[str, ...]], dict]:
-    """Each row's label set, from the label column (its separator detected and recorded) or, with none, from the
-    table's 0/1 columns; and a record of which it was."""
+                     where: str, row_names: Sequence[str]) -> tuple[list[tuple[str, ...] | None], dict]:
+    """Each row's label set (None: unlabelled, see parse_label_set), from the label column (its separator detected
+    and recorded) or, with none, from the table's 0/1 columns; and a record of which it was."""
     if label_col is not None:
-        cells = [row[label_col] if label_col < len(row) else "" for row in rows]
+        cells = [row[label_col] if label_col < len(row) else None for row in rows]
         separator = detect_separator(cells, row_names, where)
         sets = [parse_label_set(cell, separator, name, where) for cell, name in zip(cells, row_names, strict=True)]
         return sets, {"label_column": header[label_col], "separator": separator}
@@ -226,3 +239,13 @@ def merge_same_content(items: list[Any], labels: list[tuple[str, ...]], ids: lis
         merged_labels.append(tuple(label_set))
         merged_ids.append(item_id)
     return merged_items, merged_labels, merged_ids, len(items) - len(merged_items)
+
+
+def merge_repeated_rows(items: list[Any], labels: list[tuple[str, ...]], ids: list[str], where: str
+                        ) -> tuple[list[Any], list[tuple[str, ...]], list[str], list[str]]:
+    """A table written one row per (item, label): rows naming the same item (a path, a text) become one item with
+    all their labels; returns the merged lists and a warning saying how many rows were folded in."""
+    merged_items, merged_labels, merged_ids, folded = merge_same_content(items, labels, ids, [str(i) for i in items])
+    note = [f"{folded} row(s) of {where} repeat an item of an earlier row: each such item is one item with all "
+            "its rows' labels"] if folded else []
+    return merged_items, merged_labels, merged_ids, note

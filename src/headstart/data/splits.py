@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 
@@ -42,14 +44,19 @@ def split_validation(
     return train.subset(sorted(fit_idx)), train.subset(sorted(val_idx)), record
 
 
-def with_validation(splits: DataSplits, val_size: float, seed: int) -> DataSplits:
-    """Add a seeded stratified validation split when the data has none; record what was done."""
+NO_VALIDATION = "no validation split: too few examples; early stopping and model selection are off"
+
+
+def with_validation(splits: DataSplits, val_size: float, seed: int, split: Any = None,
+                    none_note: str = NO_VALIDATION) -> DataSplits:
+    """Add a seeded stratified validation split (``split``: how, default ``split_validation``) when the data has
+    none; record what was done, and warn with ``none_note`` when there is too little data for one."""
     if splits.val is not None and len(splits.val):
         return DataSplits(splits.train, splits.val, splits.test, {**splits.record, "val": "given"}, list(splits.warnings))
-    train, val, record = split_validation(splits.train, val_size, seed)
+    train, val, record = (split or split_validation)(splits.train, val_size, seed)
     warnings = list(splits.warnings)
     if val is None:
-        warnings.append("no validation split: too few examples; early stopping and model selection are off")
+        warnings.append(none_note)
     return DataSplits(train, val, splits.test, {**splits.record, **record}, warnings)
 
 

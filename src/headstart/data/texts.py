@@ -12,7 +12,13 @@ from typing import Any
 from headstart.data.dataset import DataSplits, LabeledData, LabelSets
 from headstart.data.encoding import EXPECTED, decode_table
 from headstart.data.images import SPLIT_NAMES
-from headstart.data.label_sets import SET_COLUMNS, find_column, table_holds_sets, table_label_sets
+from headstart.data.label_sets import (
+    SET_COLUMNS,
+    find_column,
+    merge_repeated_rows,
+    table_holds_sets,
+    table_label_sets,
+)
 from headstart.errors import HeadstartError, listed
 from headstart.files import user_path
 
@@ -85,7 +91,8 @@ def _set_columns(columns: list[str], text_col: str, label_column: str | None, pa
         raise HeadstartError(f"{path} has no column '{label_column}' (columns: {listed(columns)}); pass the right "
                              "--label-column")
     skip = {columns.index(text_col)} | {j for j, c in enumerate(columns) if c.strip().lower() in ("split", "id")}
-    return find_column(columns, SET_COLUMNS, label_column), skip
+    # The single-label names too ("sentiment", "topic"): a table with one of them is not a one-hot table.
+    return find_column(columns, tuple(dict.fromkeys(SET_COLUMNS + LABEL_COLUMNS)), label_column), skip
 
 
 def text_table_sets(path: Path, text_column: str | None = None, label_column: str | None = None) -> str | None:
@@ -127,11 +134,14 @@ def read_text_file(path: Path, text_column: str | None = None, label_column: str
             label: Any = sets[number]
         else:
             label = row.get(label_col)
+            if isinstance(label, list | dict):
+                raise HeadstartError(f"{path} line {row['_line']}: the label is a JSON {type(label).__name__}, not "
+                                     "one label; for several labels per text pass --multi-label")
             label = "" if label is None else str(label).strip()
         if not value:
             empty.append(row["_line"])
             continue
-        if not multi_label and not label:
+        if label is None or (not multi_label and not label):
             unlabeled.append(row["_line"])
             continue
         if (value, label) in seen:
@@ -155,6 +165,10 @@ def read_text_file(path: Path, text_column: str | None = None, label_column: str
         warnings.append(f"dropped {duplicates} duplicate row(s) in {path}")
     if "train" not in parts:
         raise HeadstartError(f"no usable training rows in {path}; every row was empty, unlabelled or not 'train'")
+    if multi_label:  # a table written one row per (text, label)
+        for name, cols in list(parts.items()):
+            *cols, note = merge_repeated_rows(*cols, f"{path} ({name})")
+            parts[name], warnings = tuple(cols), warnings + note
     kind = LabelSets if multi_label else LabeledData
     data = {name: kind(*cols, source=str(path)) for name, cols in parts.items()}
     return DataSplits(data["train"], data.get("val"), data.get("test"), record, warnings)

@@ -32,6 +32,19 @@ CROSS_FITTED = ("chosen on this split: each half scored with the thresholds chos
                 "the estimate does not reward thresholds for fitting this split's noise")
 
 
+def indicator_sets(items: list[Any], matrix: np.ndarray) -> LabelSets:
+    """Label sets from scikit-learn's indicator format (inputs x labels, 0/1): column j is label ``j``, zero-padded
+    so that the labels sort in column order (``classes_`` follows it). A column with no 1 is refused: nothing
+    could be learned about it, and leaving it out would shift the columns after it."""
+    empty = np.flatnonzero(matrix.sum(axis=0) == 0)
+    if len(empty):
+        raise HeadstartError(f"column {int(empty[0])} of y has no 1 ({len(empty)} such column(s)): nothing can be "
+                             "learned about that label; drop the column or label inputs with it")
+    width = len(str(matrix.shape[1] - 1))
+    sets = [tuple(f"{j:0{width}d}" for j in np.flatnonzero(row > 0)) for row in matrix]
+    return LabelSets(items, sets, [str(i) for i in range(len(items))], source="arrays")
+
+
 class MultiLabelClassifier:
     """What a multi-label classifier does differently; put first in the bases of a ``TransferClassifier``."""
 
@@ -52,9 +65,16 @@ class MultiLabelClassifier:
             raise HeadstartError(f"X has {len(items)} inputs but y has {len(y)} label sets; pass one set per input")
         array = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
         if array.ndim == 2 and all(str(v) in ("0", "1", "0.0", "1.0", "True", "False") for v in array.ravel()):
-            sets = [tuple(str(j) for j in np.flatnonzero(row.astype(float) > 0)) for row in array]
-        else:
-            sets = [(label,) if isinstance(label, str) else tuple(label) for label in y]
+            return DataSplits(indicator_sets(items, array.astype(float)))
+        sets = []
+        for row, label in enumerate(y):
+            if label is None or isinstance(label, str | int | float | np.integer | np.floating):
+                sets.append(() if label is None else (str(label),))  # None: none of the labels
+            elif isinstance(label, list | tuple | set | frozenset | np.ndarray):
+                sets.append(tuple(str(value) for value in label))
+            else:
+                raise HeadstartError(f"y[{row}] is a {type(label).__name__}; give each input a list of labels "
+                                     "(empty for none)")
         return DataSplits(LabelSets(items, sets, [str(i) for i in range(len(items))], source="arrays"))
 
     def _class_weights(self, targets: np.ndarray, num_classes: int) -> np.ndarray | None:
@@ -77,6 +97,9 @@ class MultiLabelClassifier:
         elif splits.val is not None and len(splits.val):
             truth, proba = splits.val.indicator(classes), self._outputs(list(splits.val.items), "thresholds")[1]
             source = "validation split"
+            if self.refit:  # said, since the refit model is trained on that split too and may be calibrated apart
+                self.fit_details_["thresholds_note"] = ("chosen on the first fit's probabilities on the validation "
+                                                        "split, then used by the model refit on every example")
         else:
             truth, proba, source = None, None, None
         if truth is None:
@@ -85,7 +108,8 @@ class MultiLabelClassifier:
                      "(label more examples, or give a val split)"]
             source = "none"
         else:
-            self.thresholds_, notes = choose_thresholds(truth, proba, classes)
+            thresholds, notes = choose_thresholds(truth, proba, classes)
+            self.thresholds_ = np.round(thresholds, 6)  # as config.json keeps them: a loaded run predicts alike
         self._thresholds_split = splits.val if source == "validation split" else None
         splits.warnings.extend(note for note in notes if note not in splits.warnings)
         self.fit_details_["thresholds"] = {"chosen_on": source, "rule": "best F1 per label", "notes": notes,
@@ -93,7 +117,7 @@ class MultiLabelClassifier:
         reporter.say(f"  per-label thresholds chosen on the {source}")
 
     def _threshold_record(self) -> dict[str, float]:
-        return {str(c): round(float(t), 6) for c, t in zip(self.classes_, self.thresholds_, strict=True)}
+        return {str(c): float(t) for c, t in zip(self.classes_, self.thresholds_, strict=True)}
 
     # -- predicting ---------------------------------------------------------------------------------------------
     def predict(self, X: Any) -> np.ndarray:
@@ -123,17 +147,24 @@ class MultiLabelClassifier:
         classes = list(self.classes_)
         self._task().check_labels(data, classes, "evaluation")
         features, proba = self._outputs(list(data.items))
-        truth = data.indicator(classes)
-        same = data is getattr(self, "_thresholds_split", None)
-        thresholds = cross_fitted_thresholds(truth, proba, classes, self.seed) if same else self.thresholds_
-        scores = multilabel_metrics(truth, proba, thresholds, classes)
+        thresholds, same = self._thresholds_for(data, proba)
+        scores = multilabel_metrics(data.indicator(classes), proba, thresholds, classes)
         if same:
             scores["thresholds_note"] = CROSS_FITTED
         scores.update(self._flag_rate(features))
         return scores, proba
 
+    def _thresholds_for(self, data: LabelSets, proba: np.ndarray) -> tuple[np.ndarray, bool]:
+        """(the thresholds ``data`` is scored with, whether they are cross-fitted): on the split the run's were
+        chosen on, each half gets the other half's (the same every time: seeded)."""
+        if data is getattr(self, "_thresholds_split", None):
+            classes = list(self.classes_)
+            return cross_fitted_thresholds(data.indicator(classes), proba, classes, self.seed), True
+        return self.thresholds_, False
+
     def write_evaluation(self, run_dir: Path, data: LabelSets, outputs: np.ndarray) -> None:
-        save_label_set_predictions(run_dir, self._task(), data, self.classes_, outputs, self.thresholds_)
+        thresholds, _ = self._thresholds_for(data, outputs)  # the predictions the scores were computed from
+        save_label_set_predictions(run_dir, self._task(), data, self.classes_, outputs, thresholds)
 
     # -- saving ---------------------------------------------------------------------------------------------------
     def _config_extra(self) -> dict:

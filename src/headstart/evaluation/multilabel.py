@@ -85,9 +85,13 @@ def multilabel_metrics(truth: np.ndarray, proba: np.ndarray, thresholds: np.ndar
             "threshold": float(thresholds[j]),
         }
     ap = [v["average_precision"] for v, ok in zip(per_label.values(), defined, strict=True) if ok]
+    scored = [j for j in range(len(labels)) if truth[:, j].any() or predicted[:, j].any()]
     return {
         "n": len(truth),
-        "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0)),
+        # Labels neither present nor predicted here have no F1 (nothing to find, nothing claimed): left out of the
+        # mean rather than counted as 0, so that a small split missing a rare label is not scored down for it.
+        "macro_f1": float(np.mean([f1[j] for j in scored])) if scored else 0.0,
+        "macro_f1_labels": len(scored),
         "micro_f1": float(f1_score(truth, predicted, average="micro", zero_division=0)),
         "mean_average_precision": float(np.mean(ap)) if ap else None,
         "subset_accuracy": float((predicted == truth).all(axis=1).mean()),

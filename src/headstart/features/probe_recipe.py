@@ -149,7 +149,8 @@ class MultiLabelProbe:
         y = targets.astype(int)
         probabilities = np.zeros((len(grid), *y.shape))
         splitter = MultilabelStratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        for fit_rows, held_out in splitter.split(x, y):
+        stratified = np.c_[y, 1 - y] if y.shape[1] == 1 else y  # one label: "binary" to iterstrat, not a set
+        for fit_rows, held_out in splitter.split(x, stratified):
             for j in range(y.shape[1]):
                 column = y[fit_rows, j]
                 if column.min() == column.max():  # one value in this fold's training rows: it is predicted

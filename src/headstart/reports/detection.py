@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from headstart.reports import figures
-from headstart.reports.page import figure, footer, refit_paragraph, table
+from headstart.reports.page import figure, footer, refit_paragraph, table, warnings_section
 
 EXAMPLES_DIR = "examples"
 
@@ -22,9 +22,7 @@ def detection_sections(root: Path, config: dict, summary: dict, history: list[di
                      f"({scores['images']} images, {scores['boxes']} boxes), COCO-style with torchmetrics.</p>")
         keys = [("mAP@0.5", scores["map50"]), ("mAP@0.5:0.95", scores["map"]), ("mAR@100", scores["mar100"])]
         parts.append("".join(f'<span class="key"><b>{v:.3f}</b>{k}</span>' for k, v in keys))
-    if summary.get("warnings"):
-        parts.append("<h2>Warnings</h2>" + "".join(f'<div class="warn">{html.escape(w)}</div>'
-                                                    for w in summary["warnings"]))
+    parts.append(warnings_section(summary.get("warnings", [])))
     counts = config.get("data", {}).get("counts", {})
     split_names = [s for s in ("train", "val", "test") if s in counts]
     parts.append("<h2>Data (boxes per class)</h2>")

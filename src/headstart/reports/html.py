@@ -12,14 +12,14 @@ from headstart.reports import figures
 from headstart.reports.detection import detection_sections
 from headstart.reports.multilabel import multilabel_sections
 from headstart.reports.page import (
-    MISTAKES_DIR,
     PREDICTIONS,
-    data_uri,
     figure,
     footer,
+    mistake_card,
     read_csv,
     refit_paragraph,
     table,
+    warnings_section,
     write_page,
 )
 from headstart.rundir import METRICS, SUMMARY, read_config
@@ -72,9 +72,7 @@ def write_report(run_dir: str | Path) -> Path:
         plain = summary.get("plain_probe") or {}
         if plain.get("accuracy") is not None:
             parts.append(f"<p>The naive recipe, {html.escape(plain['name'])}: {plain['accuracy']:.1%}.</p>")
-    warnings = list(summary.get("warnings", [])) + data_warnings(counts)
-    if warnings:
-        parts.append("<h2>Warnings</h2>" + "".join(f'<div class="warn">{html.escape(w)}</div>' for w in warnings))
+    parts.append(warnings_section(list(summary.get("warnings", [])) + data_warnings(counts)))
 
     parts.append("<h2>Data</h2>")
     split_names = [s for s in ("train", "val", "test") if s in counts]
@@ -125,13 +123,8 @@ def _mistakes(root: Path, predictions: list[dict], limit: int = 12) -> str:
     wrong.sort(key=lambda p: -float(p["confidence"]))
     if not wrong:
         return "<h2>Most confident mistakes</h2><p>None: every evaluated example is right.</p>" if predictions else ""
-    cards = []
-    for row in wrong[:limit]:
-        thumbnail = root / MISTAKES_DIR / f"{row['index']}.png"
-        shown = (f'<img alt="{html.escape(row["id"])}" src="{data_uri(thumbnail)}">' if thumbnail.is_file()
-                 else f'<div class="snippet">{html.escape(row["input"][:300])}</div>')
-        cards.append(f'<div class="mistake">{shown}<div>true <b>{html.escape(row["label"])}</b></div>'
-                     f'<div>predicted <b>{html.escape(row["predicted"])}</b> ({float(row["confidence"]):.0%})</div>'
-                     f'<div><small>{html.escape(row["id"])}</small></div></div>')
+    cards = [mistake_card(root, row, [f"true <b>{html.escape(row['label'])}</b>",
+                                      f"predicted <b>{html.escape(row['predicted'])}</b> "
+                                      f"({float(row['confidence']):.0%})"]) for row in wrong[:limit]]
     return f'<h2>Most confident mistakes</h2><div class="mistakes">{"".join(cards)}</div>'
 

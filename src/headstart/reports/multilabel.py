@@ -9,14 +9,14 @@ from pathlib import Path
 from headstart.data.dataset import NO_LABEL
 from headstart.reports import figures
 from headstart.reports.page import (
-    MISTAKES_DIR,
     PREDICTIONS,
-    data_uri,
     figure,
     footer,
+    mistake_card,
     read_csv,
     refit_paragraph,
     table,
+    warnings_section,
 )
 
 
@@ -54,9 +54,7 @@ def multilabel_sections(root: Path, config: dict, summary: dict, history: list[d
         if baseline and baseline.get("macro_f1") is not None:
             parts.append(f"<p>Without transfer ({html.escape(baseline['name'])}): macro-F1 "
                          f"{baseline['macro_f1']:.3f}.</p>")
-    if summary.get("warnings"):
-        parts.append("<h2>Warnings</h2>" + "".join(f'<div class="warn">{html.escape(w)}</div>'
-                                                    for w in summary["warnings"]))
+    parts.append(warnings_section(summary.get("warnings", [])))
     counts = config.get("data", {}).get("counts", {})
     split_names = [s for s in ("train", "val", "test") if s in counts]
     parts.append("<h2>Data (inputs carrying each label)</h2>")
@@ -99,13 +97,8 @@ def _largest_errors(root: Path, predictions: list[dict], limit: int = 12) -> str
     wrong = sorted((p for p in predictions if p.get("correct") == "False"), key=lambda p: -float(p["error"]))
     if not wrong:
         return "<h2>Largest errors</h2><p>None: every evaluated input's label set is right.</p>"
-    cards = []
-    for row in wrong[:limit]:
-        thumbnail = root / MISTAKES_DIR / f"{row['index']}.png"
-        shown = (f'<img alt="{html.escape(row["id"])}" src="{data_uri(thumbnail)}">' if thumbnail.is_file()
-                 else f'<div class="snippet">{html.escape(row["input"][:300])}</div>')
-        cards.append(f'<div class="mistake">{shown}<div>true <b>{html.escape(row["label"] or "(none)")}</b></div>'
-                     f'<div>predicted <b>{html.escape(row["predicted"] or "(none)")}</b></div>'
-                     f'<div>worst: {html.escape(row["worst_label"])} off by {float(row["error"]):.0%}</div>'
-                     f'<div><small>{html.escape(row["id"])}</small></div></div>')
+    cards = [mistake_card(root, row, [f"true <b>{html.escape(row['label'] or '(none)')}</b>",
+                                      f"predicted <b>{html.escape(row['predicted'] or '(none)')}</b>",
+                                      f"worst: {html.escape(row['worst_label'])} off by {float(row['error']):.0%}"])
+             for row in wrong[:limit]]
     return f'<h2>Largest errors</h2><div class="mistakes">{"".join(cards)}</div>'

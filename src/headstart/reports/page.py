@@ -111,3 +111,19 @@ def _refit_sentence(summary: dict) -> str:
                 f"{refit['examples']} labelled examples as <b>{html.escape(refit['strategy'])}</b> "
                 f"({refit['seconds']:.1f} s more). Score: {html.escape(str(summary.get('estimate')))}.</p>")
     return f"<p>Not refit: {html.escape(refit['reason'])}.</p>" if refit else ""
+
+
+def warnings_section(warnings: list[str]) -> str:
+    """The Warnings heading and one box per warning (nothing without any)."""
+    if not warnings:
+        return ""
+    return "<h2>Warnings</h2>" + "".join(f'<div class="warn">{html.escape(w)}</div>' for w in warnings)
+
+
+def mistake_card(root: Path, row: dict, lines: list[str]) -> str:
+    """One evaluated input the model got wrong: its thumbnail (images) or text, then ``lines`` (HTML) and its id."""
+    thumbnail = root / MISTAKES_DIR / f"{row['index']}.png"
+    shown = (f'<img alt="{html.escape(row["id"])}" src="{data_uri(thumbnail)}">' if thumbnail.is_file()
+             else f'<div class="snippet">{html.escape(row["input"][:300])}</div>')
+    said = "".join(f"<div>{line}</div>" for line in lines)
+    return f'<div class="mistake">{shown}{said}<div><small>{html.escape(row["id"])}</small></div></div>'

@@ -35,7 +35,7 @@ def save_label_set_predictions(run_dir: Path, task: Task, data: LabelSets, class
     label with the largest error and that error, every label's probability) and thumbnails of the inputs whose
     worst error is largest."""
     truth = data.indicator(list(classes))
-    chosen = proba >= thresholds[None, :]
+    chosen = proba >= (thresholds if np.ndim(thresholds) == 2 else thresholds[None, :])  # per input, or per label
     errors = np.abs(proba - truth)
     worst = errors.argmax(axis=1) if len(classes) else np.zeros(len(proba), int)
     correct = (chosen == (truth > 0.5)).all(axis=1)

@@ -271,17 +271,32 @@ def _register_all() -> None:
     from headstart.tasks import detect, image, multilabel, text  # noqa: F401 - they register themselves
 
 
-def infer_task(data: str | Path, model: str | None = None, multi_label: bool | None = None) -> str:
+def infer_task(data: str | Path, model: str | None = None, multi_label: bool | None = None, **read: Any) -> str:
     """The task a run is for: the model's when one is named, else what the data looks like (each task says which
     named datasets and files it reads); then its multi-label sibling with ``multi_label``, or, when None, if the
-    data holds label sets (see ``multi_label_reason``)."""
+    data holds label sets (``read``: the reading options, e.g. the label column, that say where to look)."""
     from headstart.models import get_model_spec
 
     single = [task for task in all_tasks() if not task.multi_label]
     base = get_model_spec(model).task if model else next((t.name for t in single if t.claims(data)), "image")
-    sibling = next((t for t in all_tasks() if t.multi_label and t.model_task == base), None)
-    if multi_label and sibling is None:
-        raise HeadstartError(f"--multi-label does not apply to {get_task(base).title}; leave it out")
-    if sibling is not None and (multi_label or (multi_label is None and data and sibling.claims(data))):
-        return sibling.name
-    return base
+    if multi_label is None:
+        sibling = _multi_label_sibling(base)
+        return sibling.name if sibling is not None and data and sibling.claims(data, **read) else base
+    return task_variant(base, multi_label)
+
+
+def _multi_label_sibling(base: str) -> Task | None:
+    return next((t for t in all_tasks() if t.multi_label and t.model_task == base), None)
+
+
+def task_variant(name: str, multi_label: bool) -> str:
+    """``name``'s multi-label sibling (``multi_label``) or single-label one; refused where there is none."""
+    task = get_task(name)
+    if task.multi_label == multi_label:
+        return name
+    if not multi_label:
+        return task.model_task
+    sibling = _multi_label_sibling(task.model_task)
+    if sibling is None:
+        raise HeadstartError(f"--multi-label does not apply to {task.title}; leave it out")
+    return sibling.name

@@ -44,7 +44,8 @@ class ClassificationTask(Task):
         return subsample_splits(splits, per_class, test_per_class, seed)
 
     def baseline_features(self, train: LabeledData, test: LabeledData) -> tuple[str, Any, Any] | None:
-        """(name, train features, test features) of the classical baseline's inputs (pixels, TF-IDF), or None."""
+        """(the baseline's name, train features, test features): a classical model's inputs (pixels, TF-IDF), fed to
+        a logistic regression; None where the task has none."""
         return None
 
     def baseline(self, train: LabeledData, test: LabeledData) -> tuple[str, float] | None:
@@ -53,7 +54,7 @@ class ClassificationTask(Task):
         if found is None:
             return None
         name, x_train, x_test = found
-        return f"logistic regression on {name}", fit_logistic_baseline(x_train, train.labels, x_test, test.labels)
+        return name, fit_logistic_baseline(x_train, train.labels, x_test, test.labels)
 
     def check_trainable(self, train: LabeledData) -> None:
         check_trainable(train, train.source or "the training data")

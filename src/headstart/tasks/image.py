@@ -244,7 +244,7 @@ class ImageTask(ClassificationTask):
                 for item in data.items
             ])
 
-        return "pixels", pixels(train), pixels(test)
+        return "logistic regression on pixels", pixels(train), pixels(test)
 
     def inputs_dataset(
         self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool

@@ -60,7 +60,8 @@ class TextDataset(Dataset):
             list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
         inputs = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
-        return inputs, torch.as_tensor(np.stack(targets))  # class indices, or label sets' 0/1 rows
+        stacked = np.stack(targets)  # class indices (int64, as cross-entropy needs), or label sets' 0/1 rows
+        return inputs, torch.as_tensor(stacked, dtype=torch.long if stacked.dtype.kind in "iu" else torch.float32)
 
     def count_truncated(self) -> int:
         """How many texts are longer than ``max_length`` tokens (their end is not seen by the model).
@@ -143,7 +144,7 @@ class TextTask(ClassificationTask):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True).fit(train.items)
-        return "TF-IDF", vectorizer.transform(train.items), vectorizer.transform(test.items)
+        return "TF-IDF + logistic regression", vectorizer.transform(train.items), vectorizer.transform(test.items)
 
     def inputs_dataset(
         self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool
