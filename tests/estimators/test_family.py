@@ -97,7 +97,8 @@ def test_a_strategy_object_is_recorded_in_the_config_and_read_back(tmp_path):
     loaded = headstart.load(run)
     assert loaded.strategy_spec_ == "head(epochs=2,views=0)" and loaded.strategy == "head(epochs=2,views=0)"
     assert [r["stage"] for r in clf.history_][:3] == ["head", "head", "refit head"]  # two epochs, as the object said
-    again = run_cli("train", "sample", "--config", run / "config.json", "--out", tmp_path / "again", "--quiet")
+    again = run_cli("train", "sample", "--config", run / "config.json", "--per-class", "5", "--out", tmp_path / "again",
+                    "--quiet")
     assert again.returncode == 0, again.stderr
     assert headstart.load(tmp_path / "again").strategy_spec_ == "head(epochs=2,views=0)"
 

@@ -83,6 +83,9 @@ def test_the_report_shows_every_label_and_how_labels_are_confused(mosaic_run):
                  "out-of-fold", "one-vs-rest logistic regression on pixels", "(no label)"):
         assert said in page, said
     assert all(f"<td>{label}</td>" in page for label in mosaic_run.estimator.classes_)
+    predictions = list(csv.DictReader((mosaic_run.run_dir / "predictions.csv").open()))
+    exact = np.mean([row["correct"] == "True" for row in predictions])
+    assert exact == pytest.approx(mosaic_run.summary["scores"]["subset_accuracy"])  # the rows the scores come from
 
 
 def test_a_csv_of_label_sets_is_evaluated_from_the_command_line(mosaic_run, tmp_path):
@@ -112,7 +115,8 @@ def test_head_and_fine_tune_train_on_label_sets_with_their_thresholds_on_validat
     assert scores["mean_average_precision"] > 0.5 and "thresholds_note" not in scores  # test: the run's thresholds
     holdout = head.holdout_[0]
     assert "each half scored with the thresholds chosen on the other half" in holdout["thresholds_note"]
-    assert "used by the model refit on every example" in head.fit_details_["thresholds_note"]
+    assert head.fit_details_["refit"]["done"]
+    assert "then used by the model refit on every labelled example" in head.fit_details_["thresholds"]["note"]
     small = load_fashion_mosaics(per_class=10, test_per_class=1)
     tuned = ImageMultiLabelClassifier(strategy="fine-tune(warmup_epochs=1,epochs=2)", image_size=64).fit(small)
     stages = {r["stage"] for r in tuned.history_}
@@ -143,11 +147,12 @@ def test_text_label_sets_train_with_lora_and_contrastive_is_refused_with_the_rea
 def test_label_sets_given_as_python_lists_or_a_matrix(tmp_path):
     splits = load_fashion_mosaics(per_class=8, test_per_class=1)
     items, sets = splits.train.items, splits.train.labels
-    clf = ImageMultiLabelClassifier(strategy="linear-probe").fit(items, [list(s) for s in sets])
+    clf = ImageMultiLabelClassifier(strategy="linear-probe", image_size=64).fit(items, [list(s) for s in sets])
     assert set(clf.classes_) == set(splits.train.classes)
     matrix = splits.train.indicator(splits.train.classes).astype(int)
-    by_index = ImageMultiLabelClassifier(strategy="linear-probe").fit(items, matrix)
+    by_index = ImageMultiLabelClassifier(strategy="linear-probe", image_size=64).fit(items, matrix)
     assert list(by_index.classes_) == [str(j) for j in range(matrix.shape[1])]
+    assert by_index.score(items[:4], matrix[:4]) >= 0  # scored data may lack a label: no refusal there
     with pytest.raises(HeadstartError, match="y holds label sets: use ImageMultiLabelClassifier"):
         ImageClassifier(strategy="linear-probe").fit(items, [list(s) for s in sets])
 

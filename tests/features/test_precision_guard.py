@@ -58,6 +58,9 @@ def test_a_run_where_auto_would_pick_bf16_extracts_in_fp32_when_the_guard_says_s
 
     monkeypatch.setattr(base, "extraction_precision", lambda precision, dataset: "bf16")  # as on a bf16 CPU
     monkeypatch.setattr(precision_guard, "TOLERANCE", -1.0)
+    # The verdict on 6 sample images per class, not all 500: bf16 is emulated here (a minute for the whole set).
+    task = get_task("image")
+    monkeypatch.setattr(type(task), "precision_probe", lambda self: self.read("sample", per_class=6).train)
     monkeypatch.setenv("HEADSTART_FEATURE_CACHE", str(tmp_path / "cache"))
     clf = ImageClassifier("efficientnet_lite0", "linear-probe", image_size=64).fit("sample")
     assert clf.precision == "auto" and clf.precision_ == "fp32" and "fp32 instead" in clf.precision_note_

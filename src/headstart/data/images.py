@@ -276,6 +276,8 @@ def image_table_sets(path: Path) -> str | None:
     """Why the image CSV at ``path`` holds label sets (labels joined by | or ;, or 0/1 columns), or None."""
     header, body = _read_table(path)
     path_col = find_column(header, PATH_COLUMNS)
+    if path_col is None:  # not an image table (a text one with a text column of another name, ...)
+        return None
     skip = {path_col, find_column(header, ("split",))} - {None}
     return table_holds_sets(header, [row for _, row in body], find_column(header, SET_COLUMNS), skip)
 

@@ -16,6 +16,7 @@ from headstart.data.label_sets import (
     SET_COLUMNS,
     find_column,
     merge_repeated_rows,
+    one_hot_columns,
     table_holds_sets,
     table_label_sets,
 )
@@ -85,22 +86,32 @@ def _table(path: Path) -> tuple[list[dict], list[str], int]:
     return rows, columns, bad_lines
 
 
-def _set_columns(columns: list[str], text_col: str, label_column: str | None, path: Path) -> tuple[int | None, set]:
-    """(the label column's index or None, the columns that are not labels) of a multi-label text table."""
+def _set_columns(columns: list[str], rows: list[list], text_col: str, label_column: str | None, path: Path,
+                 detecting: bool = False) -> tuple[int | None, set]:
+    """(the label column's index, None for a one-hot table; the columns that are not labels) of a multi-label text
+    table. A label-set name ("labels", "tags") first, then two or more 0/1 columns, then a single-label name
+    ("sentiment", "topic"); when ``detecting``, a table with a single-label name is not taken for a one-hot one
+    ("review,sentiment,verified" with 0/1 cells is ambiguous: read as it always was)."""
     if label_column and label_column not in columns:
         raise HeadstartError(f"{path} has no column '{label_column}' (columns: {listed(columns)}); pass the right "
                              "--label-column")
     skip = {columns.index(text_col)} | {j for j, c in enumerate(columns) if c.strip().lower() in ("split", "id")}
-    # The single-label names too ("sentiment", "topic"): a table with one of them is not a one-hot table.
-    return find_column(columns, tuple(dict.fromkeys(SET_COLUMNS + LABEL_COLUMNS)), label_column), skip
+    found = find_column(columns, SET_COLUMNS, label_column)
+    if found is not None:
+        return found, skip
+    single = find_column(columns, LABEL_COLUMNS)
+    if single is not None and (detecting or not one_hot_columns(columns, rows, skip)):
+        return single, skip
+    return None, skip
 
 
 def text_table_sets(path: Path, text_column: str | None = None, label_column: str | None = None) -> str | None:
     """Why the text table at ``path`` holds label sets (lists, labels joined by | or ;, or 0/1 columns), or None."""
     rows, columns, _ = _table(path)
     text_col = _column(columns, text_column, TEXT_COLUMNS, "text", path)
-    label_col, skip = _set_columns(columns, text_col, label_column, path)
-    return table_holds_sets(columns, [[row.get(c) for c in columns] for row in rows], label_col, skip)
+    cells = [[row.get(c) for c in columns] for row in rows]
+    label_col, skip = _set_columns(columns, cells, text_col, label_column, path, detecting=True)
+    return table_holds_sets(columns, cells, label_col, skip)
 
 
 def read_text_file(path: Path, text_column: str | None = None, label_column: str | None = None,
@@ -116,9 +127,9 @@ def read_text_file(path: Path, text_column: str | None = None, label_column: str
     text_col = _column(columns, text_column, TEXT_COLUMNS, "text", path)
     record: dict = {"layout": path.suffix.lower().lstrip("."), "text_column": text_col}
     if multi_label:
-        index, skip = _set_columns(columns, text_col, label_column, path)
-        sets, found = table_label_sets(columns, [[row.get(c) for c in columns] for row in rows], index, skip,
-                                       str(path), [f"line {row['_line']}" for row in rows])
+        cells = [[row.get(c) for c in columns] for row in rows]
+        index, skip = _set_columns(columns, cells, text_col, label_column, path)
+        sets, found = table_label_sets(columns, cells, index, skip, str(path), [f"line {row['_line']}" for row in rows])
         record.update(found)
     else:
         label_col = _column(columns, label_column, LABEL_COLUMNS, "label", path)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import DataSplits, LabelSets
+from headstart.digests import digest
 from headstart.errors import HeadstartError
 from headstart.estimators.base import register_estimator
 from headstart.estimators.classifier import ImageClassifier, TextClassifier
@@ -32,17 +33,29 @@ CROSS_FITTED = ("chosen on this split: each half scored with the thresholds chos
                 "the estimate does not reward thresholds for fitting this split's noise")
 
 
-def indicator_sets(items: list[Any], matrix: np.ndarray) -> LabelSets:
+TRUE_VALUES = {"1", "1.0", "True"}
+INDICATOR_VALUES = {"0", "0.0", "False", *TRUE_VALUES}
+
+
+def indicator_sets(items: list[Any], matrix: np.ndarray, fitting: bool = True) -> LabelSets:
     """Label sets from scikit-learn's indicator format (inputs x labels, 0/1): column j is label ``j``, zero-padded
-    so that the labels sort in column order (``classes_`` follows it). A column with no 1 is refused: nothing
-    could be learned about it, and leaving it out would shift the columns after it."""
+    so that the labels sort in column order (``classes_`` follows it). For ``fitting``, a column with no 1 is
+    refused: nothing could be learned about it, and leaving it out would shift the columns after it (scored data
+    may well lack a rare label)."""
+    matrix = np.vectorize(lambda v: str(v) in TRUE_VALUES, otypes=[float])(matrix)
     empty = np.flatnonzero(matrix.sum(axis=0) == 0)
-    if len(empty):
+    if fitting and len(empty):
         raise HeadstartError(f"column {int(empty[0])} of y has no 1 ({len(empty)} such column(s)): nothing can be "
                              "learned about that label; drop the column or label inputs with it")
     width = len(str(matrix.shape[1] - 1))
     sets = [tuple(f"{j:0{width}d}" for j in np.flatnonzero(row > 0)) for row in matrix]
     return LabelSets(items, sets, [str(i) for i in range(len(items))], source="arrays")
+
+
+def split_digest(data: LabelSets) -> str:
+    """What identifies a split by its content (its source and item ids), so that the split thresholds were chosen
+    on is recognised when it is read again (``headstart evaluate RUN DATA``) or the run is loaded."""
+    return digest("split", data.source, *sorted(map(str, data.ids)))
 
 
 class MultiLabelClassifier:
@@ -51,7 +64,7 @@ class MultiLabelClassifier:
     thresholds_: np.ndarray
 
     # -- fitting ------------------------------------------------------------------------------------------------
-    def _as_splits(self, task: Any, X: Any, y: Sequence | None) -> DataSplits:
+    def _as_splits(self, task: Any, X: Any, y: Sequence | None, fitting: bool = True) -> DataSplits:
         """Data as for any estimator; ``y`` holds label sets (lists of labels) or is a 0/1 matrix (inputs x labels,
         scikit-learn's indicator format, its columns named 0, 1, ...)."""
         if y is None:
@@ -64,8 +77,8 @@ class MultiLabelClassifier:
         if len(items) != len(y):
             raise HeadstartError(f"X has {len(items)} inputs but y has {len(y)} label sets; pass one set per input")
         array = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
-        if array.ndim == 2 and all(str(v) in ("0", "1", "0.0", "1.0", "True", "False") for v in array.ravel()):
-            return DataSplits(indicator_sets(items, array.astype(float)))
+        if array.ndim == 2 and all(str(v) in INDICATOR_VALUES for v in array.ravel()):
+            return DataSplits(indicator_sets(items, array, fitting))
         sets = []
         for row, label in enumerate(y):
             if label is None or isinstance(label, str | int | float | np.integer | np.floating):
@@ -97,9 +110,6 @@ class MultiLabelClassifier:
         elif splits.val is not None and len(splits.val):
             truth, proba = splits.val.indicator(classes), self._outputs(list(splits.val.items), "thresholds")[1]
             source = "validation split"
-            if self.refit:  # said, since the refit model is trained on that split too and may be calibrated apart
-                self.fit_details_["thresholds_note"] = ("chosen on the first fit's probabilities on the validation "
-                                                        "split, then used by the model refit on every example")
         else:
             truth, proba, source = None, None, None
         if truth is None:
@@ -113,8 +123,18 @@ class MultiLabelClassifier:
         self._thresholds_split = splits.val if source == "validation split" else None
         splits.warnings.extend(note for note in notes if note not in splits.warnings)
         self.fit_details_["thresholds"] = {"chosen_on": source, "rule": "best F1 per label", "notes": notes,
-                                           "values": self._threshold_record()}
+                                           "values": self._threshold_record(),
+                                           **({"split": split_digest(splits.val)} if self._thresholds_split else {})}
         reporter.say(f"  per-label thresholds chosen on the {source}")
+
+    def _fit_extras(self, splits: DataSplits, reporter: Reporter) -> None:
+        """The classifier's extras; and, where the model was refit after its thresholds were chosen on the
+        validation split, a note that says so (the refit model trained on that split too)."""
+        super()._fit_extras(splits, reporter)
+        record = self.fit_details_["thresholds"]
+        if record["chosen_on"] == "validation split" and (self.fit_details_.get("refit") or {}).get("done"):
+            record["note"] = ("chosen on the first fit's probabilities on the validation split, then used by the "
+                              "model refit on every labelled example (which was not scored again)")
 
     def _threshold_record(self) -> dict[str, float]:
         return {str(c): float(t) for c, t in zip(self.classes_, self.thresholds_, strict=True)}
@@ -129,7 +149,7 @@ class MultiLabelClassifier:
 
     def score(self, X: Any, y: Sequence | None = None) -> float:
         """Macro-F1 on inputs ``X`` with label sets ``y``, or on labelled data ``X`` (a path: its test split)."""
-        data = self._as_splits(self._task(), X, y).train if y is not None else self.evaluation_data(X)[1]
+        data = self._as_splits(self._task(), X, y, fitting=False).train if y is not None else self.evaluation_data(X)[1]
         return float(self.evaluate_with_outputs(data)[0]["macro_f1"])
 
     def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None,
@@ -157,7 +177,8 @@ class MultiLabelClassifier:
     def _thresholds_for(self, data: LabelSets, proba: np.ndarray) -> tuple[np.ndarray, bool]:
         """(the thresholds ``data`` is scored with, whether they are cross-fitted): on the split the run's were
         chosen on, each half gets the other half's (the same every time: seeded)."""
-        if data is getattr(self, "_thresholds_split", None):
+        chosen_on = self.fit_details_.get("thresholds", {}).get("split")
+        if data is getattr(self, "_thresholds_split", None) or (chosen_on and chosen_on == split_digest(data)):
             classes = list(self.classes_)
             return cross_fitted_thresholds(data.indicator(classes), proba, classes, self.seed), True
         return self.thresholds_, False

@@ -90,7 +90,7 @@ def multilabel_metrics(truth: np.ndarray, proba: np.ndarray, thresholds: np.ndar
         "n": len(truth),
         # Labels neither present nor predicted here have no F1 (nothing to find, nothing claimed): left out of the
         # mean rather than counted as 0, so that a small split missing a rare label is not scored down for it.
-        "macro_f1": float(np.mean([f1[j] for j in scored])) if scored else 0.0,
+        "macro_f1": float(np.mean([f1[j] for j in scored])) if scored else 1.0,  # nothing to find, none claimed
         "macro_f1_labels": len(scored),
         "micro_f1": float(f1_score(truth, predicted, average="micro", zero_division=0)),
         "mean_average_precision": float(np.mean(ap)) if ap else None,

@@ -65,8 +65,9 @@ def multilabel_sections(root: Path, config: dict, summary: dict, history: list[d
                  "acc\" the share of inputs whose whole label set is right at 0.5.</p>")
     parts.append(f"<p>Strategy {html.escape(config['strategy'])}: {html.escape(config.get('strategy_reason', ''))}</p>")
     if thresholds:
+        said = f" ({thresholds['note']})" if thresholds.get("note") else ""
         parts.append(f"<p>Per-label thresholds: {html.escape(thresholds.get('rule', ''))}, chosen on the "
-                     f"{html.escape(str(thresholds.get('chosen_on')))}.</p>")
+                     f"{html.escape(str(thresholds.get('chosen_on')))}{html.escape(said)}.</p>")
     parts.append(refit_paragraph(summary))
     parts.append(figure(figures.training_curves(history, root / "training.png"), "loss and mAP per epoch"))
     if history:

@@ -209,9 +209,14 @@ class MultiLabelTask:
         classes = train.classes
         y_train, y_test = train.indicator(classes).astype(int), test.indicator(classes).astype(int)
         out_of_fold, proba = np.zeros(y_train.shape), np.zeros(y_test.shape)
+        unchosen = []  # labels too rare here for out-of-fold probabilities: their threshold stays the default
         with threadpool_limits(limits=1, user_api="blas"):  # see strategies/linear_probe.py
             for j in range(len(classes)):
                 column = y_train[:, j]
+                if column.min() == column.max():  # on every item, or on none: predicted as it is
+                    proba[:, j], out_of_fold[:, j] = float(column[0]), float(column[0])
+                    unchosen.append(j)
+                    continue
                 model = make_pipeline(StandardScaler(with_mean=not hasattr(x_train, "tocsr")),
                                       LogisticRegression(max_iter=2000))
                 folds = min(BASELINE_FOLDS, int(column.sum()), int(len(column) - column.sum()))
@@ -219,8 +224,11 @@ class MultiLabelTask:
                     splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
                     out_of_fold[:, j] = cross_val_predict(model, x_train, column, cv=splitter,
                                                           method="predict_proba")[:, 1]
+                else:
+                    unchosen.append(j)
                 proba[:, j] = model.fit(x_train, column).predict_proba(x_test)[:, 1]
         thresholds, _ = choose_thresholds(y_train, out_of_fold, classes)
+        thresholds[unchosen] = DEFAULT_THRESHOLD
         scores = multilabel_metrics(y_test, proba, thresholds, classes)
         return f"one-vs-rest {name}", scores["macro_f1"]
 
@@ -230,8 +238,8 @@ class MultiLabelTask:
     def score_line(self, scores: dict) -> str:
         precision = scores.get("mean_average_precision")
         shown = f", mAP {precision:.3f}" if precision is not None else ""
-        return (f"macro-F1 [bold green]{scores['macro_f1']:.3f}[/] (micro-F1 {scores['micro_f1']:.3f}{shown}, "
-                f"subset accuracy {scores['subset_accuracy']:.1%}, n={scores['n']})")
+        return (f"macro-F1 [bold green]{scores['macro_f1']:.3f}[/]{_over(scores)} (micro-F1 {scores['micro_f1']:.3f}"
+                f"{shown}, subset accuracy {scores['subset_accuracy']:.1%}, n={scores['n']})")
 
     def prediction_table(self, rows: list[dict]) -> tuple[list[str], list[list[str]]]:
         def labels(row: dict) -> str:
@@ -251,7 +259,8 @@ class MultiLabelTask:
 
     def evaluation_tables(self, metrics: dict) -> tuple[str, list[tuple[str, list[str], list[list[str]]]]]:
         precision = metrics.get("mean_average_precision")
-        line = (f"n={metrics['n']}: macro-F1 [bold]{metrics['macro_f1']:.3f}[/], micro-F1 {metrics['micro_f1']:.3f}, "
+        line = (f"n={metrics['n']}: macro-F1 [bold]{metrics['macro_f1']:.3f}[/]{_over(metrics)}, micro-F1 "
+                f"{metrics['micro_f1']:.3f}, "
                 + (f"mAP {precision:.3f}, " if precision is not None else "")
                 + f"subset accuracy {metrics['subset_accuracy']:.1%}, labels per input {metrics['label_cardinality']:.2f} "
                 f"(predicted {metrics['predicted_cardinality']:.2f})")
@@ -264,6 +273,12 @@ class MultiLabelTask:
                      for name, s in metrics["per_label"].items()]
         return line, [("per label", ["label", "precision", "recall", "F1", "support", "AUROC", "AP", "threshold"],
                        per_label)]
+
+
+def _over(scores: dict) -> str:
+    """" (over k of N labels)" when macro-F1 leaves out labels neither present nor predicted in the scored data."""
+    scored, labels = scores.get("macro_f1_labels"), len(scores.get("per_label", {}))
+    return f" (over {scored} of {labels} labels)" if scored is not None and scored < labels else ""
 
 
 class ImageMultiLabelTask(MultiLabelTask, ImageTask):
