@@ -33,7 +33,7 @@ from headstart.rundir import (
 )
 from headstart.search import Neighbour, SimilarityIndex
 from headstart.strategies import strategy_name, strategy_spec
-from headstart.tasks import get_task, infer_task, task_variant
+from headstart.tasks import get_task, infer_task, resolve_task
 from headstart.training.checkpoint import CHECKPOINT, FIRST_FIT
 
 __all__ = ["Evaluation", "TrainResult", "demo", "embed", "evaluate", "infer_task", "predict", "rank", "similar", "train"]
@@ -121,13 +121,11 @@ def train(
     """
     detected = None
     columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
-    if task is None:
-        task = infer_task(data, model, multi_label, **columns)
-        if multi_label is None and get_task(task).multi_label:
-            reason = get_task(task).sets_reason(data, **columns)
-            detected = f"read as multi-label data: {reason} (--single-label not to)"
-    elif multi_label is not None:
-        task = task_variant(task, multi_label)
+    if task is None and multi_label is None:
+        task = infer_task(data, model, **columns)
+        if get_task(task).multi_label:
+            detected = f"read as multi-label data: {get_task(task).sets_reason(data, **columns)} (--single-label not to)"
+    task = resolve_task(task, data, model, multi_label, **columns)
     handler = get_task(task)
     estimator_cls = estimator_for(task)
     estimator_cls.check_knobs(params)

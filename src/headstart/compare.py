@@ -23,7 +23,7 @@ from headstart.errors import HeadstartError
 from headstart.files import write_json
 from headstart.progress import Reporter
 from headstart.rundir import write_csv
-from headstart.tasks import get_task, infer_task, task_variant
+from headstart.tasks import get_task, resolve_task
 
 TEST_SHARE = 0.2  # the test split carved out when the data has none
 TEST_SEED = 12_345  # fixed, so that every size and seed is scored on the same examples
@@ -179,8 +179,7 @@ def compare(
     from headstart.estimators import estimator_for
     from headstart.reports.curves import plot_curves
 
-    task = task_variant(task, multi_label) if task and multi_label is not None else (
-        task or infer_task(data, model, multi_label))
+    task = resolve_task(task, data, model, multi_label)
     handler = get_task(task)
     handler.check_read_options({"test_per_class": test_per_class})
     estimator_cls = estimator_for(task)

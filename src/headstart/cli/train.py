@@ -91,11 +91,10 @@ def train(
     if multi_label is not None and run_config.data:
         from dataclasses import replace
 
-        from headstart.tasks import infer_task, task_variant
+        from headstart.tasks import resolve_task
 
-        chosen = (task_variant(run_config.task, multi_label) if run_config.task
-                  else infer_task(run_config.data, run_config.model, multi_label))
-        run_config = replace(run_config, task=chosen)
+        task_name = resolve_task(run_config.task, run_config.data, run_config.model, multi_label)
+        run_config = replace(run_config, task=task_name)
     _print_result(api.train(**run_config.train_kwargs(), out=out_dir, verbose=not quiet))
 
 

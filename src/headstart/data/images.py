@@ -19,10 +19,10 @@ from headstart.data.encoding import decode_table
 from headstart.data.label_sets import (
     SET_COLUMNS,
     find_column,
-    merge_repeated_rows,
     merge_same_content,
     table_holds_sets,
     table_label_sets,
+    table_splits,
 )
 from headstart.digests import digest, file_digest
 from headstart.errors import HeadstartError, listed
@@ -334,13 +334,7 @@ def read_image_csv(path: Path, multi_label: bool = False) -> DataSplits:
     warnings_ = [f"skipped {len(skipped)} row(s) of {path}, e.g. {skipped[0]}"] if skipped else []
     if "train" not in parts:
         raise HeadstartError(f"no usable training rows in {path}" + (f": {skipped[0]}" if skipped else ""))
-    if multi_label:  # a table written one row per (image, label)
-        for name, cols in list(parts.items()):
-            *cols, note = merge_repeated_rows(*cols, f"{path} ({name})")
-            parts[name], warnings_ = tuple(cols), warnings_ + note
-    kind = LabelSets if multi_label else LabeledData
-    data = {name: kind(*cols, source=str(path)) for name, cols in parts.items()}
-    return DataSplits(data["train"], data.get("val"), data.get("test"), record, warnings_)
+    return table_splits(parts, str(path), record, warnings_, multi_label)
 
 
 def expand_image_inputs(inputs: list[str]) -> list[str]:

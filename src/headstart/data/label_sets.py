@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from headstart.data.dataset import DataSplits, LabelSets
+from headstart.data.dataset import DataSplits, LabeledData, LabelSets
 from headstart.data.splits import with_validation
 from headstart.errors import HeadstartError
 
@@ -249,3 +249,17 @@ def merge_repeated_rows(items: list[Any], labels: list[tuple[str, ...]], ids: li
     note = [f"{folded} row(s) of {where} repeat an item of an earlier row: each such item is one item with all "
             "its rows' labels"] if folded else []
     return merged_items, merged_labels, merged_ids, note
+
+
+def table_splits(parts: dict[str, tuple[list, list, list]], source: str, record: dict, warnings: list[str],
+                 multi_label: bool) -> DataSplits:
+    """A table's rows, gathered per split as (items, labels, ids), as ``DataSplits``: label sets for
+    ``multi_label``, with rows naming the same item merged (a table written one row per (item, label))."""
+    warnings = list(warnings)
+    if multi_label:
+        for name, columns in list(parts.items()):
+            *merged, note = merge_repeated_rows(*columns, f"{source} ({name})")
+            parts[name], warnings = tuple(merged), warnings + note
+    kind = LabelSets if multi_label else LabeledData
+    data = {name: kind(*columns, source=source) for name, columns in parts.items()}
+    return DataSplits(data["train"], data.get("val"), data.get("test"), record, warnings)

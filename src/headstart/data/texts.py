@@ -9,16 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from headstart.data.dataset import DataSplits, LabeledData, LabelSets
+from headstart.data.dataset import DataSplits
 from headstart.data.encoding import EXPECTED, decode_table
 from headstart.data.images import SPLIT_NAMES
 from headstart.data.label_sets import (
     SET_COLUMNS,
     find_column,
-    merge_repeated_rows,
     one_hot_columns,
     table_holds_sets,
     table_label_sets,
+    table_splits,
 )
 from headstart.errors import HeadstartError, listed
 from headstart.files import user_path
@@ -176,13 +176,7 @@ def read_text_file(path: Path, text_column: str | None = None, label_column: str
         warnings.append(f"dropped {duplicates} duplicate row(s) in {path}")
     if "train" not in parts:
         raise HeadstartError(f"no usable training rows in {path}; every row was empty, unlabelled or not 'train'")
-    if multi_label:  # a table written one row per (text, label)
-        for name, cols in list(parts.items()):
-            *cols, note = merge_repeated_rows(*cols, f"{path} ({name})")
-            parts[name], warnings = tuple(cols), warnings + note
-    kind = LabelSets if multi_label else LabeledData
-    data = {name: kind(*cols, source=str(path)) for name, cols in parts.items()}
-    return DataSplits(data["train"], data.get("val"), data.get("test"), record, warnings)
+    return table_splits(parts, str(path), record, warnings, multi_label)
 
 
 def _refuse_a_path(entry: str) -> None:

@@ -56,11 +56,15 @@ class TransferClassifier(ClassifierMixin, Estimator):
         self.class_weight = class_weight
 
     def _class_weights(self, targets: np.ndarray, num_classes: int) -> np.ndarray | None:
-        """``class_weight="auto"``: each class weighs n / (classes x its count), so every class counts the same."""
+        """``class_weight="auto"``: the loss's weights that make every class count the same (``_balanced``)."""
         if self.class_weight in (None, "none"):
             return None
         if self.class_weight != "auto":
             raise HeadstartError(f"unknown class_weight '{self.class_weight}'; use auto or none")
+        return self._balanced(targets, num_classes)
+
+    def _balanced(self, targets: np.ndarray, num_classes: int) -> np.ndarray:
+        """Each class weighs n / (classes x its count)."""
         return compute_class_weight("balanced", classes=np.arange(num_classes), y=targets)
 
     # -- predicting ------------------------------------------------------------------------------------------

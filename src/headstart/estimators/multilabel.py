@@ -24,7 +24,7 @@ from headstart.evaluation.multilabel import (
     cross_fitted_thresholds,
     multilabel_metrics,
 )
-from headstart.evaluation.rows import label_set_rows
+from headstart.evaluation.rows import label_set_rows, label_sets
 from headstart.progress import Reporter
 from headstart.reports.predictions import save_label_set_predictions
 from headstart.strategies import FitResult
@@ -90,13 +90,9 @@ class MultiLabelClassifier:
                                      "(empty for none)")
         return DataSplits(LabelSets(items, sets, [str(i) for i in range(len(items))], source="arrays"))
 
-    def _class_weights(self, targets: np.ndarray, num_classes: int) -> np.ndarray | None:
-        """``class_weight="auto"``: each label's positives weigh (negatives / positives) times a negative, so that
-        a rare label counts as much as a common one (1 for a label with no positive)."""
-        if self.class_weight in (None, "none"):
-            return None
-        if self.class_weight != "auto":
-            raise HeadstartError(f"unknown class_weight '{self.class_weight}'; use auto or none")
+    def _balanced(self, targets: np.ndarray, num_classes: int) -> np.ndarray:
+        """Each label's positives weigh (negatives / positives) times a negative, so that a rare label counts as
+        much as a common one (1 for a label with no positive)."""
         positives = targets.sum(axis=0)
         return np.where(positives > 0, (len(targets) - positives) / np.maximum(positives, 1), 1.0)
 
@@ -142,10 +138,7 @@ class MultiLabelClassifier:
     # -- predicting ---------------------------------------------------------------------------------------------
     def predict(self, X: Any) -> np.ndarray:
         """Each input's label set (a tuple, empty where no label reaches its threshold), as an object array."""
-        chosen = self.predict_proba(X) >= self.thresholds_[None, :]
-        result = np.empty(len(chosen), dtype=object)
-        result[:] = [tuple(str(c) for c in self.classes_[row]) for row in chosen]
-        return result
+        return label_sets(self.predict_proba(X), self.classes_, self.thresholds_)
 
     def score(self, X: Any, y: Sequence | None = None) -> float:
         """Macro-F1 on inputs ``X`` with label sets ``y``, or on labelled data ``X`` (a path: its test split)."""

@@ -12,7 +12,7 @@ import numpy as np
 
 from headstart.errors import HeadstartError
 from headstart.estimators.base import meta_path_for
-from headstart.evaluation.rows import label_set_rows, top_k_rows
+from headstart.evaluation.rows import label_set_rows, label_sets, top_k_rows
 from headstart.onnx import ort_session
 
 BATCH = 32
@@ -50,9 +50,7 @@ class OnnxModel:
         proba = self.predict_proba(items)
         if self.thresholds_ is None:
             return self.classes_[proba.argmax(axis=1)]
-        result = np.empty(len(proba), dtype=object)
-        result[:] = [tuple(str(c) for c in self.classes_[row >= self.thresholds_]) for row in proba]
-        return result
+        return label_sets(proba, self.classes_, self.thresholds_)
 
     def prediction_rows(self, items: Sequence[Any], top_k: int = 3, conf: float | None = None,
                         unknown: bool = True) -> list[dict]:

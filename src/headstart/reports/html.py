@@ -19,6 +19,7 @@ from headstart.reports.page import (
     read_csv,
     refit_paragraph,
     table,
+    training_history,
     warnings_section,
     write_page,
 )
@@ -90,11 +91,7 @@ def write_report(run_dir: str | Path) -> Path:
     parts.append("<h2>Training</h2>")
     parts.append(f"<p>Strategy {html.escape(config['strategy'])}: {html.escape(config.get('strategy_reason', ''))}</p>")
     parts.append(refit_paragraph(summary))
-    parts.append(figure(figures.training_curves(history, root / "training.png"), "loss and accuracy per epoch"))
-    if history:
-        parts.append(table(["stage", "epoch", "train loss", "train acc", "val loss", "val acc", "seconds"],
-                            [[r["stage"], r["epoch"], r["train_loss"], r["train_acc"], r["val_loss"], r["val_acc"],
-                              r["seconds"]] for r in history]))
+    parts.extend(training_history(root, history, "accuracy", "train acc", "val acc"))
 
     if scores:
         parts.append("<h2>Per class</h2>")

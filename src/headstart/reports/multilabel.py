@@ -16,6 +16,7 @@ from headstart.reports.page import (
     read_csv,
     refit_paragraph,
     table,
+    training_history,
     warnings_section,
 )
 
@@ -69,11 +70,7 @@ def multilabel_sections(root: Path, config: dict, summary: dict, history: list[d
         parts.append(f"<p>Per-label thresholds: {html.escape(thresholds.get('rule', ''))}, chosen on the "
                      f"{html.escape(str(thresholds.get('chosen_on')))}{html.escape(said)}.</p>")
     parts.append(refit_paragraph(summary))
-    parts.append(figure(figures.training_curves(history, root / "training.png"), "loss and mAP per epoch"))
-    if history:
-        parts.append(table(["stage", "epoch", "train loss", "train subset acc", "val loss", "val mAP", "seconds"],
-                            [[r["stage"], r["epoch"], r["train_loss"], r["train_acc"], r["val_loss"], r["val_acc"],
-                              r["seconds"]] for r in history]))
+    parts.extend(training_history(root, history, "mAP", "train subset acc", "val mAP"))
     if scores:
         parts.append("<h2>Per label</h2>")
         parts.append(table(["label", "precision", "recall", "F1", "support", "AUROC", "AP", "threshold"],

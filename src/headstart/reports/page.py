@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.files import write_text
+from headstart.reports import figures
 
 REPORT = "report.html"
 PREDICTIONS = "predictions.csv"  # the evaluated split's predictions
@@ -127,3 +128,14 @@ def mistake_card(root: Path, row: dict, lines: list[str]) -> str:
              else f'<div class="snippet">{html.escape(row["input"][:300])}</div>')
     said = "".join(f"<div>{line}</div>" for line in lines)
     return f'<div class="mistake">{shown}{said}<div><small>{html.escape(row["id"])}</small></div></div>'
+
+
+def training_history(root: Path, history: list[dict], scores: str, train_score: str, val_score: str) -> list[str]:
+    """The loss and ``scores`` per epoch as a figure, then the epochs as a table (``train_score`` and ``val_score``
+    name what the trainer's "acc" columns hold for the task)."""
+    parts = [figure(figures.training_curves(history, root / "training.png"), f"loss and {scores} per epoch")]
+    if history:
+        parts.append(table(["stage", "epoch", "train loss", train_score, "val loss", val_score, "seconds"],
+                           [[r["stage"], r["epoch"], r["train_loss"], r["train_acc"], r["val_loss"], r["val_acc"],
+                             r["seconds"]] for r in history]))
+    return parts

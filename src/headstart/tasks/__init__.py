@@ -7,7 +7,9 @@ from headstart.tasks.base import (
     get_task,
     infer_task,
     register_task,
+    resolve_task,
     task_variant,
 )
 
-__all__ = ["ExportGraph", "Task", "all_tasks", "get_task", "infer_task", "register_task", "task_variant"]
+__all__ = ["ExportGraph", "Task", "all_tasks", "get_task", "infer_task", "register_task", "resolve_task",
+           "task_variant"]

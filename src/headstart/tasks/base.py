@@ -236,15 +236,22 @@ class Task(ABC):
 def fit_logistic_baseline(x_train: Any, y_train: Sequence, x_test: Any, y_test: Sequence) -> float:
     """Test accuracy of a standardised logistic regression (the classical baseline every task reports)."""
     import numpy as np
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
-    model = make_pipeline(StandardScaler(with_mean=not hasattr(x_train, "tocsr")), LogisticRegression(max_iter=2000))
+    model = baseline_regression(x_train)
     with threadpool_limits(limits=1, user_api="blas"):  # faster for lbfgs here: see strategies/linear_probe.py
         model.fit(x_train, list(y_train))
     return float((model.predict(x_test) == np.asarray(y_test)).mean())
+
+
+def baseline_regression(x_train: Any) -> Any:
+    """The classical baseline's model: standardised features (not centred when sparse, as TF-IDF is), then
+    scikit-learn's logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(with_mean=not hasattr(x_train, "tocsr")), LogisticRegression(max_iter=2000))
 
 
 _TASKS: dict[str, Task] = {}
@@ -283,6 +290,15 @@ def infer_task(data: str | Path, model: str | None = None, multi_label: bool | N
         sibling = _multi_label_sibling(base)
         return sibling.name if sibling is not None and data and sibling.claims(data, **read) else base
     return task_variant(base, multi_label)
+
+
+def resolve_task(task: str | None, data: str | Path | None, model: str | None = None,
+                 multi_label: bool | None = None, **read: Any) -> str:
+    """The task a command runs: ``task`` as given (its multi-label or single-label sibling when ``multi_label``
+    says so), else the one ``infer_task`` finds."""
+    if task:
+        return task if multi_label is None else task_variant(task, multi_label)
+    return infer_task(data or "", model, multi_label, **read)
 
 
 def _multi_label_sibling(base: str) -> Task | None:

@@ -101,9 +101,13 @@ class ClassificationTask(Task):
         """A stratified validation split when the strategy selects on one, or when no test split will score it."""
         has_test = splits.test is not None and len(splits.test) > 0
         if needed or not has_test or (splits.val is not None and len(splits.val)):
-            return with_validation(splits, val_size, seed)
+            return self.add_validation(splits, val_size, seed)
         record = {**splits.record, "val": "none", "reason": "not needed: the strategy does not select on it"}
         return DataSplits(splits.train, None, splits.test, record, list(splits.warnings))
+
+    def add_validation(self, splits: DataSplits, val_size: float, seed: int) -> DataSplits:
+        """``splits`` with a seeded validation split carved out of train when none is given (stratified by class)."""
+        return with_validation(splits, val_size, seed)
 
     def classes(self, splits: DataSplits) -> list[str]:
         return splits.classes

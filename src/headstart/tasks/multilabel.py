@@ -31,7 +31,7 @@ from headstart.evaluation.multilabel import DEFAULT_THRESHOLD, choose_thresholds
 from headstart.features.probe_recipe import MULTI_LABEL
 from headstart.files import user_path
 from headstart.strategies.auto import FEW_SHOT_PER_CLASS
-from headstart.tasks.base import register_task
+from headstart.tasks.base import baseline_regression, register_task
 from headstart.tasks.image import ImageTask
 from headstart.tasks.text import TextTask
 from headstart.training.engine import Trainer
@@ -131,14 +131,10 @@ class MultiLabelTask:
     def check_trainable(self, train: LabelSets) -> None:
         check_trainable_sets(train, train.source or "the training data")
 
-    def with_validation(self, splits: DataSplits, val_size: float, seed: int, needed: bool) -> DataSplits:
-        """A validation split (keeping each label's share) when the strategy selects on one, or no test split
-        will score the run; the linear probe chooses its thresholds on out-of-fold probabilities instead."""
-        has_test = splits.test is not None and len(splits.test) > 0
-        if needed or not has_test or (splits.val is not None and len(splits.val)):
-            return with_validation_sets(splits, val_size, seed)
-        record = {**splits.record, "val": "none", "reason": "not needed: the strategy does not select on it"}
-        return DataSplits(splits.train, None, splits.test, record, list(splits.warnings))
+    def add_validation(self, splits: DataSplits, val_size: float, seed: int) -> DataSplits:
+        """Keeping each label's share; the linear probe chooses its thresholds on out-of-fold probabilities, so it
+        needs none when a test split scores the run."""
+        return with_validation_sets(splits, val_size, seed)
 
     def check_labels(self, data: LabelSets | None, classes: Sequence[str], what: str) -> None:
         if data is None:
@@ -196,10 +192,7 @@ class MultiLabelTask:
         """One-vs-rest logistic regression on the classical features (pixels, TF-IDF), each label's threshold chosen
         on its own out-of-fold probabilities (as fair as the run's): test macro-F1. Written per label rather than with
         OneVsRestClassifier, which reads a single label's column as a binary target."""
-        from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold, cross_val_predict
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
         from threadpoolctl import threadpool_limits
 
         found = self.baseline_features(train, test)
@@ -217,8 +210,7 @@ class MultiLabelTask:
                     proba[:, j], out_of_fold[:, j] = float(column[0]), float(column[0])
                     unchosen.append(j)
                     continue
-                model = make_pipeline(StandardScaler(with_mean=not hasattr(x_train, "tocsr")),
-                                      LogisticRegression(max_iter=2000))
+                model = baseline_regression(x_train)
                 folds = min(BASELINE_FOLDS, int(column.sum()), int(len(column) - column.sum()))
                 if folds >= 2:
                     splitter = StratifiedKFold(folds, shuffle=True, random_state=0)
