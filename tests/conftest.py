@@ -15,7 +15,24 @@ from unittest import mock
 import pytest
 from hypothesis import HealthCheck, settings
 
-from headstart.tasks.image import SAMPLE_DIR
+
+def _one_share_of_the_cores_per_worker() -> None:
+    """Under pytest-xdist (-n N) each worker runs on its own share of the cores, before torch is imported: N
+    workers each spreading threads over every core would thrash, and headstart sizes its thread pools from the
+    process's affinity (compute.device.usable_cores), which child processes inherit."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    share = cores[int(worker.removeprefix("gw")) % count :: count]
+    if len(cores) >= count and share:
+        os.sched_setaffinity(0, share)
+        os.environ["OMP_NUM_THREADS"] = str(len(share))
+
+
+_one_share_of_the_cores_per_worker()
+
+from headstart.tasks.image import SAMPLE_DIR  # noqa: E402  (after the cores are shared out)
 
 # Locally hypothesis explores new examples on every run; under CI it replays a fixed set, so that a landing does not
 # depend on luck (HYPOTHESIS_PROFILE=explore with a large max_examples is how to hunt for new failures).
