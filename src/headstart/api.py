@@ -22,7 +22,7 @@ from headstart.options import Range, check_range
 from headstart.progress import Reporter
 from headstart.ranking.rank import RANDOM_SUFFIX, Ranking
 from headstart.reports.html import write_report
-from headstart.reports.page import unknown_summary
+from headstart.reports.page import unknown_summary, unlabeled_summary
 from headstart.rundir import (
     LAUNCH,
     check_resumable,
@@ -73,9 +73,12 @@ class TrainResult:
             lines.append(f"guard rail: {summary['guard']['message']}")
         if (unknown := unknown_summary(summary)) is not None:
             lines.append(f"unknown inputs: {unknown}")
+        if summary.get("unlabeled"):
+            lines.append(f"unlabelled pool: {unlabeled_summary(summary)}")
         refit = summary.get("refit") or {}
         if refit.get("done"):
-            lines.append(f"refit on all {refit['examples']} labelled examples as {refit['strategy']} "
+            pseudo = f" and {refit['pseudo_labelled']} pseudo-labelled ones" if refit.get("pseudo_labelled") else ""
+            lines.append(f"refit on all {refit['examples']} labelled examples{pseudo} as {refit['strategy']} "
                          f"(+{refit['seconds']:.1f}s); score: {summary['estimate']}")
         elif refit:
             lines.append(f"not refit: {refit['reason']}")
@@ -105,6 +108,7 @@ def train(
     baseline: bool = True,
     check_leakage: bool = True,
     resume: bool = False,
+    unlabeled: str | Path | None = None,
     **params: Any,
 ) -> TrainResult:
     """Fit the task's estimator on ``data``, score it on the test (else validation) split, save a run directory.
@@ -114,7 +118,8 @@ def train(
     (epochs, lr, batch_size, image_size, max_length, freeze, seed, precision, weights, ...); a knob that does not
     apply to the task is refused. With ``baseline``, a classical non-transfer model (logistic regression on
     pixels, or on TF-IDF for text) is scored on the same split, where the task has one. With ``check_leakage``,
-    test items that repeat training items (exactly, or nearly by pre-trained embeddings) are reported.
+    test items that repeat training items (exactly, or nearly by pre-trained embeddings) are reported. ``unlabeled``
+    (a folder, glob, CSV or text file of unlabelled inputs) adds the pool's pseudo-labelled inputs to the training.
 
     The run folder is made first and holds a checkpoint while training; a run stopped part-way (Ctrl-C, a kill,
     a crash) continues with ``train(..., out=RUN, resume=True)`` or ``headstart train --resume RUN``.
@@ -145,7 +150,7 @@ def train(
     if detected:
         splits.record["multi_label"] = detected
         Reporter(estimator.verbose).say(detected)
-    data_args = {"data": str(data), "task": task, **read_args}
+    data_args = {"data": str(data), "task": task, **read_args, **({"unlabeled": str(unlabeled)} if unlabeled else {})}
     run_dir = Path(out) if out else default_run_dir(model or "auto", strategy_name(strategy))
     launch = {"params": {**estimator.get_params(), "strategy": strategy_spec(strategy)},
               "data": {"args": data_args}, "counts": splits.counts()}
@@ -155,7 +160,7 @@ def train(
         start_run_dir(run_dir)
         write_launch(run_dir, launch)
     try:
-        estimator.fit(splits, checkpoint_dir=run_dir, resume=resume)
+        estimator.fit(splits, unlabeled=unlabeled, checkpoint_dir=run_dir, resume=resume)
     except KeyboardInterrupt:
         again = f" --nproc {here.size}" if here.size > 1 else ""
         raise Interrupted(f"interrupted; continue with `headstart train --resume {run_dir}{again}`") from None
@@ -202,6 +207,7 @@ def train(
         "refit": refit,
         "guard": estimator.fit_details_.get("auto", {}).get("guard"),
         "unknown": estimator.fit_details_.get("unknown"),
+        "unlabeled": estimator.fit_details_.get("unlabeled"),
         "baseline": baseline_score,
         "plain_probe": plain,
         "fit_seconds": round(estimator.fit_seconds_, 2),

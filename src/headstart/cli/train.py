@@ -55,6 +55,13 @@ def train(
     multi_label: MultiLabel = None,
     text_column: Annotated[str | None, typer.Option(help="Text: the column holding the text.")] = None,
     label_column: Annotated[str | None, typer.Option(help="Text: the column holding the label.")] = None,
+    unlabeled: Annotated[str | None, typer.Option(help="Unlabelled inputs (folder, glob, CSV or text file): the "
+                                                  "pre-trained model pseudo-labels them and the strategy trains on "
+                                                  "them too.")] = None,
+    pseudo_teacher: Annotated[str | None, typer.Option(help="With --unlabeled: what labels the pool: auto (chosen by "
+                                                       "cross-validation), probe, propagation or both [auto].")] = None,
+    pseudo_limit: Annotated[int | None, typer.Option(help="With --unlabeled: at most N pseudo-labelled inputs, the "
+                                                     "most confident of each class [as class balance allows].")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory [runs/<time>-<model>-<strategy>].")] = None,
     config: Annotated[Path | None, typer.Option(help="Take options from a run's config.json, or a JSON/YAML file of the same names (flags override).")] = None,
     budget: Annotated[str | None, typer.Option(help="auto: the time to stay within, e.g. 90s, 10m, 1h [none].")] = None,
@@ -82,11 +89,11 @@ def train(
         return
     run_config = (RunConfig.from_file(config) if config else RunConfig()).merged(
         data=data, model=model, strategy=strategy, task=task, text_column=text_column, label_column=label_column,
-        per_class=per_class, test_per_class=test_per_class, weights=weights, epochs=epochs, lr=lr,
+        per_class=per_class, test_per_class=test_per_class, unlabeled=unlabeled, weights=weights, epochs=epochs, lr=lr,
         batch_size=batch_size, image_size=image_size, crop_pct=crop_pct, window=window, max_length=max_length,
         val_size=val_size, seed=seed,
         precision=precision, num_workers=num_workers, cache=False if no_cache else None, budget=budget,
-        class_weight=class_weight, freeze=freeze, refit=refit,
+        class_weight=class_weight, freeze=freeze, refit=refit, pseudo_teacher=pseudo_teacher, pseudo_limit=pseudo_limit,
     )
     if multi_label is not None and run_config.data:
         from dataclasses import replace

@@ -45,6 +45,25 @@ class LabeledData:
         return type(self)(self.items + other.items, self.labels + other.labels, self.ids + other.ids, self.source)
 
 
+@dataclass
+class Unlabeled:
+    """Inputs without labels: a pool for semi-supervised training or for choosing what to label next. ``skipped``
+    says which inputs of the source were left out and why; ``labels`` holds true labels that must never be trained
+    on, kept only to measure pseudo-labels against (benchmarks: a labelled set passed as a pool)."""
+
+    items: list[Any]
+    source: str = ""
+    skipped: list[str] = field(default_factory=list)
+    labels: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def subset(self, indices: Sequence[int]) -> Unlabeled:
+        labels = None if self.labels is None else [self.labels[i] for i in indices]
+        return Unlabeled([self.items[i] for i in indices], self.source, list(self.skipped), labels)
+
+
 NO_LABEL = "(no label)"  # how an empty label set is counted in data summaries
 
 

@@ -23,9 +23,10 @@ from headstart import __version__
 from headstart.compute.device import PRECISIONS
 from headstart.compute.distributed import world
 from headstart.compute.speed import Throughput
-from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.dataset import DataSplits, LabeledData, Unlabeled
 from headstart.errors import HeadstartError
 from headstart.estimators.guard import guards, plain_probe_guard
+from headstart.estimators.unlabeled import as_pool, left_out_lines, new_items, pseudo_labelled
 from headstart.features import FeatureCache
 from headstart.features.extract import extraction_precision
 from headstart.features.precision_guard import bf16_verdict
@@ -47,6 +48,7 @@ from headstart.strategies import (
     strategy_spec,
 )
 from headstart.strategies.auto import parse_budget, plan_auto
+from headstart.strategies.pseudo_labels import PseudoLabelling
 from headstart.tasks import Task, get_task
 from headstart.training.checkpoint import Checkpoint
 from headstart.training.engine import EpochRecord
@@ -57,7 +59,7 @@ RANGES: dict[str, Range] = {
     "image_size": Range(int, 16, 4096), "max_length": Range(int, 8, 100_000), "val_size": Range(float, 0.0, 0.9),
     "seed": Range(int, 0, 2**32 - 1), "num_workers": Range(int, 0, 256), "freeze": Range(int, 0, 10_000),
     "conf": Range(float, 0.0, 1.0), "iou": Range(float, 0.0, 1.0, low_open=True),
-    "crop_pct": Range(float, 0.1, 1.0),
+    "crop_pct": Range(float, 0.1, 1.0), "pseudo_limit": Range(int, 1),
 }
 EXPORT_FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
@@ -136,15 +138,19 @@ class Estimator(BaseEstimator):
         return FeatureCache(None if self.cache is True else self.cache)
 
     # -- fitting ------------------------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Sequence | None = None, *, checkpoint_dir: str | Path | None = None,
-            resume: bool = False) -> Estimator:
+    def fit(self, X: Any, y: Sequence | None = None, *, unlabeled: Any = None,
+            checkpoint_dir: str | Path | None = None, resume: bool = False) -> Estimator:
         """Train on ``X`` (a data source such as a folder, CSV or data.yaml, ``DataSplits``, or inputs with labels
-        ``y``); returns ``self``. With ``checkpoint_dir`` the training state is saved there after every epoch, and
-        ``resume=True`` continues from it (same data and parameters), ending as a run that was never stopped."""
+        ``y``); returns ``self``. ``unlabeled`` (a folder, glob, CSV or text file, or a list of inputs) is a pool of
+        unlabelled inputs: the pre-trained model pseudo-labels them (strategies/pseudo_labels.py) and the strategy
+        trains on them beside the labelled examples. With ``checkpoint_dir`` the training state is saved there after
+        every epoch, and ``resume=True`` continues from it (same data and parameters), ending as a run that was
+        never stopped."""
         params = self._checked_params()
         task = self._task()
         given = self._as_splits(task, X, y)
         task.check_trainable(given.train)
+        pool = as_pool(task, unlabeled) if unlabeled is not None else None
         reporter = Reporter(self.verbose)
         model_name, strategy, reason, auto_details = self._plan(task, given, params, reporter)
         spec = get_model_spec(model_name, self.weights)
@@ -176,6 +182,11 @@ class Estimator(BaseEstimator):
             throughput=self.throughput_, task_params=self._task_params(),
         )
         start = time.perf_counter()
+        self.pseudo_labels_: LabeledData | None = None
+        unlabeled_record = None
+        if pool is not None:
+            train, unlabeled_record = self._with_pseudo_labels(task, model, strategy, splits, train, pool, classes,
+                                                               ctx, reporter)
         identity = {"strategy": strategy.spec(), "model": spec.name, "classes": list(classes), "examples": len(train),
                     "seed": self.seed}
         refits = params["refit"] and splits.val is not None and len(splits.val) > 0
@@ -185,7 +196,8 @@ class Estimator(BaseEstimator):
         self._set_fitted(model.eval(), spec, preprocessing, classes, strategy, reason)
         self.history_ = [record.to_row() for record in result.history]
         self.out_of_fold_ = result.out_of_fold
-        self.fit_details_ = {**result.details, **({"auto": auto_details} if auto_details else {})}
+        self.fit_details_ = {**result.details, **({"auto": auto_details} if auto_details else {}),
+                             **({"unlabeled": unlabeled_record} if unlabeled_record else {})}
         self.splits_ = splits
         splits.warnings.extend(result.warnings)
         self.holdout_: tuple[dict, Any] | None = None  # scores on the validation split before a refit
@@ -204,6 +216,24 @@ class Estimator(BaseEstimator):
                        (("train", splits.train), ("val", splits.val), ("test", splits.test)) if data is not None},
         }
         return self
+
+    def _with_pseudo_labels(self, task: Task, model: Any, strategy: Strategy, splits: DataSplits, train: Any,
+                            pool: Unlabeled, classes: Sequence[str], ctx: FitContext, reporter: Reporter
+                            ) -> tuple[Any, dict]:
+        """``train`` followed by the pool's pseudo-labelled inputs (``Split.pseudo`` counts them), and the record of
+        what was done with the pool; the pseudo-labelled inputs are kept in ``pseudo_labels_`` for the refit."""
+        pool, keys, left_out = new_items(task, pool, splits)
+        splits.warnings.extend(left_out_lines(pool, left_out))
+        chosen, chosen_keys, record = pseudo_labelled(model, strategy, train, pool, keys, classes, ctx, reporter,
+                                                      self._pseudo_labelling())
+        record["left_out"] = {**left_out, **record["left_out"]}
+        self.pseudo_labels_ = chosen if len(chosen) else None
+        if not len(chosen):
+            return train, record
+        joined = task.encode(splits.train.join(chosen), classes)
+        joined.pseudo = len(chosen)
+        joined.keys = train.keys + chosen_keys  # the teacher looked up the labelled items' features: keys are set
+        return joined, record
 
     @staticmethod
     def _first_fit(task: Task, strategy: Strategy, model: Any, train: Any, val: Any, ctx: FitContext,
@@ -272,8 +302,12 @@ class Estimator(BaseEstimator):
         test split is given), then train ``refit`` afresh on train + validation: every labelled example counts."""
         if self.holdout_ is None:
             self.holdout_ = self.evaluate_with_outputs(self.splits_.val)
-        pool = task.encode(self.splits_.train.join(self.splits_.val), classes)
-        reporter.say(f"refit on all {len(pool)} labelled examples: [bold]{refit.spec()}[/]")
+        labelled = self.splits_.train.join(self.splits_.val)
+        pseudo = getattr(self, "pseudo_labels_", None)
+        pool = task.encode(labelled.join(pseudo) if pseudo is not None else labelled, classes)
+        pool.pseudo = len(pseudo) if pseudo is not None else 0
+        reporter.say(f"refit on all {len(labelled)} labelled examples"
+                     + (f" and {pool.pseudo} pseudo-labelled ones" if pool.pseudo else "") + f": [bold]{refit.spec()}[/]")
         start = time.perf_counter()
         set_seed(self.seed)
         model = task.build_model(spec, refit, len(classes), refit.pretrained)
@@ -283,7 +317,8 @@ class Estimator(BaseEstimator):
         self.splits_.warnings.extend(w for w in result.warnings if w not in self.splits_.warnings)
         self.model_ = model.eval()
         self.history_ += [{**record.to_row(), "stage": f"refit {record.stage}"} for record in result.history]
-        self.fit_details_["refit"] = {"done": True, "strategy": refit.spec(), "examples": len(pool),
+        self.fit_details_["refit"] = {"done": True, "strategy": refit.spec(), "examples": pool.labelled,
+                                      "pseudo_labelled": pool.pseudo,
                                       "seconds": round(seconds, 2), **{f"refit_{k}": v for k, v in result.details.items()}}
         self.fit_seconds_ += seconds
 
@@ -314,6 +349,10 @@ class Estimator(BaseEstimator):
 
     def _class_weights(self, targets: Any, num_classes: int) -> np.ndarray | None:
         return None
+
+    def _pseudo_labelling(self) -> PseudoLabelling:
+        """How an unlabelled pool is pseudo-labelled (the defaults; a classifier's knobs change them)."""
+        return PseudoLabelling()
 
     def _task_params(self) -> dict[str, Any]:
         return {}

@@ -27,6 +27,7 @@ from headstart.reports.predictions import save_predictions
 from headstart.rundir import read_tensors, save_adapter, save_tensors
 from headstart.search.novelty import NoveltyDetector, reference_rows
 from headstart.strategies import Strategy, get_strategy, strategy_name
+from headstart.strategies.pseudo_labels import PseudoLabelling
 
 
 class TransferClassifier(ClassifierMixin, Estimator):
@@ -39,7 +40,10 @@ class TransferClassifier(ClassifierMixin, Estimator):
     ``"auto"`` chooses the strategy, and the model too when ``model`` is None (ranking the task's registered
     models), within ``budget`` (seconds, or "90s", "10m", "1h"); the reason is in ``strategy_reason_``.
     ``cache`` is True (the default feature cache), a folder, or False. ``class_weight="auto"`` weighs the loss so
-    that every class counts the same (for imbalanced data). ``batch_size`` None means 32.
+    that every class counts the same (for imbalanced data). ``batch_size`` None means 32. With ``fit(...,
+    unlabeled=POOL)`` the pool is pseudo-labelled by ``pseudo_teacher`` (auto: chosen by cross-validation on the
+    labelled examples; probe, propagation or both), at most ``pseudo_limit`` inputs of it (None: all that class
+    balance allows); see strategies/pseudo_labels.py.
     """
 
     task = "image"
@@ -48,12 +52,17 @@ class TransferClassifier(ClassifierMixin, Estimator):
                  epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
                  val_size: float = 0.2, refit: bool = True, seed: int = 0, precision: str = "auto", num_workers: int = 0,
                  cache: bool | str = True, budget: str | float | None = None, class_weight: str = "none",
-                 verbose: bool = False) -> None:
+                 pseudo_teacher: str = "auto", pseudo_limit: int | None = None, verbose: bool = False) -> None:
         super().__init__(model, strategy, weights=weights, epochs=epochs, lr=lr, batch_size=batch_size,
                          val_size=val_size, refit=refit, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
                          verbose=verbose)
         self.budget = budget
         self.class_weight = class_weight
+        self.pseudo_teacher = pseudo_teacher
+        self.pseudo_limit = pseudo_limit
+
+    def _pseudo_labelling(self) -> PseudoLabelling:
+        return PseudoLabelling(teacher=self.pseudo_teacher, limit=self.pseudo_limit)
 
     def _class_weights(self, targets: np.ndarray, num_classes: int) -> np.ndarray | None:
         """``class_weight="auto"``: the loss's weights that make every class count the same (``_balanced``)."""
@@ -244,10 +253,12 @@ class ImageClassifier(TransferClassifier):
                  window: str | tuple[float, float] | None = None, val_size: float = 0.2,
                  refit: bool = True, seed: int = 0, precision: str = "auto",
                  num_workers: int = 0, cache: bool | str = True, budget: str | float | None = None,
-                 class_weight: str = "none", verbose: bool = False) -> None:
+                 class_weight: str = "none", pseudo_teacher: str = "auto", pseudo_limit: int | None = None,
+                 verbose: bool = False) -> None:
         super().__init__(model, strategy, weights=weights, epochs=epochs, lr=lr, batch_size=batch_size,
                          val_size=val_size, refit=refit, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
-                         budget=budget, class_weight=class_weight, verbose=verbose)
+                         budget=budget, class_weight=class_weight, pseudo_teacher=pseudo_teacher,
+                         pseudo_limit=pseudo_limit, verbose=verbose)
         self.image_size = image_size
         self.crop_pct = crop_pct
         self.window = window
@@ -269,8 +280,10 @@ class TextClassifier(TransferClassifier):
                  epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
                  max_length: int | None = None, val_size: float = 0.2, refit: bool = True, seed: int = 0, precision: str = "auto",
                  num_workers: int = 0, cache: bool | str = True, budget: str | float | None = None,
-                 class_weight: str = "none", verbose: bool = False) -> None:
+                 class_weight: str = "none", pseudo_teacher: str = "auto", pseudo_limit: int | None = None,
+                 verbose: bool = False) -> None:
         super().__init__(model, strategy, weights=weights, epochs=epochs, lr=lr, batch_size=batch_size,
                          val_size=val_size, refit=refit, seed=seed, precision=precision, num_workers=num_workers, cache=cache,
-                         budget=budget, class_weight=class_weight, verbose=verbose)
+                         budget=budget, class_weight=class_weight, pseudo_teacher=pseudo_teacher,
+                         pseudo_limit=pseudo_limit, verbose=verbose)
         self.max_length = max_length

@@ -83,7 +83,32 @@ def refit_paragraph(summary: dict) -> str:
     what auto's guard rail made of its choice against the plain probe)."""
     guard = summary.get("guard")
     said = f"<p>Guard rail: {html.escape(guard['message'])}.</p>" if guard else ""
-    return said + _refit_sentence(summary) + _unknown_sentence(summary)
+    return said + _unlabeled_part(summary) + _refit_sentence(summary) + _unknown_sentence(summary)
+
+
+def unlabeled_summary(summary: dict) -> str | None:
+    """What the run made of its unlabelled pool (issue 30), in one sentence; None when it had none."""
+    record = summary.get("unlabeled")
+    if not record:
+        return None
+    left = ", ".join(f"{count} {why.replace('_', ' ')}" for why, count in record.get("left_out", {}).items() if count)
+    right = record.get("pseudo_label_accuracy")
+    if not record["pseudo_labels"]:
+        return (f"none of the {record['pool']} new inputs of {record['source']} used: {record['teacher_reason']}"
+                + (f"; left out: {left}" if left else ""))
+    return (f"{record['pseudo_labels']} of the {record['pool']} new inputs of {record['source']} pseudo-labelled by "
+            f"{record['teacher']} ({record['teacher_reason']})" + (f", {right:.1%} of them right" if right is not None
+                                                                   else "")
+            + (f"; left out: {left}" if left else "") + f"; {record['seconds']:.0f} s")
+
+
+def _unlabeled_part(summary: dict) -> str:
+    said = unlabeled_summary(summary)
+    if said is None:
+        return ""
+    per_class = summary["unlabeled"].get("per_class", {})
+    return (f"<h2>Unlabelled pool</h2><p>{html.escape(said)}.</p>"
+            + table(["class", "pseudo-labelled inputs"], [[name, count] for name, count in per_class.items()]))
 
 
 def _unknown_sentence(summary: dict) -> str:

@@ -36,9 +36,22 @@ class Split:
     items: Sequence[Any]
     targets: Any
     keys: list[str] | None = None  # content digests of the items, filled when features are first looked up
+    pseudo: int = 0  # the last ``pseudo`` items carry pseudo-labels (an unlabelled pool's, issue 30), not labels
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def labelled(self) -> int:
+        """How many items (the first ones) carry real labels."""
+        return len(self.items) - self.pseudo
+
+    def labelled_part(self) -> Split:
+        """The items with real labels (all of them when none is pseudo-labelled)."""
+        if not self.pseudo:
+            return self
+        end = self.labelled
+        return Split(self.items[:end], self.targets[:end], None if self.keys is None else self.keys[:end])
 
 
 @dataclass

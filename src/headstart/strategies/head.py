@@ -18,17 +18,21 @@ class AugmentedFeatures(Dataset):
     """Each access returns the features of one randomly chosen augmented view of the item.
 
     Because the backbone is frozen, an augmented image always gives the same features; computing a few views
-    once and sampling among them costs a few forward passes per image instead of one per epoch.
+    once and sampling among them costs a few forward passes per image instead of one per epoch. Views are made for
+    the first ``views.shape[1]`` items (the labelled ones); the others (pseudo-labelled) have their plain view only.
     """
 
-    def __init__(self, views: np.ndarray, targets: np.ndarray) -> None:
-        self.views = torch.from_numpy(views)  # (n_views, n_items, n_features)
+    def __init__(self, views: np.ndarray, targets: np.ndarray, plain: np.ndarray | None = None) -> None:
+        self.views = torch.from_numpy(views)  # (n_views, n_labelled, n_features), the plain view first
+        self.plain = torch.from_numpy(plain if plain is not None else views[0])  # (n_items, n_features)
         self.targets = torch.from_numpy(targets)  # class indices, or label sets' 0/1 rows
 
     def __len__(self) -> int:
-        return self.views.shape[1]
+        return len(self.plain)
 
     def __getitem__(self, index: int):
+        if index >= self.views.shape[1]:
+            return self.plain[index], self.targets[index]
         # The global RNG, which the trainer re-seeds every epoch: an epoch's draws do not depend on earlier ones.
         view = int(torch.randint(len(self.views), ()))
         return self.views[view, index], self.targets[index]
@@ -37,12 +41,15 @@ class AugmentedFeatures(Dataset):
 def train_head_on_features(
     model: TransferModel, train: Split, val: Split | None, ctx: FitContext, views: int, epochs: int, lr: float
 ) -> list[EpochRecord]:
-    """Fit ``model.head`` on cached features of ``views`` augmented views plus the plain one."""
+    """Fit ``model.head`` on cached features of ``views`` augmented views plus the plain one (augmented views of the
+    labelled items only: a large pseudo-labelled pool would cost ``views`` extra passes over it)."""
     views = views if ctx.task.augments else 0
-    stacked = [ctx.features(model, train, "features (train)")]
+    plain = ctx.features(model, train, "features (train)")
+    labelled = train.labelled_part()
+    stacked = [plain[: train.labelled]]
     for view in range(views):
-        stacked.append(ctx.features(model, train, f"features (view {view + 1}/{views})", view=view))
-    train_set = AugmentedFeatures(np.stack(stacked), train.targets)
+        stacked.append(ctx.features(model, labelled, f"features (view {view + 1}/{views})", view=view))
+    train_set = AugmentedFeatures(np.stack(stacked), train.targets, plain)
     val_set = None
     if val is not None and len(val):
         x_val = ctx.features(model, val, "features (val)")

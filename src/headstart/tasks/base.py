@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 from torch.utils.data import Dataset
 
-from headstart.data.dataset import DataSplits
+from headstart.data.dataset import DataSplits, Unlabeled
 from headstart.data.splits import sample_per_class, split_validation
 from headstart.errors import HeadstartError
 from headstart.features.probe_recipe import SINGLE_LABEL
@@ -66,6 +66,8 @@ class Task(ABC):
     trainer_class: type[Trainer] = Trainer  # the training loop's loss and validation score for this task's targets
     probe_recipe: Any = SINGLE_LABEL  # how the linear probe fits this task's targets (features/probe_recipe.py)
     multi_label: bool = False  # whether each input has a set of labels (the task a --multi-label run uses)
+    # Why an unlabelled pool cannot add pseudo-labelled examples to this task's training (issue 30); None: it can.
+    unlabeled_refusal: str | None = "its pseudo-labels are not written yet"
 
     @property
     def model_task(self) -> str:
@@ -127,6 +129,17 @@ class Task(ABC):
     @abstractmethod
     def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
         """Turn what a user typed for ``predict`` (files, folders, globs, texts) into items."""
+
+    def check_unlabeled(self) -> None:
+        """Refuse an unlabelled pool where this task cannot learn from one, saying why."""
+        if self.unlabeled_refusal is not None:
+            raise HeadstartError(f"--unlabeled does not apply to {self.title or self.name}: {self.unlabeled_refusal}; "
+                                 "leave it out")
+
+    def read_unlabeled(self, source: str | Path) -> Unlabeled:
+        """The inputs of an unlabelled pool (the same kinds of source as ``expand_inputs``, and tables)."""
+        self.check_unlabeled()
+        raise NotImplementedError
 
     def draw_train(self, pool: Any, size: int, seed: int) -> Any:
         """``size`` labelled examples per class of ``pool`` (seeded, nested: a larger draw contains a smaller)."""

@@ -29,6 +29,7 @@ class ClassificationTask(Task):
     """One label per input, from a fixed set of classes."""
 
     quantization = "dynamic"
+    unlabeled_refusal = None  # an unlabelled pool adds pseudo-labelled examples (strategies/pseudo_labels.py)
     output = "softmax"  # how the exported graph and ``probabilities`` turn logits into probabilities
     output_description = "N x classes"
 

@@ -25,7 +25,7 @@ from torchvision.transforms import (
     Resize,
 )
 
-from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.dataset import DataSplits, LabeledData, Unlabeled
 from headstart.data.dicom import parse_window
 from headstart.data.fashion_mnist import load_fashion_mnist
 from headstart.data.images import (
@@ -36,6 +36,7 @@ from headstart.data.images import (
     read_image_csv,
     read_image_folder,
 )
+from headstart.data.pools import read_image_pool
 from headstart.files import user_path
 from headstart.models.registry import PREPROCESSING_NOTE
 from headstart.tasks.base import ExportGraph, register_task
@@ -281,6 +282,10 @@ class ImageTask(ClassificationTask):
 
     def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
         return expand_image_inputs(list(inputs))
+
+    def read_unlabeled(self, source: str | Path) -> Unlabeled:
+        self.check_unlabeled()
+        return read_image_pool(source)
 
     def export_graph(self, model: nn.Module, preprocessing: dict) -> ExportGraph:
         """RGB images as uint8 (or float 0-255), N x 3 x H x W, any size; resize, crop and normalisation inside."""

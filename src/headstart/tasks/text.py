@@ -12,9 +12,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from headstart.data.dataset import DataSplits, LabeledData
+from headstart.data.dataset import DataSplits, LabeledData, Unlabeled
 from headstart.data.encoding import decode_table
 from headstart.data.images import PATH_COLUMNS
+from headstart.data.pools import read_text_pool
 from headstart.data.rotten_tomatoes import load_rotten_tomatoes
 from headstart.data.texts import TEXT_COLUMNS, read_text_file, read_texts
 from headstart.digests import digest
@@ -196,6 +197,10 @@ class TextTask(ClassificationTask):
 
     def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
         return read_texts(list(inputs))
+
+    def read_unlabeled(self, source: str | Path) -> Unlabeled:
+        self.check_unlabeled()
+        return read_text_pool(source)
 
 
 register_task(TextTask())

@@ -1,0 +1,100 @@
+"""An unlabelled pool beside the labelled data (issue 30): read it, leave out what must not be used, and turn it into
+pseudo-labelled examples that the run's strategy trains on with the labelled ones."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from headstart.data.dataset import DataSplits, LabeledData, Unlabeled
+from headstart.errors import HeadstartError
+from headstart.progress import Reporter
+from headstart.strategies import FitContext, Split, Strategy
+from headstart.strategies.pseudo_labels import PseudoLabelling, pseudo_label
+from headstart.tasks import Task
+
+
+def as_pool(task: Task, unlabeled: Any) -> Unlabeled:
+    """``unlabeled`` as a pool: a path the task reads (folder, glob, CSV, text file), ``Unlabeled``, inputs, or
+    ``LabeledData`` whose labels are kept only to score the pseudo-labels (never trained on)."""
+    task.check_unlabeled()
+    if isinstance(unlabeled, Unlabeled):
+        pool = unlabeled
+    elif isinstance(unlabeled, LabeledData):
+        pool = Unlabeled(list(unlabeled.items), unlabeled.source or "given inputs", labels=list(unlabeled.labels))
+    elif isinstance(unlabeled, str | Path):
+        pool = task.read_unlabeled(unlabeled)
+    else:
+        pool = Unlabeled(list(unlabeled), "given inputs")
+    if not len(pool):
+        raise HeadstartError(f"the unlabelled pool {pool.source} is empty; give a folder, file or glob with inputs")
+    return pool
+
+
+def new_items(task: Task, pool: Unlabeled, splits: DataSplits) -> tuple[Unlabeled, list[str], dict[str, int]]:
+    """(the pool without the inputs of the labelled data, test split included, and without repeats; their content
+    keys; how many were left out and why). Test inputs are left out too: learning from them, even unlabelled, would
+    make the test score optimistic."""
+    labelled = {task.content_key(item) for part in (splits.train, splits.val, splits.test) if part is not None
+                for item in part.items}
+    keep, keys, seen = [], [], set()
+    again = repeated = 0
+    for index, item in enumerate(pool.items):
+        key = task.content_key(item)
+        if key in labelled:
+            again += 1
+        elif key in seen:
+            repeated += 1
+        else:
+            seen.add(key)
+            keep.append(index)
+            keys.append(key)
+    left_out = {"labelled_already": again, "repeated": repeated, "unreadable": len(pool.skipped)}
+    if not keep:
+        raise HeadstartError(f"all {len(pool)} inputs of the unlabelled pool {pool.source} are labelled already or "
+                             "repeated; give inputs you have not labelled")
+    return pool.subset(keep), keys, left_out
+
+
+def left_out_lines(pool: Unlabeled, left_out: dict[str, int]) -> list[str]:
+    """The run's warnings about the pool: what was left out of it, and why."""
+    lines = []
+    if left_out["labelled_already"]:
+        lines.append(f"{left_out['labelled_already']} input(s) of the unlabelled pool {pool.source} are in the "
+                     "labelled data (same content); left out of the pool")
+    if left_out["repeated"]:
+        lines.append(f"{left_out['repeated']} input(s) of the unlabelled pool repeat another one; used once")
+    if pool.skipped:
+        lines.append(f"{len(pool.skipped)} input(s) of the unlabelled pool {pool.source} cannot be used and were left "
+                     f"out, e.g. {pool.skipped[0]}")
+    return lines
+
+
+def pseudo_labelled(model: Any, strategy: Strategy, train: Split, pool: Unlabeled, keys: list[str],
+                    classes: Sequence[str], ctx: FitContext, reporter: Reporter,
+                    options: PseudoLabelling | None = None) -> tuple[LabeledData, list[str], dict]:
+    """(the pool's pseudo-labelled inputs, their content keys, the record of how they were chosen), from the
+    pre-trained backbone of ``model`` (before any training)."""
+    if not strategy.pretrained:
+        raise HeadstartError(f"--unlabeled needs a pre-trained model to label the pool with; {strategy.name} trains "
+                             "from random weights (the reference without transfer): leave --unlabeled out or choose "
+                             "another strategy")
+    start = time.perf_counter()
+    reporter.say(f"unlabelled pool: {len(pool)} inputs from {pool.source}")
+    found = pseudo_label(model, train, Split(pool.items, None, keys), ctx, options)
+    rows = found.rows.tolist()
+    labels = [str(classes[t]) for t in found.targets]
+    chosen = LabeledData([pool.items[i] for i in rows], labels, [f"unlabelled/{i}" for i in rows], pool.source)
+    record = {"source": pool.source, "pool": len(pool), **found.record(list(classes)),
+              "seconds": round(time.perf_counter() - start, 2)}
+    if pool.labels is not None:  # true labels kept aside (benchmarks): how right the pseudo-labels are
+        truth = [pool.labels[i] for i in rows]
+        record["pseudo_label_accuracy"] = float(np.mean(np.asarray(truth) == np.asarray(labels))) if rows else None
+    accuracy = record.get("pseudo_label_accuracy")
+    reporter.say(f"  {len(rows)} pseudo-labelled inputs join the {len(train)} labelled ones"
+                 + (f" (pseudo-label accuracy {accuracy:.1%})" if accuracy is not None else ""))
+    return chosen, [keys[i] for i in rows], record
