@@ -52,6 +52,9 @@ def no_network(request, monkeypatch) -> list:
     ids=["timm-hub-weights", "hf-hub-text-model", "rotten-tomatoes-original"],
 )
 def test_hub_access_fails_fast_with_the_local_alternative(no_network, needs_hub, fix):
+    import timm  # noqa: F401  - the clock times giving up on the network, not a first import (seconds on a busy
+    import transformers  # noqa: F401  machine, with the suite's two workers)
+
     start = time.monotonic()
     with pytest.raises(HeadstartError, match=fix):
         needs_hub()

@@ -26,6 +26,7 @@ _LAZY = {
     "predict": "headstart.api",
     "rank": "headstart.api",
     "similar": "headstart.api",
+    "suggest": "headstart.api",
     "train": "headstart.api",
     "Estimator": "headstart.estimators",
     "ImageClassifier": "headstart.estimators",
@@ -48,7 +49,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from headstart.api import demo, embed, evaluate, predict, rank, similar, train
+    from headstart.api import demo, embed, evaluate, predict, rank, similar, suggest, train
     from headstart.compare import compare
     from headstart.estimators import (
         Estimator,
@@ -107,5 +108,6 @@ __all__ = [
     "predict",
     "rank",
     "similar",
+    "suggest",
     "train",
 ]

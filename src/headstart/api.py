@@ -16,7 +16,9 @@ from headstart.data.dataset import LabeledData
 from headstart.embedding import leakage_warnings, load_embedder
 from headstart.errors import HeadstartError, Interrupted
 from headstart.estimators import Estimator, estimator_for, load
+from headstart.estimators.unlabeled import as_pool, with_added_labels
 from headstart.features.embeddings import Embeddings
+from headstart.labelling import Suggestions, suggest
 from headstart.models import list_models
 from headstart.options import Range, check_range
 from headstart.progress import Reporter
@@ -36,7 +38,8 @@ from headstart.strategies import strategy_name, strategy_spec
 from headstart.tasks import get_task, infer_task, resolve_task
 from headstart.training.checkpoint import CHECKPOINT, FIRST_FIT
 
-__all__ = ["Evaluation", "TrainResult", "demo", "embed", "evaluate", "infer_task", "predict", "rank", "similar", "train"]
+__all__ = ["Evaluation", "Suggestions", "TrainResult", "demo", "embed", "evaluate", "infer_task", "predict", "rank", "similar",
+           "suggest", "train"]
 
 
 @dataclass
@@ -109,6 +112,7 @@ def train(
     check_leakage: bool = True,
     resume: bool = False,
     unlabeled: str | Path | None = None,
+    labels: str | Path | None = None,
     **params: Any,
 ) -> TrainResult:
     """Fit the task's estimator on ``data``, score it on the test (else validation) split, save a run directory.
@@ -119,7 +123,8 @@ def train(
     apply to the task is refused. With ``baseline``, a classical non-transfer model (logistic regression on
     pixels, or on TF-IDF for text) is scored on the same split, where the task has one. With ``check_leakage``,
     test items that repeat training items (exactly, or nearly by pre-trained embeddings) are reported. ``unlabeled``
-    (a folder, glob, CSV or text file of unlabelled inputs) adds the pool's pseudo-labelled inputs to the training.
+    (a folder, glob, CSV or text file of unlabelled inputs) adds the pool's pseudo-labelled inputs to the training;
+    ``labels`` (a table ``headstart suggest`` wrote, filled in) adds its labelled rows to the training split.
 
     The run folder is made first and holds a checkpoint while training; a run stopped part-way (Ctrl-C, a kill,
     a crash) continues with ``train(..., out=RUN, resume=True)`` or ``headstart train --resume RUN``.
@@ -147,10 +152,16 @@ def train(
     estimator = estimator_cls(model=model, strategy=strategy, **params)
     start = time.perf_counter()
     splits = handler.read(data, seed=estimator.seed, **read_args)
+    if labels is not None:
+        splits = with_added_labels(handler, splits, labels, estimator.seed)
     if detected:
         splits.record["multi_label"] = detected
         Reporter(estimator.verbose).say(detected)
-    data_args = {"data": str(data), "task": task, **read_args, **({"unlabeled": str(unlabeled)} if unlabeled else {})}
+    data_args = {"data": str(data), "task": task, **read_args, **{k: str(v) for k, v in (("unlabeled", unlabeled), ("labels", labels)) if v}}
+    # The pool read, and what cannot work with it (or pool options without one) refused, before the run folder is
+    # touched.
+    estimator.check_unlabeled(unlabeled is not None)
+    pool = as_pool(handler, unlabeled, text_column) if unlabeled is not None else None
     run_dir = Path(out) if out else default_run_dir(model or "auto", strategy_name(strategy))
     launch = {"params": {**estimator.get_params(), "strategy": strategy_spec(strategy)},
               "data": {"args": data_args}, "counts": splits.counts()}
@@ -160,7 +171,7 @@ def train(
         start_run_dir(run_dir)
         write_launch(run_dir, launch)
     try:
-        estimator.fit(splits, unlabeled=unlabeled, checkpoint_dir=run_dir, resume=resume)
+        estimator.fit(splits, unlabeled=pool, checkpoint_dir=run_dir, resume=resume)
     except KeyboardInterrupt:
         again = f" --nproc {here.size}" if here.size > 1 else ""
         raise Interrupted(f"interrupted; continue with `headstart train --resume {run_dir}{again}`") from None

@@ -23,7 +23,7 @@ from headstart.rundir import read_launch
 from headstart.strategies import strategy_spec
 from headstart.tasks import infer_task
 
-READ_ARGS = ("per_class", "test_per_class", "text_column", "label_column", "unlabeled")
+READ_ARGS = ("per_class", "test_per_class", "text_column", "label_column", "unlabeled", "labels")
 NOT_KNOBS = ("model", "strategy", "verbose")  # estimator parameters a config holds apart, or not at all
 
 

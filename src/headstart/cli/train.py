@@ -58,6 +58,8 @@ def train(
     unlabeled: Annotated[str | None, typer.Option(help="Unlabelled inputs (folder, glob, CSV or text file): the "
                                                   "pre-trained model pseudo-labels them and the strategy trains on "
                                                   "them too.")] = None,
+    labels: Annotated[str | None, typer.Option(help="A table `headstart suggest` wrote, filled in: its labelled rows "
+                                               "join the training data.")] = None,
     pseudo_teacher: Annotated[str | None, typer.Option(help="With --unlabeled: what labels the pool: auto (chosen by "
                                                        "cross-validation), probe, propagation or both [auto].")] = None,
     pseudo_limit: Annotated[int | None, typer.Option(help="With --unlabeled: at most N pseudo-labelled inputs, the "
@@ -89,7 +91,7 @@ def train(
         return
     run_config = (RunConfig.from_file(config) if config else RunConfig()).merged(
         data=data, model=model, strategy=strategy, task=task, text_column=text_column, label_column=label_column,
-        per_class=per_class, test_per_class=test_per_class, unlabeled=unlabeled, weights=weights, epochs=epochs, lr=lr,
+        per_class=per_class, test_per_class=test_per_class, unlabeled=unlabeled, labels=labels, weights=weights, epochs=epochs, lr=lr,
         batch_size=batch_size, image_size=image_size, crop_pct=crop_pct, window=window, max_length=max_length,
         val_size=val_size, seed=seed,
         precision=precision, num_workers=num_workers, cache=False if no_cache else None, budget=budget,

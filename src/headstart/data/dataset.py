@@ -54,14 +54,20 @@ class Unlabeled:
     items: list[Any]
     source: str = ""
     skipped: list[str] = field(default_factory=list)
+    ids: list[str] | None = None  # how each input is named (None: its path or text, else its position)
     labels: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.ids is None:
+            self.ids = [item if isinstance(item, str) else f"unlabelled/{i}" for i, item in enumerate(self.items)]
 
     def __len__(self) -> int:
         return len(self.items)
 
     def subset(self, indices: Sequence[int]) -> Unlabeled:
         labels = None if self.labels is None else [self.labels[i] for i in indices]
-        return Unlabeled([self.items[i] for i in indices], self.source, list(self.skipped), labels)
+        return Unlabeled([self.items[i] for i in indices], self.source, list(self.skipped),
+                         [self.ids[i] for i in indices], labels)
 
 
 NO_LABEL = "(no label)"  # how an empty label set is counted in data summaries

@@ -56,12 +56,15 @@ def read_image_pool(source: str | Path) -> Unlabeled:
             skipped.append(f"{name}: {problem}")
         else:
             usable.append(name)
+    if not paths and not skipped:
+        raise HeadstartError(f"no images listed in the unlabelled pool {where}; give {IMAGE_POOL}")
     if not usable:
         texts = sum(Path(p).suffix.lower() in TEXT_FILES for p in paths)
         hint = " (they are text files: this is an image model)" if texts else ""
         raise HeadstartError(f"no usable images in the unlabelled pool {where}{hint}: {len(skipped)} left out, e.g. "
                              f"{skipped[0]}; give {IMAGE_POOL}")
-    return Unlabeled(usable, where, skipped)
+    # Named by absolute path: the tables headstart writes about them are read from another folder.
+    return Unlabeled(usable, where, skipped, [str(Path(name).resolve()) for name in usable])
 
 
 def _table_paths(path: Path) -> tuple[list[str], list[str]]:
@@ -90,10 +93,11 @@ def read_text_pool(source: str | Path, text_column: str | None = None) -> Unlabe
     suffix = path.suffix.lower()
     if suffix in IMAGE_EXTENSIONS or suffix == ".dcm":
         raise HeadstartError(f"the unlabelled pool {where} is an image, but this is a text model; give {TEXT_POOL}")
-    skipped: list[str] = []
+    skipped: list[str] = []  # one entry per input left out
     if suffix in TEXT_SUFFIXES:
         rows, columns, _ = _table(path)
-        column = _column(columns, text_column, TEXT_COLUMNS, "text", path)
+        # The labelled data's --text-column where the pool has it too, else the usual names.
+        column = _column(columns, text_column if text_column in columns else None, TEXT_COLUMNS, "text", path)
         cells = [(row["_line"], "" if row.get(column) is None else str(row.get(column)).strip()) for row in rows]
     else:
         raw = path.read_bytes()
@@ -103,9 +107,8 @@ def read_text_pool(source: str | Path, text_column: str | None = None) -> Unlabe
         text, _ = _decode(raw, path)  # undecodable bytes replaced
         cells = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)]
     texts = [value for _, value in cells if value]
-    empty = [line for line, value in cells if not value]
-    if empty and suffix in TEXT_SUFFIXES:
-        skipped.append(f"{len(empty)} empty text(s), e.g. {path} line {empty[0]}")
+    if suffix in TEXT_SUFFIXES:  # a blank line of a plain text file separates texts; an empty table cell is skipped
+        skipped = [f"{path} line {line}: empty text" for line, value in cells if not value]
     if not texts:
         raise HeadstartError(f"no texts in the unlabelled pool {where}; give {TEXT_POOL}")
     return Unlabeled(texts, where, skipped)

@@ -23,10 +23,17 @@ from headstart import __version__
 from headstart.compute.device import PRECISIONS
 from headstart.compute.distributed import world
 from headstart.compute.speed import Throughput
-from headstart.data.dataset import DataSplits, LabeledData, Unlabeled
+from headstart.data.dataset import DataSplits, LabeledData
 from headstart.errors import HeadstartError
 from headstart.estimators.guard import guards, plain_probe_guard
-from headstart.estimators.unlabeled import as_pool, left_out_lines, new_items, pseudo_labelled
+from headstart.estimators.unlabeled import (
+    TRAINED_POOL_RATIO,
+    NewInputs,
+    left_out_lines,
+    prepare_pool,
+    pseudo_labelled,
+    refuse_untrained,
+)
 from headstart.features import FeatureCache
 from headstart.features.extract import extraction_precision
 from headstart.features.precision_guard import bf16_verdict
@@ -148,9 +155,10 @@ class Estimator(BaseEstimator):
         never stopped."""
         params = self._checked_params()
         task = self._task()
+        # what cannot work with a pool is refused before anything is read or trained
+        pseudo_options = self.check_unlabeled(unlabeled is not None)
         given = self._as_splits(task, X, y)
         task.check_trainable(given.train)
-        pool = as_pool(task, unlabeled) if unlabeled is not None else None
         reporter = Reporter(self.verbose)
         model_name, strategy, reason, auto_details = self._plan(task, given, params, reporter)
         spec = get_model_spec(model_name, self.weights)
@@ -161,6 +169,7 @@ class Estimator(BaseEstimator):
         guarded = auto_details is not None and guards(task, spec, given)
         needed = strategy.uses_validation or (guarded and params["refit"] and not strategy.frozen_backbone)
         splits = task.with_validation(given, params["val_size"], self.seed, needed)
+        new_inputs = prepare_pool(task, unlabeled, splits, strategy) if unlabeled is not None else None
         classes = task.classes(splits)
         task.check_labels(splits.val, classes, "validation")
         preprocessing = task.preprocessing(spec, params, splits.train.items)
@@ -184,9 +193,9 @@ class Estimator(BaseEstimator):
         start = time.perf_counter()
         self.pseudo_labels_: LabeledData | None = None
         unlabeled_record = None
-        if pool is not None:
-            train, unlabeled_record = self._with_pseudo_labels(task, model, strategy, splits, train, pool, classes,
-                                                               ctx, reporter)
+        if new_inputs is not None:
+            train, unlabeled_record = self._with_pseudo_labels(task, model, strategy, splits, train, new_inputs,
+                                                               classes, ctx, reporter, pseudo_options)
         identity = {"strategy": strategy.spec(), "model": spec.name, "classes": list(classes), "examples": len(train),
                     "seed": self.seed}
         refits = params["refit"] and splits.val is not None and len(splits.val) > 0
@@ -217,16 +226,34 @@ class Estimator(BaseEstimator):
         }
         return self
 
+    def check_unlabeled(self, given: bool = True) -> PseudoLabelling | None:
+        """Refuse an unlabelled pool where it cannot work (the task, a strategy that trains from random weights, the
+        pseudo-label options), or pool options without a pool (``given`` False), before anything is read or trained;
+        return the pseudo-label options."""
+        self._checked_params()  # every knob range-checked first, named as the user wrote it
+        if not given:
+            self._without_pool()
+            return None
+        self._task().check_unlabeled()
+        if strategy_name(self.strategy) != AUTO:
+            refuse_untrained(get_strategy(self.strategy))
+        return self._pseudo_labelling()
+
+    def _without_pool(self) -> None:
+        """Refuse pool options given without a pool (a classifier's pseudo-label knobs)."""
+
     def _with_pseudo_labels(self, task: Task, model: Any, strategy: Strategy, splits: DataSplits, train: Any,
-                            pool: Unlabeled, classes: Sequence[str], ctx: FitContext, reporter: Reporter
-                            ) -> tuple[Any, dict]:
+                            new: NewInputs, classes: Sequence[str], ctx: FitContext, reporter: Reporter,
+                            options: PseudoLabelling) -> tuple[Any, dict]:
         """``train`` followed by the pool's pseudo-labelled inputs (``Split.pseudo`` counts them), and the record of
         what was done with the pool; the pseudo-labelled inputs are kept in ``pseudo_labels_`` for the refit."""
-        pool, keys, left_out = new_items(task, pool, splits)
-        splits.warnings.extend(left_out_lines(pool, left_out))
-        chosen, chosen_keys, record = pseudo_labelled(model, strategy, train, pool, keys, classes, ctx, reporter,
-                                                      self._pseudo_labelling())
-        record["left_out"] = {**left_out, **record["left_out"]}
+        splits.warnings.extend(left_out_lines(new.pool, new.left_out))
+        if options.limit is None and not strategy.frozen_backbone:
+            options = replace(options, limit=TRAINED_POOL_RATIO * len(train))
+            reporter.say(f"  {strategy.name} trains the backbone: at most {options.limit} pseudo-labels "
+                         f"({TRAINED_POOL_RATIO} per labelled example; --pseudo-limit to change)")
+        chosen, chosen_keys, record = pseudo_labelled(model, train, new, classes, ctx, reporter, options)
+        record["limit"] = options.limit
         self.pseudo_labels_ = chosen if len(chosen) else None
         if not len(chosen):
             return train, record

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,15 @@ import torch
 from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 
-from headstart.data.dataset import LabeledData
+from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.dicom import parse_window
 from headstart.errors import HeadstartError
 from headstart.estimators.base import AUTO, Estimator, register_estimator
+from headstart.estimators.labelling import label_issues, suggestions
 from headstart.evaluation import calibration, classification_metrics
 from headstart.evaluation.rows import top_k_rows
 from headstart.features import cached_features, extract_features
+from headstart.options import Range, check_range
 from headstart.progress import Reporter
 from headstart.reports.predictions import save_predictions
 from headstart.rundir import read_tensors, save_adapter, save_tensors
@@ -63,6 +66,11 @@ class TransferClassifier(ClassifierMixin, Estimator):
 
     def _pseudo_labelling(self) -> PseudoLabelling:
         return PseudoLabelling(teacher=self.pseudo_teacher, limit=self.pseudo_limit)
+
+    def _without_pool(self) -> None:
+        if self.pseudo_teacher != "auto" or self.pseudo_limit is not None:
+            raise HeadstartError("--pseudo-teacher and --pseudo-limit apply to an unlabelled pool; give --unlabeled "
+                                 "or leave them out")
 
     def _class_weights(self, targets: np.ndarray, num_classes: int) -> np.ndarray | None:
         """``class_weight="auto"``: the loss's weights that make every class count the same (``_balanced``)."""
@@ -110,6 +118,29 @@ class TransferClassifier(ClassifierMixin, Estimator):
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each input (``predict_unknown`` says which are like none of them)."""
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    # -- what to label next ---------------------------------------------------------------------------------
+    def suggest(self, X: Any, n: int = 100, labelled: Any = None, text_column: str | None = None) -> list[dict]:
+        """The ``n`` inputs of the pool ``X`` (a folder, glob, CSV or text file, or inputs) worth labelling first:
+        uncertain ones, spread out (search/active.py), each with the predicted class and its confidence as hints;
+        inputs of ``labelled`` data (a path, ``DataSplits`` or ``LabeledData``) are left out. ``text_column``: a
+        text table's column, when not one of the usual names."""
+        self._check_fitted()
+        n = check_range("n", n, Range(int, 1))
+        return suggestions(self, X, n, None if labelled is None else self._all_labelled(labelled), text_column)
+
+    def label_issues(self, data: Any) -> list[dict]:
+        """Likely label errors in labelled ``data`` (a path, ``DataSplits`` or ``LabeledData``: every split of it),
+        the most likely first, from out-of-fold probabilities on the run's features (cleanlab)."""
+        self._check_fitted()
+        return label_issues(self, self._all_labelled(data))
+
+    def _all_labelled(self, data: Any) -> LabeledData:
+        if isinstance(data, str | Path):
+            data = self._task().read(data, seed=self.seed)
+        if isinstance(data, DataSplits):
+            data = reduce(LabeledData.join, [part for part in (data.val, data.test) if part is not None], data.train)
+        return data
 
     # -- "none of these" -------------------------------------------------------------------------------------
     def unknown_scores(self, X: Any) -> np.ndarray:

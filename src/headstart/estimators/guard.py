@@ -87,7 +87,8 @@ def _fit_plain_probe(run: Estimator, spec: ModelSpec, knobs: dict, splits: DataS
     """The plain probe fitted as ``run`` was (data, seed, refit); None if that fails (the run goes on without)."""
     params = {**run.get_params(), "model": spec.name, "strategy": PLAIN_PROBE, "precision": "fp32", "verbose": False,
               **knobs}
-    params.pop("budget", None)  # for auto only
+    for knob in ("budget", "pseudo_teacher", "pseudo_limit"):  # for auto, and for a pool: the plain probe has neither
+        params.pop(knob, None)
     reporter.say("guard rail: fitting the plain probe (model's own preprocessing, fp32, default logistic "
                  "regression) to compare")
     sibling = type(run)(**params)
@@ -144,13 +145,18 @@ def estimate_name(model: Estimator, splits: DataSplits) -> str:
 def _adopt(run: Estimator, plain: Estimator, verdict: dict) -> Estimator:
     """Make ``run`` the plain probe (what it learned, its preprocessing and precision); keep why in its record."""
     auto = {**run.fit_details_.get("auto", {}), "guard": verdict, "discarded": run.strategy_spec_}
+    pool = run.fit_details_.get("unlabeled")  # the plain probe trains on labelled examples alone: say so
+    dropped = {"unlabeled": {**{k: pool[k] for k in ("source", "pool", "left_out", "cv_accuracy", "seconds")},
+                             "pseudo_labels": 0, "per_class": {}, "teacher": "none",
+                             "teacher_reason": f"discarded with auto's choice, which used it ({pool['teacher_reason']}): "
+                                               "the plain probe trains on labelled examples alone"}} if pool else {}
     seconds = run.fit_seconds_ + plain.fit_seconds_
     reason = f"{run.strategy_reason_}; then the guard rail: {verdict['message']}"
     for key, value in vars(plain).items():
         if key.endswith("_") and key not in SIBLING_SKIPS:
             setattr(run, key, value)
     run.splits_.warnings.extend(w for w in plain.splits_.warnings if w not in run.splits_.warnings)
-    run.fit_details_ = {**plain.fit_details_, "auto": auto}
+    run.fit_details_ = {**plain.fit_details_, "auto": auto, **dropped}
     run.fit_seconds_ = seconds
     run.strategy_reason_ = reason
     return plain

@@ -44,8 +44,8 @@ def knn_graph(vectors: np.ndarray, k: int = DEFAULT_NEIGHBOURS) -> sp.csr_matrix
 
 def propagate(graph: sp.csr_matrix, seeds: np.ndarray, targets: np.ndarray, num_classes: int,
               alpha: float = DEFAULT_ALPHA) -> np.ndarray:
-    """Class probabilities of every node of ``graph`` diffused from the nodes ``seeds`` of class ``targets`` (rows
-    with nothing reached get a uniform row)."""
+    """Class probabilities of every node of ``graph`` diffused from the nodes ``seeds`` of class ``targets``; a node
+    no seed reaches (a part of the graph without a labelled node) gets a row of zeros: no class, not a guess."""
     counts = np.bincount(targets, minlength=num_classes).astype(np.float64)
     start = np.zeros((graph.shape[0], num_classes))
     start[seeds, targets] = 1.0 / counts[targets]
@@ -53,4 +53,4 @@ def propagate(graph: sp.csr_matrix, seeds: np.ndarray, targets: np.ndarray, num_
     for _ in range(ITERATIONS):
         scores = alpha * (graph @ scores) + (1.0 - alpha) * start
     total = scores.sum(axis=1, keepdims=True)
-    return np.where(total > 0, scores / np.where(total > 0, total, 1.0), 1.0 / num_classes)
+    return scores / np.where(total > 0, total, 1.0)

@@ -87,18 +87,33 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+def predicted_classes(probabilities: np.ndarray) -> np.ndarray:
+    """Each row's most probable class, or -1 for a row with no class above chance (propagation's unreached
+    nodes: all zeros)."""
+    chance = 1.0 / probabilities.shape[1]
+    return np.where(probabilities.max(axis=1) > chance, probabilities.argmax(axis=1), -1)
+
+
+def quotas(labelled: np.ndarray, num_classes: int, total: int) -> np.ndarray:
+    """``total`` shared out by the classes' shares of the labelled examples (largest remainders: the quotas add up
+    to ``total`` exactly)."""
+    exact = np.bincount(labelled, minlength=num_classes) / len(labelled) * total
+    share = np.floor(exact).astype(int)
+    share[np.argsort(-(exact - share), kind="stable")[: total - share.sum()]] += 1
+    return share
+
+
 def balanced_choice(probabilities: np.ndarray, labelled: np.ndarray, limit: int | None = None) -> np.ndarray:
-    """Rows to pseudo-label: of each class, at most its share of the labelled examples times all the rows (or
-    ``limit``), those predicted as it with the highest probability (ties by row, so the choice is reproducible)."""
+    """Rows to pseudo-label: of each class, at most its share of the labelled examples times all the rows (times
+    ``limit`` with one), those predicted as it with the highest probability (ties by row, so the choice is
+    reproducible). Rows with no class above chance are never chosen."""
     num_classes = probabilities.shape[1]
-    shares = np.bincount(labelled, minlength=num_classes) / len(labelled)
-    total = len(probabilities) if limit is None else min(limit, len(probabilities))
-    predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
+    allowed = quotas(labelled, num_classes, min(limit or len(probabilities), len(probabilities)))
+    predicted, confidence = predicted_classes(probabilities), probabilities.max(axis=1)
     chosen = []
     for label in range(num_classes):
         rows = np.flatnonzero(predicted == label)
-        order = np.lexsort((rows, -confidence[rows]))
-        chosen.append(rows[order[: int(np.ceil(shares[label] * total))]])
+        chosen.append(rows[np.lexsort((rows, -confidence[rows]))[: allowed[label]]])
     return np.sort(np.concatenate(chosen))
 
 
@@ -142,7 +157,7 @@ def pseudo_label(model: TransferModel, train: Split, pool: Split, ctx: FitContex
         hits = dict.fromkeys(TEACHERS, 0)
         for kept, hidden in cv_folds(folds, ctx.seed).split(z_train, y):
             for name, found in teach(kept, c, hidden).items():
-                hits[name] += int((found.argmax(1) == y[hidden]).sum())
+                hits[name] += int((predicted_classes(found) == y[hidden]).sum())
         cv = {name: hit / len(y) for name, hit in hits.items()}
     measured = f"{folds}-fold cross-validation on the labelled examples: " + ", ".join(
         f"{name} {value:.1%}" for name, value in cv.items())

@@ -130,16 +130,22 @@ class Task(ABC):
     def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
         """Turn what a user typed for ``predict`` (files, folders, globs, texts) into items."""
 
-    def check_unlabeled(self) -> None:
-        """Refuse an unlabelled pool where this task cannot learn from one, saying why."""
+    def check_unlabeled(self, what: str = "--unlabeled") -> None:
+        """Refuse an unlabelled pool where this task cannot use one (``what``: the option or command), saying why."""
         if self.unlabeled_refusal is not None:
-            raise HeadstartError(f"--unlabeled does not apply to {self.title or self.name}: {self.unlabeled_refusal}; "
+            raise HeadstartError(f"{what} does not apply to {self.title or self.name}: {self.unlabeled_refusal}; "
                                  "leave it out")
 
-    def read_unlabeled(self, source: str | Path) -> Unlabeled:
+    def read_unlabeled(self, source: str | Path, text_column: str | None = None) -> Unlabeled:
         """The inputs of an unlabelled pool (the same kinds of source as ``expand_inputs``, and tables)."""
         self.check_unlabeled()
         raise NotImplementedError
+
+    input_column: str = "path"  # the column naming each input in the tables headstart writes and reads
+
+    def table_cell(self, item: Any, name: str) -> str:
+        """How ``item`` (called ``name`` in its data) is written in such a table, so that reading it back finds it."""
+        return name
 
     def draw_train(self, pool: Any, size: int, seed: int) -> Any:
         """``size`` labelled examples per class of ``pool`` (seeded, nested: a larger draw contains a smaller)."""

@@ -91,7 +91,7 @@ class DetectTask(ImageTask):
 
     name = "detect"
     title = "object detection"
-    unlabeled_refusal = "pseudo-boxes are not written yet"
+    unlabeled_refusal = "not written yet for boxes"
     default_model = "yolov3-tiny"
     augments = True
     curve_score = ("map50", "test mAP@0.5")

@@ -283,9 +283,13 @@ class ImageTask(ClassificationTask):
     def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
         return expand_image_inputs(list(inputs))
 
-    def read_unlabeled(self, source: str | Path) -> Unlabeled:
+    def read_unlabeled(self, source: str | Path, text_column: str | None = None) -> Unlabeled:
         self.check_unlabeled()
         return read_image_pool(source)
+
+    def table_cell(self, item: Any, name: str) -> str:
+        """A file by its absolute path (tables are read from their own folder); an image in memory by its name."""
+        return str(Path(item).resolve()) if isinstance(item, str | Path) else name
 
     def export_graph(self, model: nn.Module, preprocessing: dict) -> ExportGraph:
         """RGB images as uint8 (or float 0-255), N x 3 x H x W, any size; resize, crop and normalisation inside."""

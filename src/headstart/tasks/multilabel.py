@@ -82,7 +82,8 @@ class MultiLabelTask:
     """Label sets on top of a single-label task (``ImageTask``, ``TextTask``): put first in the bases."""
 
     multi_label = True
-    unlabeled_refusal = "pseudo-labels for label sets are not written yet (each label would need its own threshold)"
+    unlabeled_refusal = ("not written yet for label sets (their pseudo-labels and uncertainty need a threshold per "
+                         "label)")
     quantization = None  # export --quantize int8 compares top-1 accuracy, which label sets do not have (yet)
     probe_recipe = MULTI_LABEL
     trainer_class = MultiLabelTrainer

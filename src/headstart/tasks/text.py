@@ -198,9 +198,14 @@ class TextTask(ClassificationTask):
     def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
         return read_texts(list(inputs))
 
-    def read_unlabeled(self, source: str | Path) -> Unlabeled:
+    input_column = "text"
+
+    def read_unlabeled(self, source: str | Path, text_column: str | None = None) -> Unlabeled:
         self.check_unlabeled()
-        return read_text_pool(source)
+        return read_text_pool(source, text_column)
+
+    def table_cell(self, item: Any, name: str) -> str:
+        return str(item)
 
 
 register_task(TextTask())
