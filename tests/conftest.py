@@ -98,3 +98,11 @@ def run_cli(*args, stdin: str | None = None) -> subprocess.CompletedProcess:
             signal.signal(signal.SIGINT, handler)  # main() installs its Ctrl-C handler
     returncode = code if isinstance(code, int) else (0 if code is None else 1)
     return subprocess.CompletedProcess(["headstart", *map(str, args)], returncode, stdout.getvalue(), stderr.getvalue())
+
+
+LONGEST_FIRST = ("tests/test_demo.py",)  # minutes alone: started first, the other worker takes the rest meanwhile
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """The longest test first, so that with two workers it does not start last and run alone at the end."""
+    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))
