@@ -187,3 +187,39 @@ def test_the_head_keeps_pseudo_labels_for_its_refit(tmp_path):
     assert record["pseudo_labels"] > 0 and refit["done"] and refit["pseudo_labelled"] == record["pseudo_labels"]
     assert refit["examples"] == 90 and len(clf.pseudo_labels_) == record["pseudo_labels"]
     shutil.rmtree(tmp_path / "data")
+
+
+@pytest.mark.slow
+def test_fine_tune_learns_from_the_pool_inputs_by_consistency(tmp_path):
+    """FixMatch: each step pairs a labelled batch with unlabelled inputs, whose weak view's confident class teaches
+    the strong view; at a threshold every guess passes, every unlabelled input is used."""
+    from headstart.tasks.image import SAMPLE_DIR
+
+    classes = ["bag", "sneaker", "trouser", "dress"]
+    data = copy_sample(tmp_path / "data", classes, 8)
+    pool = [str(p) for c in classes for p in sorted((SAMPLE_DIR / "train" / c).glob("*.png"))[8:20]]
+    options = {"image_size": 64, "epochs": 2, "precision": "fp32"}
+    clf = ImageClassifier(strategy="fine-tune(warmup_epochs=1,threshold=0.01)", **options).fit(data, unlabeled=pool)
+    record = clf.fit_details_["unlabeled"]
+    assert record["consistency"]["used"] and record["consistency"]["inputs"] == 48 - record["left_out"]["unknown"] > 0
+    trained = [row for row in clf.history_ if "head" not in row["stage"]]
+    assert trained and all(row["unlabelled_used"] == 1.0 for row in trained)
+    assert record["consistency"]["mean_share_used"] == 1.0
+    off = ImageClassifier(strategy="fine-tune(warmup_epochs=1,unlabeled_weight=0)", **options).fit(data, unlabeled=pool)
+    assert "consistency" not in off.fit_details_["unlabeled"]
+    assert all(row["unlabelled_used"] is None for row in off.history_)
+
+
+def test_text_fine_tune_learns_from_the_pool_through_pseudo_labels_alone():
+    from headstart.strategies import FitContext
+    from headstart.strategies.fine_tune import FineTune
+    from headstart.tasks import get_task
+
+    ctx = FitContext(get_task("text"), {}, 2, unlabeled=["a fine film", "a dull one"])
+    consistency, record = FineTune().consistency(ctx)
+    assert consistency is None and record["consistency"] == {"used": False, "why": "text inputs have no strong "
+                                                                                    "augmentation"}
+    image = FitContext(get_task("image"), {"input_size": (3, 32, 32)}, 2, unlabeled=[np.zeros((28, 28), np.uint8)])
+    consistency, record = FineTune().consistency(image)
+    weak, strong = consistency.views[0][0]
+    assert weak.shape == strong.shape == (3, 32, 32) and record["consistency"]["inputs"] == 1

@@ -142,7 +142,7 @@ def compare(
     data: Annotated[str, typer.Argument(help="Labelled data, as for train, detection too (its test split, or a fixed 20%, scores every point).")],
     model: Annotated[str | None, typer.Option("--model", "-m", help="Registered model or timm name.")] = None,
     strategies: Annotated[str | None, typer.Option(help="Comma-separated strategies [linear-probe,fine-tune,scratch; detection: fine-tune,scratch].")] = None,
-    sizes: Annotated[str, typer.Option(help="Labelled examples per class (detection: images), comma-separated; 'all' for everything.")] = "10,50,100,all",
+    sizes: Annotated[str | None, typer.Option(help="Labelled examples per class (detection: images), comma-separated; 'all' for everything [10,50,100,all; with --selection: the one size to start from, 10].")] = None,
     seeds: Annotated[str, typer.Option(help="Seeds per size (the 'all' size uses the first).")] = "0,1,2",
     task: Annotated[str | None, typer.Option(help="image, text, detect, image-multilabel or text-multilabel [from the model, else from DATA].")] = None,
     multi_label: MultiLabel = None,
@@ -151,11 +151,15 @@ def compare(
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     test_per_class: Annotated[int | None, typer.Option(help="Score on at most N test examples per class.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder [runs/<time>-compare].")] = None,
+    selection: Annotated[str | None, typer.Option(help="Compare ways of choosing what to label: random,active. Starts from --sizes per class, then labels --per-round more examples of DATA each round (their labels held back until chosen).")] = None,
+    rounds: Annotated[int | None, typer.Option(help="With --selection: rounds of labelling [5].")] = None,
+    per_round: Annotated[int | None, typer.Option(help="With --selection: examples labelled per round [100].")] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Learning curves: STRATEGIES at several labelled-set sizes and seeds, against training from scratch."""
+    """Learning curves: STRATEGIES at several labelled-set sizes and seeds, against training from scratch; or, with
+    --selection, active against random choice of what to label over rounds."""
     from headstart.compare import compare as run_compare
-    from headstart.compare import parse_sizes
+    from headstart.compare import parse_selection, parse_sizes
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
@@ -163,9 +167,10 @@ def compare(
         raise HeadstartError(f"cannot read the seeds '{seeds}'; give integers, e.g. 0,1,2") from exc
     params = {k: v for k, v in {"image_size": image_size, "epochs": epochs}.items() if v is not None}
     result = run_compare(
-        data, model, split_names(strategies), parse_sizes(sizes), seed_list, task=task, multi_label=multi_label,
-        test_per_class=test_per_class,
-        out=out_dir, verbose=not quiet, precision=precision, **params,
+        data, model, split_names(strategies), parse_sizes(sizes or ("10" if selection else "10,50,100,all")),
+        seed_list, task=task, multi_label=multi_label, test_per_class=test_per_class, out=out_dir,
+        verbose=not quiet, precision=precision, rounds=rounds, per_round=per_round,
+        selection=parse_selection(selection) if selection is not None else None, **params,
     )
     above, below = result.lines()
     out.print(above)

@@ -207,6 +207,8 @@ class Estimator(BaseEstimator):
         self.out_of_fold_ = result.out_of_fold
         self.fit_details_ = {**result.details, **({"auto": auto_details} if auto_details else {}),
                              **({"unlabeled": unlabeled_record} if unlabeled_record else {})}
+        if unlabeled_record and "consistency" in self.fit_details_:
+            unlabeled_record["consistency"] = self.fit_details_.pop("consistency")
         self.splits_ = splits
         splits.warnings.extend(result.warnings)
         self.holdout_: tuple[dict, Any] | None = None  # scores on the validation split before a refit
@@ -252,8 +254,9 @@ class Estimator(BaseEstimator):
             options = replace(options, limit=TRAINED_POOL_RATIO * len(train))
             reporter.say(f"  {strategy.name} trains the backbone: at most {options.limit} pseudo-labels "
                          f"({TRAINED_POOL_RATIO} per labelled example; --pseudo-limit to change)")
-        chosen, chosen_keys, record = pseudo_labelled(model, train, new, classes, ctx, reporter, options)
+        chosen, chosen_keys, record, usable = pseudo_labelled(model, train, new, classes, ctx, reporter, options)
         record["limit"] = options.limit
+        ctx.unlabeled = usable  # for strategies that learn from the unlabelled inputs themselves (consistency)
         self.pseudo_labels_ = chosen if len(chosen) else None
         if not len(chosen):
             return train, record

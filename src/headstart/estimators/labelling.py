@@ -3,6 +3,7 @@ pool (search/active.py), ``label_issues`` finds likely label errors in labelled 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,7 @@ def pool_of(estimator: Any, pool: Any, text_column: str | None = None) -> Unlabe
 def suggestions(estimator: Any, pool: Any, n: int, labelled: LabeledData | None = None,
                 text_column: str | None = None) -> list[dict]:
     """The ``n`` inputs of ``pool`` to label first, in order, with the model's guess as a hint. Inputs of
-    ``labelled`` (by content) are left out, and so are those the run's unknown-input detector flags (like none of
-    the classes) while others remain: labelling outliers teaches the classes little."""
+    ``labelled`` (by content) are left out."""
     task = estimator._task()
     task.check_unlabeled("suggest")
     pool = pool_of(estimator, pool, text_column)
@@ -38,24 +38,47 @@ def suggestions(estimator: Any, pool: Any, n: int, labelled: LabeledData | None 
         pool = pool.subset([i for i, item in enumerate(pool.items) if task.content_key(item) not in known])
         if not len(pool):
             raise HeadstartError("every input of the pool is labelled already; give inputs you have not labelled")
-    features, probabilities = estimator._outputs(list(pool.items), "features (pool)")
+    ranking = rank_pool(estimator, list(pool.items), n)
+    return [{"rank": rank, "input": task.table_cell(pool.items[index], pool.ids[index]),
+             "predicted": str(estimator.classes_[ranking.predicted[index]]),
+             "confidence": round(float(ranking.confidence[index]), 4),
+             "uncertainty": round(float(ranking.uncertainty[index]), 4),
+             "distance_to_labelled": round(float(ranking.distance[index]), 4)}
+            for rank, index in enumerate(ranking.chosen, start=1)]
+
+
+@dataclass
+class PoolRanking:
+    """The inputs chosen to label, in order (indices of the pool), and every input's predicted class index, its
+    probability, margin uncertainty and distance to the nearest labelled example (nan where not computed)."""
+
+    chosen: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray
+    uncertainty: np.ndarray
+    distance: np.ndarray
+
+
+def rank_pool(estimator: Any, items: list, n: int) -> PoolRanking:
+    """Which ``n`` of ``items`` to label first (search/active.py). Inputs the run's unknown-input detector flags (like
+    none of the classes) come after all the others: labelling outliers teaches the classes little."""
+    features, probabilities = estimator._outputs(items, "features (pool)")
     detector = getattr(estimator, "unknown_detector_", None)
     labelled = detector.reference if detector is not None else np.zeros((0, features.shape[1]), np.float32)
-    usable = ~detector.unknown(features) if detector is not None else np.ones(len(features), bool)
-    if not usable.any():
-        usable[:] = True
-    rows = np.flatnonzero(usable)
-    chosen, uncertainty, distance = choose_to_label(features[rows], probabilities[rows], labelled, n)
-    predicted = probabilities.argmax(axis=1)
-    found = []
-    for rank, index in enumerate(rows[chosen], start=1):
-        local = int(np.searchsorted(rows, index))
-        found.append({"rank": rank, "input": task.table_cell(pool.items[index], pool.ids[index]),
-                      "predicted": str(estimator.classes_[predicted[index]]),
-                      "confidence": round(float(probabilities[index].max()), 4),
-                      "uncertainty": round(float(uncertainty[local]), 4),
-                      "distance_to_labelled": round(float(distance[local]), 4)})
-    return found
+    flagged = detector.unknown(features) if detector is not None else np.zeros(len(features), bool)
+    uncertainty, distance = np.full(len(items), np.nan), np.full(len(items), np.nan)
+    chosen: list[np.ndarray] = []
+    for rows in (np.flatnonzero(~flagged), np.flatnonzero(flagged)):
+        wanted = n - sum(len(c) for c in chosen)
+        if wanted <= 0 or not len(rows):
+            continue
+        taken = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
+        centres = np.concatenate([labelled, features[taken]]) if len(taken) else labelled
+        picked, uncertainty[rows], distance[rows] = choose_to_label(features[rows], probabilities[rows], centres,
+                                                                    wanted)
+        chosen.append(rows[picked])
+    order = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
+    return PoolRanking(order, probabilities.argmax(axis=1), probabilities.max(axis=1), uncertainty, distance)
 
 
 def pretrained_features(estimator: Any, items: list) -> np.ndarray:

@@ -107,9 +107,10 @@ def left_out_lines(pool: Unlabeled, left_out: dict[str, int]) -> list[str]:
 
 
 def pseudo_labelled(model: Any, train: Split, new: NewInputs, classes: Sequence[str], ctx: FitContext,
-                    reporter: Reporter, options: PseudoLabelling | None = None) -> tuple[LabeledData, list[str], dict]:
-    """(the pool's pseudo-labelled inputs, their content keys, the record of how they were chosen), from the
-    pre-trained backbone of ``model`` (before any training)."""
+                    reporter: Reporter, options: PseudoLabelling | None = None
+                    ) -> tuple[LabeledData, list[str], dict, list[Any]]:
+    """(the pool's pseudo-labelled inputs, their content keys, the record of how they were chosen, the pool's inputs
+    not flagged unlike the labelled examples), from the pre-trained backbone of ``model`` (before any training)."""
     pool, keys = new.pool, new.keys
     start = time.perf_counter()
     reporter.say(f"unlabelled pool: {len(pool)} inputs from {pool.source}")
@@ -126,7 +127,7 @@ def pseudo_labelled(model: Any, train: Split, new: NewInputs, classes: Sequence[
     accuracy = record.get("pseudo_label_accuracy")
     reporter.say(f"  {len(rows)} pseudo-labelled inputs join the {len(train)} labelled ones"
                  + (f" (pseudo-label accuracy {accuracy:.1%})" if accuracy is not None else ""))
-    return chosen, [keys[i] for i in rows], record
+    return chosen, [keys[i] for i in rows], record, [pool.items[i] for i in found.usable.tolist()]
 
 
 def with_added_labels(task: Task, splits: DataSplits, source: str | Path, seed: int = 0) -> DataSplits:

@@ -10,11 +10,20 @@ import numpy as np
 from headstart.files import atomic_write
 
 if TYPE_CHECKING:
-    from headstart.compare import Comparison
+    from headstart.compare.learning_curves import Comparison
 
 STYLE = {"scratch": {"color": "#b0413e", "linestyle": "--"}, "linear-probe": {"color": "#3b75af"},
          "head": {"color": "#7a5195"}, "fine-tune": {"color": "#2e8b57"}, "lora": {"color": "#ef8a17"},
          "contrastive": {"color": "#d45087"}}
+
+
+def style_of(curve: str) -> dict:
+    """A curve's colour from its strategy; a selection comparison's random curve dotted beside the active one."""
+    strategy, _, rule = curve.partition(", ")
+    style = dict(STYLE.get(strategy, {}))
+    if rule == "random":
+        style["linestyle"] = ":"
+    return style
 
 
 def _x(size: int | str, largest: int) -> float:
@@ -39,7 +48,7 @@ def plot_curves(comparison: Comparison, path: Path) -> Path:
         curve = comparison.curve(strategy)
         xs = [_x(size, largest) for size, *_ in curve]
         means, lows, highs = (np.array(values) for values in zip(*[(m, lo, hi) for _, m, lo, hi in curve], strict=True))
-        style = STYLE.get(strategy, {})
+        style = style_of(strategy)
         acc_ax.plot(xs, means * scale, marker="o", label=strategy, **style)
         acc_ax.fill_between(xs, lows * scale, highs * scale, alpha=0.15, color=style.get("color"))
         times = [np.mean([p.fit_seconds for p in comparison.points if p.strategy == strategy and p.size == size])
@@ -47,14 +56,15 @@ def plot_curves(comparison: Comparison, path: Path) -> Path:
         time_ax.plot(xs, times, marker="o", label=strategy, **style)
     sizes = list(dict.fromkeys(p.size for p in comparison.points))
     for ax in (acc_ax, time_ax):
-        ax.set_xscale("log")
+        if comparison.log_sizes:
+            ax.set_xscale("log")
         ax.set_xticks([_x(s, largest) for s in sizes], [str(s) for s in sizes])
         ax.minorticks_off()
         ax.set_xlabel(comparison.size_label)
         ax.grid(alpha=0.3)
     unit = ", %" if comparison.is_accuracy else ""
     acc_ax.set_ylabel(f"{comparison.score_name}{unit} ({comparison.n_test:,} examples)")
-    acc_ax.set_title(f"{comparison.model}: transfer against training from scratch")
+    acc_ax.set_title(f"{comparison.model}: {comparison.title}")
     acc_ax.legend(loc="lower right")
     time_ax.set_yscale("log")
     time_ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))

@@ -73,6 +73,7 @@ class FitContext:
     checkpoint: Checkpoint | None = None  # where trainers save their state every epoch (and resume from)
     throughput: Throughput | None = None  # forward-only passes (feature extraction) are added here
     task_params: dict[str, Any] = field(default_factory=dict)  # a task's own knobs (detection: freeze)
+    unlabeled: Sequence[Any] | None = None  # an unlabelled pool's usable inputs, for consistency training (issue 30)
 
     def trainer(self, model: nn.Module, patience: int = 3, features_only: bool = False,
                 trainer_class: type[Trainer] | None = None) -> Trainer:

@@ -9,7 +9,7 @@ from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.options import Range
 from headstart.strategies.base import FitContext, FitResult, Split, Strategy, budget_epochs
 from headstart.strategies.head import train_head_on_features
-from headstart.training.engine import layerwise_param_groups
+from headstart.training.engine import Consistency, layerwise_param_groups
 
 
 class FineTune(Strategy):
@@ -27,8 +27,12 @@ class FineTune(Strategy):
     layer_decay = 0.85
     partial_groups = 2
     partial_share = 0.3
-    options: ClassVar[dict[str, Range]] = {"warmup_epochs": Range(int, 0, 1000), "layer_decay": Range(float, 0.0, 1.0, low_open=True),
-               "partial_groups": Range(int, 1, 100), "partial_share": Range(float, 0.0, 1.0)}
+    unlabeled_weight = 1.0
+    threshold = 0.95
+    options: ClassVar[dict[str, Range]] = {
+        "warmup_epochs": Range(int, 0, 1000), "layer_decay": Range(float, 0.0, 1.0, low_open=True),
+        "partial_groups": Range(int, 1, 100), "partial_share": Range(float, 0.0, 1.0),
+        "unlabeled_weight": Range(float, 0.0, 100.0), "threshold": Range(float, 0.0, 1.0, low_open=True)}
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         model.set_trainable(0)
@@ -40,14 +44,33 @@ class FineTune(Strategy):
         trainer = ctx.trainer(model, patience=max(3, epochs // 4))
         train_set, val_set = ctx.dataset(train, train=True), (ctx.dataset(val, train=False) if val else None)
         groups = model.backbone_groups()
+        consistency, details = self.consistency(ctx)
         for stage, top, stage_epochs in stages:
             if stage_epochs <= 0:
                 continue
             model.set_trainable(top)
             param_groups = layerwise_param_groups(model, groups, lr, self.layer_decay, top)
-            trainer.run_stage(stage, train_set, val_set, param_groups, stage_epochs)
+            trainer.run_stage(stage, train_set, val_set, param_groups, stage_epochs, consistency=consistency)
         trainer.restore_best()
-        return FitResult(history + trainer.history, {"stages": [s[:3] for s in stages], "layer_decay": self.layer_decay})
+        if consistency is not None:
+            used = [r.unlabelled_used for r in trainer.history if r.unlabelled_used is not None]
+            details["consistency"]["mean_share_used"] = round(float(sum(used) / len(used)), 4) if used else None
+        return FitResult(history + trainer.history, {"stages": [s[:3] for s in stages], "layer_decay": self.layer_decay,
+                                                     **details})
+
+    def consistency(self, ctx: FitContext) -> tuple[Consistency | None, dict]:
+        """FixMatch on the unlabelled pool's inputs where the task has weak and strong views of them (images), and the
+        record of it; else (text: no strong augmentation that keeps a sentence's meaning is cheap enough here) the
+        pool teaches through the pseudo-labels alone."""
+        if not ctx.unlabeled or self.unlabeled_weight == 0:
+            return None, {}
+        views = ctx.task.consistency_views(ctx.unlabeled, ctx.preprocessing)
+        if views is None:
+            return None, {"consistency": {"used": False, "why": f"{ctx.task.name} inputs have no strong augmentation"}}
+        ctx.reporter.say(f"  consistency training (FixMatch) on {len(views)} unlabelled inputs: threshold "
+                         f"{self.threshold}, weight {self.unlabeled_weight}")
+        record = {"used": True, "inputs": len(views), "threshold": self.threshold, "weight": self.unlabeled_weight}
+        return Consistency(views, self.threshold, self.unlabeled_weight), {"consistency": record}
 
     def refit(self, result: FitResult) -> Strategy:
         return self.refit_epochs(result)

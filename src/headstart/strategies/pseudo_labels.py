@@ -19,7 +19,7 @@ Tried and dropped: self-training of the probe (rounds adding its most confident 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -72,6 +72,7 @@ class PseudoLabels:
     cv_accuracy: dict[str, float]
     left_out_unknown: int  # flagged by the unknown-input detector
     left_out_balance: int  # over their class's share of the pseudo-labels (balance, or the limit)
+    usable: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # pool rows not flagged unknown
 
     def record(self, classes: list[str]) -> dict[str, Any]:
         counts = np.bincount(self.targets, minlength=len(classes))
@@ -127,6 +128,7 @@ def pseudo_label(model: TransferModel, train: Split, pool: Split, ctx: FitContex
     if not usable.any():
         return PseudoLabels(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), "none",
                             "every pool input is unlike the labelled examples", {}, len(usable), 0)
+    usable_rows = np.flatnonzero(usable)
     z_train, power, scale = probe_inputs(x_train)
     z_pool = probe_inputs(x_pool[usable], power, scale)[0]
     y = np.asarray(train.targets)
@@ -172,11 +174,11 @@ def pseudo_label(model: TransferModel, train: Split, pool: Split, ctx: FitContex
             # are the easy inputs (self-training, measured: no gain). So without the graph's help, no pseudo-labels.
             return PseudoLabels(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), "none",
                                 f"no teacher that uses the pool beats the probe alone ({measured})", cv,
-                                int((~usable).sum()), 0)
+                                int((~usable).sum()), 0, usable_rows)
         reason = f"the most accurate ({measured})"
     probabilities = teach(np.arange(len(y)), c, len(y) + np.arange(len(z_pool)))[teacher]
     chosen = balanced_choice(probabilities, y, options.limit)
-    rows = np.flatnonzero(usable)[chosen]
     ctx.reporter.say(f"  pseudo-labels from {teacher}: {reason}")
+    rows = usable_rows[chosen]
     return PseudoLabels(rows, probabilities[chosen].argmax(1), probabilities[chosen].max(1), teacher, reason, cv,
-                        int((~usable).sum()), len(z_pool) - len(chosen))
+                        int((~usable).sum()), len(z_pool) - len(chosen), usable_rows)

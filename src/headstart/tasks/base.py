@@ -141,6 +141,11 @@ class Task(ABC):
         self.check_unlabeled()
         raise NotImplementedError
 
+    def consistency_views(self, items: Sequence[Any], preprocessing: dict) -> Dataset | None:
+        """Unlabelled ``items`` as (weak view, strong view) pairs for consistency training (FixMatch); None where the
+        task has no strong augmentation: its strategies then learn from the pool through pseudo-labels alone."""
+        return None
+
     input_column: str = "path"  # the column naming each input in the tables headstart writes and reads
 
     def table_cell(self, item: Any, name: str) -> str:

@@ -46,6 +46,7 @@ IMAGE_CACHE_ENV = "HEADSTART_IMAGE_CACHE_MB"
 DEFAULT_IMAGE_CACHE_MB = 1024
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample" / "fashion-mnist"
 DEFAULT_CROP_PCT = 0.875  # timm's evaluation crop, for models whose record has none
+STRONG_AUGMENT = "rand-m10-n2-mstd0.5"  # FixMatch's strong view: RandAugment, 2 operations at magnitude ~10 of 30
 
 
 # Steps that treat every channel alike and draw the same random numbers whatever the channels: on a greyscale
@@ -65,15 +66,21 @@ class ToRGB:
         return "ToRGB()"
 
 
-def image_transform(preprocessing: dict, train: bool) -> Compose:
-    """timm's transform for the model's preprocessing record (light augmentation when training), taking RGB or
-    greyscale images: a :class:`ToRGB` step follows the channel-blind ones."""
+def image_transform(preprocessing: dict, train: bool, strong: bool = False) -> Compose:
+    """timm's transform for the model's preprocessing record (light augmentation when training; ``strong``:
+    RandAugment and random erasing besides, FixMatch's strong view), taking RGB or greyscale images: a
+    :class:`ToRGB` step follows the channel-blind ones."""
     common = {
         "input_size": tuple(preprocessing.get("input_size", (3, 224, 224))),
         "interpolation": preprocessing.get("interpolation", "bilinear"),
         "mean": tuple(preprocessing.get("mean", (0.485, 0.456, 0.406))),
         "std": tuple(preprocessing.get("std", (0.229, 0.224, 0.225))),
     }
+    if strong:
+        # RandAugment's colour operations need RGB: greyscale images are made RGB first.
+        transform = create_transform(is_training=True, scale=(0.5, 1.0), color_jitter=None,
+                                     auto_augment=STRONG_AUGMENT, re_prob=0.5, **common)
+        return Compose([ToRGB(), *transform.transforms])
     if train:
         transform = create_transform(is_training=True, scale=(0.5, 1.0), color_jitter=None, **common)
     else:
@@ -151,6 +158,16 @@ def resize_shorter_side(image: Image.Image, side: int) -> Image.Image:
     from torchvision.transforms.functional import resize
 
     return resize(image, side, interpolation=InterpolationMode.BICUBIC)
+
+
+class TwoViews:
+    """The weak and the strong view of one image (consistency training)."""
+
+    def __init__(self, weak: Compose, strong: Compose) -> None:
+        self.weak, self.strong = weak, strong
+
+    def __call__(self, image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.weak(image), self.strong(image)
 
 
 class ImageDataset(Dataset):
@@ -250,12 +267,22 @@ class ImageTask(ClassificationTask):
     def inputs_dataset(
         self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool
     ) -> Dataset:
+        return self._dataset(items, targets, preprocessing, image_transform(preprocessing, train))
+
+    @staticmethod
+    def _dataset(items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, transform: Any
+                 ) -> ImageDataset:
         budget = decoded_cache_budget() if len(items) > 1 else 0
         scale, interpolation = scale_side(preprocessing), preprocessing.get("interpolation", "bilinear")
         # Shrinking in the cache is exact for bicubic evaluation transforms; others decode at full size.
         window = preprocessing.get("window")
         decoded = DecodedImages(scale if interpolation == "bicubic" else 1 << 30, budget, window) if budget else None
-        return ImageDataset(items, targets, image_transform(preprocessing, train), decoded, window)
+        return ImageDataset(items, targets, transform, decoded, window)
+
+    def consistency_views(self, items: Sequence[Any], preprocessing: dict) -> Dataset:
+        """Each unlabelled image as its usual training view and a strongly augmented one (RandAugment, erasing)."""
+        views = TwoViews(image_transform(preprocessing, True), image_transform(preprocessing, True, strong=True))
+        return self._dataset(items, None, preprocessing, views)
 
     def profile(self, items: Sequence[Any]) -> dict:
         """Sizes and modes of up to 200 images (headers only for files)."""

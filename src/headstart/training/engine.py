@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
@@ -38,9 +39,21 @@ class EpochRecord:
     val_acc: float | None
     lr: float
     seconds: float
+    unlabelled_used: float | None = None  # consistency training: the share of unlabelled inputs above the threshold
 
     def to_row(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class Consistency:
+    """FixMatch's unlabelled half (Sohn et al. 2020): beside each labelled batch, a batch of unlabelled inputs in two
+    views; the model's class for the weak view, where its probability reaches ``threshold`` (of the highest the
+    labelled loss aims for), is the target of the strong view, its loss weighted by ``weight``. ``views`` yields ((weak, strong), ignored) pairs."""
+
+    views: Dataset
+    threshold: float = 0.95
+    weight: float = 1.0
 
 
 class Trainer:
@@ -110,8 +123,11 @@ class Trainer:
         epochs: int,
         weight_decay: float = 0.01,
         warmup: float = 0.2,
+        consistency: Consistency | None = None,
     ) -> list[EpochRecord]:
-        """Train ``epochs`` epochs with AdamW: linear warm-up to each group's ``lr``, then cosine decay."""
+        """Train ``epochs`` epochs with AdamW: linear warm-up to each group's ``lr``, then cosine decay; with
+        ``consistency``, each step also learns from a batch of unlabelled inputs (one per labelled batch: an epoch
+        costs about 2.5 times as much)."""
         stage = self._stages
         self._stages += 1
         if epochs <= 0:
@@ -126,6 +142,7 @@ class Trainer:
             self.model = self.accelerator.prepare_model(self.accelerator.unwrap_model(self.model))
         train_loader = self._loader(train_data, train=True)
         val_loader = self._loader(val_data, train=False) if val_data is not None and len(val_data) else None
+        unlabelled = self._loader(consistency.views, train=True) if consistency is not None else None
         # PyTorch picks its fused (one kernel for all parameters) AdamW by default only on GPUs; on a CPU the
         # default loops over the tensors and took 15% of a MiniLM training step.
         fused = self.accelerator.device.type in ("cpu", "cuda")
@@ -142,7 +159,8 @@ class Trainer:
             epoch_seed = self.seed * 1000 + len(self.history)
             set_seed(epoch_seed)
             self._shuffle.manual_seed(epoch_seed)
-            record = self._epoch(name, epoch, epochs, train_loader, val_loader, optimizer, scheduler)
+            record = self._epoch(name, epoch, epochs, train_loader, val_loader, optimizer, scheduler,
+                                 (consistency, unlabelled) if consistency is not None else None)
             records.append(record)
             self.history.append(record)
             improved = self._remember_if_best(record)
@@ -183,16 +201,21 @@ class Trainer:
         state = TrainerState(stage, epoch, stage_done, meta, model.state_dict(), moments, best)
         self.checkpoint.save(self._index, state)
 
-    def _epoch(self, name, epoch, epochs, loader, val_loader, optimizer, scheduler) -> EpochRecord:
+    def _epoch(self, name, epoch, epochs, loader, val_loader, optimizer, scheduler, unlabelled=None) -> EpochRecord:
         start = time.perf_counter()
         self.model.train()
         total_loss, correct, seen = 0.0, 0, 0
         steps = self.reporter.track(loader, len(loader), f"{name} {epoch}/{epochs}")
+        # The unlabelled loader's shuffle is drawn from the generator after the labelled one's: seeded by the epoch.
+        pairs, used = (endless(unlabelled[1]), []) if unlabelled is not None else (None, [])
         for inputs, targets in steps:
             interrupt.check()
-            with autocast(self.accelerator.device, self.precision):
-                logits = self.model(channels_last(inputs))
-            loss = self.compute_loss(logits, targets)
+            if pairs is None:
+                with autocast(self.accelerator.device, self.precision):
+                    logits = self.model(channels_last(inputs))
+                loss = self.compute_loss(logits, targets)
+            else:
+                logits, loss = self._consistency_step(inputs, targets, next(pairs)[0], unlabelled[0], used)
             optimizer.zero_grad(set_to_none=True)
             self.accelerator.backward(loss)
             optimizer.step()
@@ -205,8 +228,28 @@ class Trainer:
         val_loss, val_acc = self.evaluate(val_loader) if val_loader is not None else (None, None)
         return EpochRecord(
             name, epoch, total_loss / max(seen, 1), correct / max(seen, 1), val_loss, val_acc, lr,
-            time.perf_counter() - start,
+            time.perf_counter() - start, float(np.mean(used)) if used else None,
         )
+
+    def _consistency_step(self, inputs, targets, views, consistency: Consistency, used: list[float]):
+        """(the labelled batch's logits, the FixMatch loss): the weak view's confident classes (no gradient) are
+        the strong view's targets; labelled and strong inputs go through the model together, so BatchNorm sees
+        both (as in FixMatch)."""
+        weak, strong = views
+        with torch.no_grad(), autocast(self.accelerator.device, self.precision):
+            guess = torch.softmax(self.model(channels_last(weak)).float(), dim=1)
+        confidence, target = guess.max(dim=1)
+        # Label smoothing caps the probability the labelled loss aims for (0.91 for 10 classes at 0.1): the threshold
+        # is a share of that cap, so that 0.95 means what it means in FixMatch, which trains without smoothing.
+        smoothing = self.loss_fn.label_smoothing
+        ceiling = 1.0 - smoothing + smoothing / guess.shape[1]
+        mask = (confidence >= consistency.threshold * ceiling).float()
+        used.append(mask.mean().item())
+        with autocast(self.accelerator.device, self.precision):
+            logits = self.model(channels_last(torch.cat([inputs, strong])))
+        labelled, unlabelled = logits[: len(inputs)], logits[len(inputs):].float()
+        unlabelled_loss = (nn.functional.cross_entropy(unlabelled, target, reduction="none") * mask).mean()
+        return labelled, self.compute_loss(labelled, targets) + consistency.weight * unlabelled_loss
 
     def _sum_over_processes(self, *values: float) -> list[float]:
         if self.accelerator.num_processes == 1:
@@ -283,12 +326,19 @@ def warmup_cosine(
     return torch.optim.lr_scheduler.SequentialLR(optimizer, [linear, cosine], milestones=[warmup_steps])
 
 
+def endless(loader: Iterable) -> Iterator:
+    """``loader``'s batches over and over, reshuffled each pass (``itertools.cycle`` would keep every batch)."""
+    while True:
+        yield from loader
+
+
 def _format_record(record: EpochRecord, improved: bool) -> str:
     val = "" if record.val_acc is None else f"  val loss {record.val_loss:.3f}  val acc {record.val_acc:.3f}"
+    used = "" if record.unlabelled_used is None else f"  unlabelled used {record.unlabelled_used:.0%}"
     mark = " *" if improved and record.val_acc is not None else ""
     return (
         f"  {record.stage} epoch {record.epoch}: train loss {record.train_loss:.3f}  train acc "
-        f"{record.train_acc:.3f}{val}  ({record.seconds:.0f}s){mark}"
+        f"{record.train_acc:.3f}{val}{used}  ({record.seconds:.0f}s){mark}"
     )
 
 

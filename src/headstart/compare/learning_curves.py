@@ -34,6 +34,7 @@ SIZE_UNITS = {
     "per_class": ("labelled examples per class", " / class", " per class"),
     "per_label": ("labelled examples per label (each label on at least this many)", " / label", " per label"),
     "images": ("labelled images", " images", " images"),
+    "labels": ("labelled examples", " labels", " labels"),
 }
 
 
@@ -48,6 +49,7 @@ class CurvePoint:
     score: float  # the task's curve score: test accuracy, or mAP@0.5 for detection
     fit_seconds: float
     metrics: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # more CSV columns: the selection round, its seconds
 
 
 @dataclass
@@ -61,6 +63,8 @@ class Comparison:
     findings: list[str] = field(default_factory=list)
     score_name: str = "test accuracy"
     size_unit: str = "per_class"  # a key of SIZE_UNITS
+    title: str = "transfer against training from scratch"
+    log_sizes: bool = True  # sizes spaced on a log scale in the figure (learning curves), else linear (rounds)
 
     @property
     def is_accuracy(self) -> bool:
@@ -103,7 +107,8 @@ class Comparison:
         rows = []
         for p in self.points:
             row = {"strategy": p.strategy, self.size_unit: p.size, "seed": p.seed, "n_train": p.n_train}
-            rows.append({**row, **{k: v for k, v in p.metrics.items() if k not in row}, "fit_seconds": p.fit_seconds})
+            row.update({k: v for k, v in p.metrics.items() if k not in row})
+            rows.append({**row, "fit_seconds": p.fit_seconds, **{k: v for k, v in p.details.items() if k not in row}})
         return rows
 
 
@@ -160,7 +165,7 @@ def scratch_needs(comparison: Comparison, transfer: Sequence[str]) -> str | None
 
 
 def compare(
-    data: str | Path,
+    data: str | Path | DataSplits,
     model: str | None = None,
     strategies: Sequence[str] | None = None,
     sizes: Sequence[int | str] = (10, 50, 100, "all"),
@@ -171,49 +176,104 @@ def compare(
     test_per_class: int | None = None,
     out: str | Path | None = None,
     verbose: bool = False,
+    selection: Sequence[str] | None = None,
+    rounds: int | None = None,
+    per_round: int | None = None,
     **params: Any,
 ) -> Comparison:
-    """Train ``strategies`` (default: the task's, transfer and scratch) at every size (labelled examples per class, or images for detection; "all" uses one
-    seed) and seed, score each on one fixed test split (at most ``test_per_class`` per class, drawn with seed 0),
-    and write curves.csv, curves.png and summary.json to ``out``."""
-    from headstart.estimators import estimator_for
-    from headstart.reports.curves import plot_curves
+    """Train ``strategies`` (default: the task's, transfer and scratch) at every size (labelled examples per class,
+    or images for detection; "all" uses one seed) and seed, score each on one fixed test split (at most
+    ``test_per_class`` per class, drawn with seed 0), and write curves.csv, curves.png and summary.json to ``out``.
 
-    task = resolve_task(task, data, model, multi_label)
+    With ``selection`` (rules of ``SELECTION_RULES``, e.g. ``["random", "active"]``): start from the one size given,
+    then ``rounds`` (5) times label ``per_round`` (100) more examples of the data chosen by each rule (their labels held back
+    until chosen) and train again; see selection.py."""
+    from headstart.estimators import estimator_for
+
+    task = resolve_task(task, None if isinstance(data, DataSplits) else data, model, multi_label)
     handler = get_task(task)
     handler.check_read_options({"test_per_class": test_per_class})
     estimator_cls = estimator_for(task)
     estimator_cls.check_knobs(params)
-    reporter = Reporter(verbose)
-    pool, test, test_record = fixed_test_split(handler.read(data, test_per_class=test_per_class, seed=0), task)
+    if selection:
+        from headstart.compare.selection import check_selection
+
+        rounds, per_round = check_selection(handler, selection, sizes, rounds, per_round)
+    elif rounds is not None or per_round is not None:
+        raise HeadstartError("--rounds and --per-round apply to a selection comparison; add --selection random,active "
+                             "or leave them out")
+    splits = data if isinstance(data, DataSplits) else handler.read(data, test_per_class=test_per_class, seed=0)
+    pool, test, test_record = fixed_test_split(splits, task)
     out_dir = Path(out) if out else Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-compare"
     out_dir.mkdir(parents=True, exist_ok=True)
     model_name = model or handler.default_model
     score_key, score_name = handler.curve_score
+    if selection:
+        from headstart.compare.selection import selection_curves
+
+        comparison = Comparison([], out_dir, len(test), model_name, score_name=score_name, size_unit="labels",
+                                title="active against random selection", log_sizes=False)
+        run = Trainer(estimator_cls, model_name, params, verbose, score_key, test, test_record)
+        strategies = list(strategies or handler.compare_strategies[:1])
+        return selection_curves(comparison, run, handler, pool, strategies, int(sizes[0]), seeds, selection,
+                                rounds, per_round)
     strategies = list(strategies or handler.compare_strategies)
     comparison = Comparison([], out_dir, len(test), model_name, score_name=score_name, size_unit=handler.size_unit)
+    run = Trainer(estimator_cls, model_name, params, verbose, score_key, test, test_record)
     for size in sizes:
         for seed in seeds if size != "all" else list(seeds)[:1]:
             train = pool if size == "all" else handler.draw_train(pool, int(size), seed)
             for strategy in strategies:
-                reporter.say(f"[bold]{strategy}[/], {size} ({comparison.size_label}), seed {seed}: "
-                             f"{len(train)} training examples")
-                start = time.perf_counter()
-                estimator = estimator_cls(model_name, strategy, seed=seed, verbose=verbose, **params)
-                estimator.fit(DataSplits(train, None, test, {"test": test_record}))
-                fit_seconds = time.perf_counter() - start
-                scores = estimator.evaluate(test)
-                metrics = {k: round(float(v), 6) for k, v in scores.items() if isinstance(v, int | float)}
-                comparison.points.append(CurvePoint(strategy, size, seed, len(train), float(scores[score_key]),
-                                                    round(fit_seconds, 2), metrics))
+                run.say(f"[bold]{strategy}[/], {size} ({comparison.size_label}), seed {seed}: "
+                        f"{len(train)} training examples")
+                comparison.points.append(run(strategy, size, seed, train)[1])
                 write_csv(out_dir / "curves.csv", comparison.rows())  # kept up to date as points come
     finding = scratch_needs(comparison, strategies) if "scratch" in strategies else None
     comparison.findings = [finding] if finding else []
+    return finish(comparison, run, {"task": task, "strategies": strategies, "sizes": list(sizes),
+                                    "seeds": list(seeds), "size_unit": handler.size_unit})
+
+
+@dataclass
+class Trainer:
+    """Trains one point of a comparison (a strategy on a training set, with a seed) and scores it on the fixed test
+    split."""
+
+    estimator_cls: type
+    model: str
+    params: dict[str, Any]
+    verbose: bool
+    score_key: str
+    test: Any
+    test_record: str
+
+    def say(self, line: str) -> None:
+        Reporter(self.verbose).say(line)
+
+    def __call__(self, strategy: str, size: int | str, seed: int, train: Any, curve: str | None = None
+                 ) -> tuple[Any, CurvePoint]:
+        """(the fitted estimator, its point on the curve named ``curve``, by default the strategy's)."""
+        start = time.perf_counter()
+        estimator = self.estimator_cls(self.model, strategy, seed=seed, verbose=self.verbose, **self.params)
+        estimator.fit(DataSplits(train, None, self.test, {"test": self.test_record}))
+        fit_seconds = time.perf_counter() - start
+        scores = estimator.evaluate(self.test)
+        metrics = {k: round(float(v), 6) for k, v in scores.items() if isinstance(v, int | float)}
+        return estimator, CurvePoint(curve or strategy, size, seed, len(train), float(scores[self.score_key]),
+                                     round(fit_seconds, 2), metrics)
+
+
+def finish(comparison: Comparison, run: Trainer, record: dict[str, Any]) -> Comparison:
+    """Write the comparison's curves.csv, curves.png and summary.json (with ``record``) and return it."""
+    from headstart.reports.curves import plot_curves
+
+    out_dir = comparison.out_dir
+    write_csv(out_dir / "curves.csv", comparison.rows())
     plot_curves(comparison, out_dir / "curves.png")
+    curves = list(dict.fromkeys(p.strategy for p in comparison.points))
     write_json(out_dir / "summary.json", {
-        "model": model_name, "task": task, "strategies": list(strategies), "sizes": list(sizes), "seeds": list(seeds),
-        "score": score_name, "size_unit": handler.size_unit,
-        "test": {"n": len(test), "made_from": test_record}, "findings": comparison.findings,
-        "curves": {s: comparison.curve(s) for s in strategies}, "params": params,
+        "model": comparison.model, **record, "score": comparison.score_name,
+        "test": {"n": comparison.n_test, "made_from": run.test_record}, "findings": comparison.findings,
+        "curves": {name: comparison.curve(name) for name in curves}, "params": run.params,
     })
     return comparison
