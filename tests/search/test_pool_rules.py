@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from headstart.search.active import choose_to_label, margin_uncertainty, weighted_k_center
+from headstart.search.active import choose_to_label, margin_uncertainty, typical_uncertain, typicality
 from headstart.search.propagation import knn_graph, propagate
 from headstart.strategies.pseudo_labels import balanced_choice, predicted_classes, quotas
 
@@ -47,14 +47,23 @@ def test_rows_propagation_never_reaches_are_not_pseudo_labelled():
     assert np.isin(balanced_choice(spread[2:], np.asarray([0, 1])), np.arange(18)).all()
 
 
-def test_margin_and_the_weighted_k_center_rule():
+def test_margin_and_one_typical_uncertain_input_per_cluster():
     assert margin_uncertainty(np.asarray([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [0.6, 0.3, 0.1]])) == pytest.approx(
         [1.0, 0.0, 0.7])
-    points = np.eye(4, dtype=np.float32)[[0, 0, 1, 2, 3]]  # rows 0 and 1 are the same point; row 4 is labelled
-    nearest = np.asarray([1.0, 1.0, 1.0, 1.0, 0.0])
-    order = weighted_k_center(points, np.asarray([0.9, 0.9, 0.5, 0.4, 1.0]), nearest, 4).tolist()
-    assert order[:3] == [0, 2, 3]  # the most uncertain, then the others; its copy (1) and the repeat (4) wait
-    assert order[3] in (1, 4)
+    rng = np.random.default_rng(0)
+    # Two groups of 40 around different directions; in each, one far-off member is the most uncertain.
+    groups = [np.eye(8)[i] + rng.normal(0, 0.05, (40, 8)) for i in (0, 1)]
+    groups[0][0] += 0.6 * np.eye(8)[5]
+    groups[1][0] += 0.6 * np.eye(8)[6]
+    features = np.concatenate(groups).astype(np.float32)
+    uncertainty = np.full(80, 0.2)
+    uncertainty[[0, 40]] = 0.9  # the outliers: uncertain, atypical
+    uncertainty[[7, 47]] = 0.6  # typical and nearly as uncertain
+    chosen = typical_uncertain(features, uncertainty, 2)
+    assert sorted(chosen.tolist()) == [7, 47]  # one per group, and not the outliers
+    assert typicality(features[:40])[0] < np.median(typicality(features[:40]))
+    repeated = np.repeat(features[:3], 10, axis=0)  # 3 distinct rows: 5 clusters cannot all be filled
+    assert len(set(typical_uncertain(repeated, np.linspace(0, 1, 30), 5).tolist())) == 5
 
 
 def test_near_duplicates_are_not_all_chosen():

@@ -75,7 +75,7 @@ def rank_pool(estimator: Any, items: list, n: int) -> PoolRanking:
         taken = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
         centres = np.concatenate([labelled, features[taken]]) if len(taken) else labelled
         picked, uncertainty[rows], distance[rows] = choose_to_label(features[rows], probabilities[rows], centres,
-                                                                    wanted)
+                                                                    wanted, estimator.seed)
         chosen.append(rows[picked])
     order = np.concatenate(chosen) if chosen else np.zeros(0, np.int64)
     return PoolRanking(order, probabilities.argmax(axis=1), probabilities.max(axis=1), uncertainty, distance)
