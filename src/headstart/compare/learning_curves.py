@@ -213,13 +213,13 @@ def compare(
 
         comparison = Comparison([], out_dir, len(test), model_name, score_name=score_name, size_unit="labels",
                                 title="active against random selection", log_sizes=False)
-        run = Trainer(estimator_cls, model_name, params, verbose, score_key, test, test_record)
+        run = PointTrainer(estimator_cls, model_name, params, verbose, score_key, test, test_record)
         strategies = list(strategies or handler.compare_strategies[:1])
         return selection_curves(comparison, run, handler, pool, strategies, int(sizes[0]), seeds, selection,
                                 rounds, per_round)
     strategies = list(strategies or handler.compare_strategies)
     comparison = Comparison([], out_dir, len(test), model_name, score_name=score_name, size_unit=handler.size_unit)
-    run = Trainer(estimator_cls, model_name, params, verbose, score_key, test, test_record)
+    run = PointTrainer(estimator_cls, model_name, params, verbose, score_key, test, test_record)
     for size in sizes:
         for seed in seeds if size != "all" else list(seeds)[:1]:
             train = pool if size == "all" else handler.draw_train(pool, int(size), seed)
@@ -235,7 +235,7 @@ def compare(
 
 
 @dataclass
-class Trainer:
+class PointTrainer:
     """Trains one point of a comparison (a strategy on a training set, with a seed) and scores it on the fixed test
     split."""
 
@@ -263,7 +263,7 @@ class Trainer:
                                      round(fit_seconds, 2), metrics)
 
 
-def finish(comparison: Comparison, run: Trainer, record: dict[str, Any]) -> Comparison:
+def finish(comparison: Comparison, run: PointTrainer, record: dict[str, Any]) -> Comparison:
     """Write the comparison's curves.csv, curves.png and summary.json (with ``record``) and return it."""
     from headstart.reports.curves import plot_curves
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from headstart.compare.learning_curves import Comparison, CurvePoint, Trainer, finish
+from headstart.compare.learning_curves import Comparison, CurvePoint, PointTrainer, finish
 from headstart.errors import HeadstartError
 from headstart.estimators.labelling import rank_pool
 from headstart.options import Range, check_range
@@ -54,7 +54,7 @@ def check_selection(task: Task, selection: Sequence[str], sizes: Sequence[int | 
     return rounds, per_round
 
 
-def selection_curves(comparison: Comparison, run: Trainer, task: Task, pool: Any, strategies: Sequence[str],
+def selection_curves(comparison: Comparison, run: PointTrainer, task: Task, pool: Any, strategies: Sequence[str],
                      start_size: int, seeds: Sequence[int], selection: Sequence[str], rounds: int,
                      per_round: int) -> Comparison:
     """Every strategy, seed and rule through ``rounds`` rounds: one curve per strategy and rule, and chosen.csv
@@ -85,7 +85,7 @@ class Rounds:
     """The label-train-label loop of one comparison; ``chosen`` lists what each rule chose (chosen.csv)."""
 
     comparison: Comparison
-    run: Trainer
+    run: PointTrainer
     pool: Any
     rounds: int
     per_round: int
