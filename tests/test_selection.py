@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from unittest.mock import patch
 
 import pytest
 from typer.testing import CliRunner
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 from headstart import ImageClassifier
 from headstart.cli import app
 from headstart.compare import compare, fixed_test_split, parse_selection
+from headstart.compare.learning_curves import PointTrainer
 from headstart.data.dataset import DataSplits
 from headstart.errors import HeadstartError
 from headstart.tasks import get_task
@@ -25,8 +27,11 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def result(data, tmp_path_factory):
-    return compare(data, "efficientnet_lite0", ["linear-probe"], [3], [0], out=tmp_path_factory.mktemp("sel-out"),
-                   selection=["random", "active"], rounds=2, per_round=8, **PARAMS)
+    with patch.object(PointTrainer, "__call__", autospec=True, side_effect=PointTrainer.__call__) as fits:
+        found = compare(data, "efficientnet_lite0", ["linear-probe"], [3], [0], out=tmp_path_factory.mktemp("sel"),
+                        selection=["random", "active"], rounds=2, per_round=8, **PARAMS)
+    found.fits = fits.call_count
+    return found
 
 
 def rows_of(path):
@@ -39,8 +44,8 @@ def test_each_rule_labels_per_round_more_and_shares_the_start(result):
     assert [(r["strategy"], r["labels"], r["round"]) for r in rows] == [
         (f"linear-probe, {rule}", str(12 + 8 * k), str(k)) for rule in ("random", "active") for k in range(3)]
     assert all(r["n_train"] == r["labels"] for r in rows)
-    random, active = rows[:3], rows[3:]
-    assert random[0]["accuracy"] == active[0]["accuracy"]  # the same start, trained once
+    assert result.fits == 5  # the start is trained once for both rules
+    assert [r["shared_start"] for r in rows] == ["False"] * 4 + ["True", "False"]
     chosen = rows_of(result.out_dir / "chosen.csv")
     for rule in ("random", "active"):
         ids = [r["id"] for r in chosen if r["selection"] == rule]
@@ -83,6 +88,9 @@ def test_selection_options_are_checked_before_anything_is_read(data, tmp_path):
         compare(tmp_path / "missing", task="image-multilabel", sizes=[3], selection=["active"])
     with pytest.raises(HeadstartError, match="apply to a selection comparison"):
         compare(data, "efficientnet_lite0", sizes=[3], rounds=2)
+    with pytest.raises(HeadstartError, match="missing") as raised:  # the default start, 10 per class, is one size
+        compare(tmp_path / "missing", "efficientnet_lite0", selection=["random"])
+    assert "--sizes" not in str(raised.value)
 
 
 def test_a_budget_larger_than_the_data_is_refused_before_training(data, tmp_path):

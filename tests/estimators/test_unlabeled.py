@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,6 +89,8 @@ def test_what_cannot_use_a_pool_is_refused_before_training(small_folder, tmp_pat
     with pytest.raises(HeadstartError, match="--unlabeled does not apply to .*label sets"):
         ImageMultiLabelClassifier(strategy="linear-probe").fit(pool[:4], [["a"], ["b"], ["a", "b"], []],
                                                                   unlabeled=pool)
+    with pytest.raises(HeadstartError, match="fine-tune's threshold applies only with an unlabelled pool"):
+        ImageClassifier(strategy="fine-tune(threshold=0.9)").fit(small_folder)
     with pytest.raises(HeadstartError, match="pseudo-label teacher 'graph'"):
         ImageClassifier(strategy="linear-probe", pseudo_teacher="graph").fit(small_folder, unlabeled=["x"])
     result = run_cli("train", small_folder, "--unlabeled", tmp_path / "nowhere", "--strategy", "linear-probe")
@@ -190,7 +193,7 @@ def test_the_head_keeps_pseudo_labels_for_its_refit(tmp_path):
 
 
 @pytest.mark.slow
-def test_fine_tune_learns_from_the_pool_inputs_by_consistency(tmp_path):
+def test_fine_tune_pairs_labelled_batches_with_pool_images_above_the_threshold(tmp_path):
     """FixMatch: each step pairs a labelled batch with unlabelled inputs, whose weak view's confident class teaches
     the strong view; at a threshold every guess passes, every unlabelled input is used."""
     from headstart.tasks.image import SAMPLE_DIR
@@ -205,12 +208,16 @@ def test_fine_tune_learns_from_the_pool_inputs_by_consistency(tmp_path):
     trained = [row for row in clf.history_ if "head" not in row["stage"]]
     assert trained and all(row["unlabelled_used"] == 1.0 for row in trained)
     assert record["consistency"]["mean_share_used"] == 1.0
+    from headstart.reports.page import unlabeled_summary
+
+    said = unlabeled_summary({"unlabeled": record})
+    assert f"consistency training (FixMatch) on {record['consistency']['inputs']} of them, 100% confident" in said
     off = ImageClassifier(strategy="fine-tune(warmup_epochs=1,unlabeled_weight=0)", **options).fit(data, unlabeled=pool)
     assert "consistency" not in off.fit_details_["unlabeled"]
     assert all(row["unlabelled_used"] is None for row in off.history_)
 
 
-def test_text_fine_tune_learns_from_the_pool_through_pseudo_labels_alone():
+def test_consistency_views_exist_for_images_and_not_for_text():
     from headstart.strategies import FitContext
     from headstart.strategies.fine_tune import FineTune
     from headstart.tasks import get_task
@@ -223,3 +230,21 @@ def test_text_fine_tune_learns_from_the_pool_through_pseudo_labels_alone():
     consistency, record = FineTune().consistency(image)
     weak, strong = consistency.views[0][0]
     assert weak.shape == strong.shape == (3, 32, 32) and record["consistency"]["inputs"] == 1
+
+
+@pytest.mark.slow
+def test_inputs_flagged_unknown_are_suggested_after_all_the_others(small_folder):
+    from headstart.tasks.image import SAMPLE_DIR
+
+    clf = ImageClassifier(strategy="linear-probe", image_size=64, precision="fp32").fit(small_folder)
+    unseen = [str(p) for c in ("bag", "sneaker", "trouser") for p in sorted((SAMPLE_DIR / "train" / c).glob("*.png"))[20:24]]
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 256, (28, 28), dtype=np.uint8) for _ in range(8)]
+    pool = unseen + noise
+    flagged = clf.predict_unknown(pool)
+    assert flagged[len(unseen):].sum() >= 4 and (~flagged).sum() >= 4  # both kinds are there
+    ranked = [row["input"] for row in clf.suggest(pool, n=len(pool))]
+    names = [str(Path(p).resolve()) for p in unseen] + [f"unlabelled/{i}" for i in range(len(unseen), len(pool))]
+    order = [ranked.index(name) for name in names]
+    kept = [o for o, f in zip(order, flagged, strict=True) if not f]
+    assert max(kept) < min(o for o, f in zip(order, flagged, strict=True) if f)

@@ -167,7 +167,7 @@ def compare(
         raise HeadstartError(f"cannot read the seeds '{seeds}'; give integers, e.g. 0,1,2") from exc
     params = {k: v for k, v in {"image_size": image_size, "epochs": epochs}.items() if v is not None}
     result = run_compare(
-        data, model, split_names(strategies), parse_sizes(sizes or ("10" if selection else "10,50,100,all")),
+        data, model, split_names(strategies), parse_sizes(sizes) if sizes is not None else None,
         seed_list, task=task, multi_label=multi_label, test_per_class=test_per_class, out=out_dir,
         verbose=not quiet, precision=precision, rounds=rounds, per_round=per_round,
         selection=parse_selection(selection) if selection is not None else None, **params,

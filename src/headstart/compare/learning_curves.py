@@ -168,7 +168,7 @@ def compare(
     data: str | Path | DataSplits,
     model: str | None = None,
     strategies: Sequence[str] | None = None,
-    sizes: Sequence[int | str] = (10, 50, 100, "all"),
+    sizes: Sequence[int | str] | None = None,
     seeds: Sequence[int] = (0, 1, 2),
     *,
     task: str | None = None,
@@ -182,10 +182,11 @@ def compare(
     **params: Any,
 ) -> Comparison:
     """Train ``strategies`` (default: the task's, transfer and scratch) at every size (labelled examples per class,
-    or images for detection; "all" uses one seed) and seed, score each on one fixed test split (at most
+    or images for detection; "all" uses one seed; default 10, 50, 100, all) and seed, score each on one fixed test split (at most
     ``test_per_class`` per class, drawn with seed 0), and write curves.csv, curves.png and summary.json to ``out``.
 
-    With ``selection`` (rules of ``SELECTION_RULES``, e.g. ``["random", "active"]``): start from the one size given,
+    With ``selection`` (rules of ``SELECTION_RULES``, e.g. ``["random", "active"]``): start from the one size given
+    (default 10),
     then ``rounds`` (5) times label ``per_round`` (100) more examples of the data chosen by each rule (their labels held back
     until chosen) and train again; see selection.py."""
     from headstart.estimators import estimator_for
@@ -195,6 +196,7 @@ def compare(
     handler.check_read_options({"test_per_class": test_per_class})
     estimator_cls = estimator_for(task)
     estimator_cls.check_knobs(params)
+    sizes = list(sizes or ([10] if selection else [10, 50, 100, "all"]))
     if selection:
         from headstart.compare.selection import check_selection
 

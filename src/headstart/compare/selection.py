@@ -2,8 +2,8 @@
 
 Start from the same seeded draw of labelled examples per class; each round, train, score on the fixed test split,
 then choose ``per_round`` more examples of the rest of the data (their labels held back until chosen) by each rule:
-``random`` draws them (seeded), ``active`` asks the trained model what to label (``suggest``: uncertain inputs
-spread over the feature space, estimators/labelling.py). The curves show how much a labelling budget buys under each
+``random`` draws them (seeded), ``active`` asks the trained model what to label (``suggest``: one typical, uncertain
+input per cluster of the pool, search/active.py). The curves show how much a labelling budget buys under each
 rule, and the findings the gap after each round and the seconds each rule took to choose.
 """
 
@@ -101,12 +101,14 @@ class Rounds:
             train = self.pool.subset(sorted(labelled))
             self.run.say(f"[bold]{curve}[/], round {round_} of {self.rounds}, seed {seed}: {len(train)} labelled "
                          "examples")
-            if round_ == 0 and fitted is not None:
+            shared = round_ == 0 and fitted is not None
+            if shared:
                 estimator, point = fitted[0], CurvePoint(**{**vars(fitted[1]), "strategy": curve, "details": {}})
             else:
                 estimator, point = self.run(strategy, len(train), seed, train, curve)
                 fitted = fitted or (estimator, point)
-            point.details = {"selection": rule, "round": round_}
+            # a shared start is the first rule's model, not trained again: its fit_seconds are that model's
+            point.details = {"selection": rule, "round": round_, "shared_start": shared}
             self.comparison.points.append(point)
             if round_ < self.rounds:
                 started = time.perf_counter()
@@ -145,7 +147,8 @@ def gaps(comparison: Comparison, strategies: Sequence[str], selection: Sequence[
         for rule in selection:
             seconds = [p.details["select_seconds"] for p in comparison.points
                        if p.strategy == f"{strategy}, {rule}" and "select_seconds" in p.details]
-            fits = [p.fit_seconds for p in comparison.points if p.strategy == f"{strategy}, {rule}"]
+            fits = [p.fit_seconds for p in comparison.points if p.strategy == f"{strategy}, {rule}"
+                    and not p.details.get("shared_start")]
             lines.append(f"{strategy}, {rule}: {np.mean(seconds):.1f} s to choose a round's examples, "
                          f"{np.mean(fits):.1f} s to train")
     return lines

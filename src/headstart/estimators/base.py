@@ -235,6 +235,8 @@ class Estimator(BaseEstimator):
         self._checked_params()  # every knob range-checked first, named as the user wrote it
         if not given:
             self._without_pool()
+            if strategy_name(self.strategy) != AUTO:
+                get_strategy(self.strategy).check_without_pool()
             return None
         self._task().check_unlabeled()
         if strategy_name(self.strategy) != AUTO:

@@ -93,13 +93,19 @@ def unlabeled_summary(summary: dict) -> str | None:
         return None
     left = ", ".join(f"{count} {why.replace('_', ' ')}" for why, count in record.get("left_out", {}).items() if count)
     right = record.get("pseudo_label_accuracy")
+    consistency = record.get("consistency") or {}
+    share = consistency.get("mean_share_used")
+    fixmatch = (f"; consistency training (FixMatch) on {consistency['inputs']} of them"
+                + (f", {share:.0%} confident enough per step on average" if share is not None else "")
+                if consistency.get("used") else "")
     if not record["pseudo_labels"]:
-        return (f"none of the {record['pool']} new inputs of {record['source']} used: {record['teacher_reason']}"
-                + (f"; left out: {left}" if left else ""))
+        lead = "no pseudo-labels for" if fixmatch else "none used of"
+        return (f"{lead} the {record['pool']} new inputs of {record['source']}: {record['teacher_reason']}"
+                + fixmatch + (f"; left out: {left}" if left else ""))
     return (f"{record['pseudo_labels']} of the {record['pool']} new inputs of {record['source']} pseudo-labelled by "
             f"{record['teacher']} ({record['teacher_reason']})" + (f", {right:.1%} of them right" if right is not None
                                                                    else "")
-            + (f"; left out: {left}" if left else "") + f"; {record['seconds']:.0f} s")
+            + fixmatch + (f"; left out: {left}" if left else "") + f"; {record['seconds']:.0f} s")
 
 
 def _unlabeled_part(summary: dict) -> str:

@@ -83,8 +83,8 @@ def typical_uncertain(features: np.ndarray, uncertainty: np.ndarray, n: int, see
     """Indices of ``n`` rows (fewer if there are fewer), one per k-means cluster, largest cluster first: in each, the
     row with the highest uncertainty times typicality (relative to the cluster's most typical row)."""
     k = min(n, len(features))
-    if k == 0:
-        return np.zeros(0, np.int64)
+    if k == len(features):  # every row: the most uncertain first
+        return np.argsort(-uncertainty, kind="stable").astype(np.int64)
     assigned, reduced = clusters(features, k, seed)
     sizes = np.bincount(assigned, minlength=k)
     chosen = []

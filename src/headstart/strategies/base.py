@@ -145,6 +145,7 @@ class Strategy(ABC):
     frozen_backbone: ClassVar[bool] = False  # the backbone keeps its pre-trained weights (its features can be cached)
     trains_epochs: ClassVar[bool] = True  # whether ``epochs``/``lr`` mean anything to it (not for a linear probe)
     options: ClassVar[dict[str, Range]] = {}
+    pool_options: ClassVar[tuple[str, ...]] = ()  # options that only mean something with an unlabelled pool
     epochs: int | None = None
     lr: float | None = None
 
@@ -183,6 +184,14 @@ class Strategy(ABC):
     @abstractmethod
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         """Train ``model`` on ``train`` (selecting on ``val`` when given); return its history and choices."""
+
+    def check_without_pool(self) -> None:
+        """Refuse options set for an unlabelled pool when there is none (they would be silently ignored)."""
+        given = [key for key in self.pool_options if key in self.get_params()]
+        if given:
+            verb, them = ("applies", "it") if len(given) == 1 else ("apply", "them")
+            raise HeadstartError(f"{self.name}'s {' and '.join(given)} {verb} only with an unlabelled pool; give "
+                                 f"--unlabeled POOL or leave {them} out")
 
     def with_options(self, **options: Any) -> Strategy:
         """A copy of this strategy with ``options`` set on top of its own."""

@@ -29,6 +29,7 @@ class FineTune(Strategy):
     partial_share = 0.3
     unlabeled_weight = 1.0
     threshold = 0.95
+    pool_options = ("unlabeled_weight", "threshold")
     options: ClassVar[dict[str, Range]] = {
         "warmup_epochs": Range(int, 0, 1000), "layer_decay": Range(float, 0.0, 1.0, low_open=True),
         "partial_groups": Range(int, 1, 100), "partial_share": Range(float, 0.0, 1.0),
