@@ -1,12 +1,12 @@
 """Issue 30's huge pool: `headstart train --unlabeled` with 100,000 image files, interrupted and resumed.
 
-    python bench/huge_pool.py --stop-after 120
+    python bench/huge_pool.py --stop-after 60
 
 The pool: Fashion-MNIST's 60,000 training images and 40,000 variants of them (mirrored and shifted one pixel, so
 their content differs) as PNG files; the labelled data: 10 training images per class (also in the pool: left out and
 counted) and 200 test images per class. EfficientNet-Lite0 at 64 px, linear-probe, a fresh feature cache. Three
 runs of the command line, each in its own process: the first is stopped (SIGINT, as Ctrl-C) ``--stop-after``
-seconds in, the second resumes (the features stored before the stop are read from the cache), the third finds every
+seconds into the pool's feature extraction, the second resumes (the features stored before the stop are read from the cache), the third finds every
 feature cached. Each row: seconds, the process's peak resident memory, features read from the cache, the pool record.
 Rows go to bench/results/huge_pool.jsonl.
 """
@@ -35,6 +35,7 @@ from common import append_row, commit, machine
 
 RESULTS = Path(__file__).resolve().parent / "results" / "huge_pool.jsonl"
 POOL_SIZE = 100_000
+EXTRACTING = "features (unlabelled pool): started"
 
 
 def write_images(root: Path) -> tuple[Path, Path]:
@@ -69,14 +70,17 @@ def run(labelled: Path, pool: Path, out: Path, cache: Path, stop_after: float | 
     start = time.perf_counter()
     with log.open("w") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
+        deadline = None
         while True:  # os.wait4 gives this child's own peak memory
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
-            if stop_after is not None and time.perf_counter() - start > stop_after:
+            if stop_after is not None and deadline is None and EXTRACTING in log.read_text():
+                deadline = time.perf_counter() + stop_after
+            if deadline is not None and time.perf_counter() > deadline:
                 process.send_signal(signal.SIGINT)
-                stop_after = None
-            time.sleep(0.2)
+                stop_after = deadline = None
+            time.sleep(0.5)
     returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
     peak_mb = usage.ru_maxrss / 1024
@@ -92,7 +96,7 @@ def run(labelled: Path, pool: Path, out: Path, cache: Path, stop_after: float | 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("/tmp/headstart-huge-pool"))
-    parser.add_argument("--stop-after", type=float, default=120.0)
+    parser.add_argument("--stop-after", type=float, default=60.0, help="seconds into the pool's extraction")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     started = time.perf_counter()
