@@ -85,7 +85,8 @@ def run(labelled: Path, pool: Path, out: Path, cache: Path, stop_after: float | 
     seconds = time.perf_counter() - start
     peak_mb = usage.ru_maxrss / 1024
     output = log.read_text()
-    cached = [int(m.replace(",", "")) for m in re.findall(r"features \(unlabelled pool\): ([\d,]+) of", output)]
+    cached = [int(m.replace(",", "")) for m in re.findall(r"features \(unlabelled pool\): ([\d,]+) of [\d,]+ from",
+                                                          output)]
     cached += [int(m.replace(",", "")) for m in re.findall(r"features \(unlabelled pool\): all ([\d,]+) from", output)]
     summary = out / "summary.json"
     record = json.loads(summary.read_text()).get("unlabeled") if summary.is_file() and returncode == 0 else None
