@@ -45,7 +45,8 @@ def test_each_rule_labels_per_round_more_and_shares_the_start(result):
         (f"linear-probe, {rule}", str(12 + 8 * k), str(k)) for rule in ("random", "active") for k in range(3)]
     assert all(r["n_train"] == r["labels"] for r in rows)
     assert result.fits == 5  # the start is trained once for both rules
-    assert [r["shared_start"] for r in rows] == ["False"] * 4 + ["True", "False"]
+    assert [r["shared_start"] for r in rows] == ["False"] * 3 + ["True"] + ["False"] * 2
+    assert rows[0]["accuracy"] == rows[3]["accuracy"]
     chosen = rows_of(result.out_dir / "chosen.csv")
     for rule in ("random", "active"):
         ids = [r["id"] for r in chosen if r["selection"] == rule]

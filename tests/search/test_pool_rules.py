@@ -62,6 +62,8 @@ def test_margin_and_one_typical_uncertain_input_per_cluster():
     chosen = typical_uncertain(features, uncertainty, 2)
     assert sorted(chosen.tolist()) == [7, 47]  # one per group, and not the outliers
     assert typicality(features[:40])[0] < np.median(typicality(features[:40]))
+    assert typical_uncertain(features[:3], np.asarray([0.1, 0.9, 0.5]), 5).tolist() == [1, 2, 0]  # all: by margin
+    assert typical_uncertain(features, uncertainty, 0).tolist() == []
     repeated = np.repeat(features[:3], 10, axis=0)  # 3 distinct rows: 5 clusters cannot all be filled
     assert len(set(typical_uncertain(repeated, np.linspace(0, 1, 30), 5).tolist())) == 5
 

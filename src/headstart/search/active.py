@@ -81,8 +81,11 @@ def clusters(features: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, n
 
 def typical_uncertain(features: np.ndarray, uncertainty: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """Indices of ``n`` rows (fewer if there are fewer), one per k-means cluster, largest cluster first: in each, the
-    row with the highest uncertainty times typicality (relative to the cluster's most typical row)."""
+    row with the highest uncertainty times typicality (relative to the cluster's most typical row). Asked for every
+    row, the most uncertain first."""
     k = min(n, len(features))
+    if k == 0:
+        return np.zeros(0, np.int64)
     if k == len(features):  # every row: the most uncertain first
         return np.argsort(-uncertainty, kind="stable").astype(np.int64)
     assigned, reduced = clusters(features, k, seed)

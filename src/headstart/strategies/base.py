@@ -186,8 +186,10 @@ class Strategy(ABC):
         """Train ``model`` on ``train`` (selecting on ``val`` when given); return its history and choices."""
 
     def check_without_pool(self) -> None:
-        """Refuse options set for an unlabelled pool when there is none (they would be silently ignored)."""
-        given = [key for key in self.pool_options if key in self.get_params()]
+        """Refuse options set for an unlabelled pool when there is none (they would be silently ignored); 0 turns the
+        pool's use off, which is what happens anyway."""
+        params = self.get_params()
+        given = [key for key in self.pool_options if key in params and params[key] != 0]
         if given:
             verb, them = ("applies", "it") if len(given) == 1 else ("apply", "them")
             raise HeadstartError(f"{self.name}'s {' and '.join(given)} {verb} only with an unlabelled pool; give "

@@ -99,8 +99,9 @@ class Trainer:
         self._index, self._resume, self._saves = checkpoint.next_trainer() if checkpoint else (0, None, False)
         self._saves = self._saves or self._resume is not None  # trainers replayed before the saved one do not save
 
-    def _loader(self, dataset: Dataset, train: bool, drop_last: bool | None = None) -> DataLoader:
-        drop_last = train and len(dataset) > self.batch_size if drop_last is None else drop_last
+    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
+        # Full batches only where every process gets one: with fewer, a process would have no batch at all.
+        drop_last = train and len(dataset) >= self.batch_size * self.accelerator.num_processes
         loader = DataLoader(
             dataset,
             batch_size=self.batch_size if train else self.batch_size * 2,
@@ -142,9 +143,7 @@ class Trainer:
             self.model = self.accelerator.prepare_model(self.accelerator.unwrap_model(self.model))
         train_loader = self._loader(train_data, train=True)
         val_loader = self._loader(val_data, train=False) if val_data is not None and len(val_data) else None
-        # Full batches only where every process gets one (else a process would have none to cycle through).
-        unlabelled = (self._loader(consistency.views, train=True, drop_last=len(consistency.views) >= self.batch_size
-                                   * self.accelerator.num_processes) if consistency is not None else None)
+        unlabelled = self._loader(consistency.views, train=True) if consistency is not None else None
         # PyTorch picks its fused (one kernel for all parameters) AdamW by default only on GPUs; on a CPU the
         # default loops over the tensors and took 15% of a MiniLM training step.
         fused = self.accelerator.device.type in ("cpu", "cuda")
