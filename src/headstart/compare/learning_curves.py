@@ -210,18 +210,17 @@ def compare(
     out_dir.mkdir(parents=True, exist_ok=True)
     model_name = model or handler.default_model
     score_key, score_name = handler.curve_score
+    run = PointTrainer(estimator_cls, model_name, params, verbose, score_key, test, test_record)
     if selection:
         from headstart.compare.selection import selection_curves
 
         comparison = Comparison([], out_dir, len(test), model_name, score_name=score_name, size_unit="labels",
                                 title="active against random selection", log_sizes=False)
-        run = PointTrainer(estimator_cls, model_name, params, verbose, score_key, test, test_record)
         strategies = list(strategies or handler.compare_strategies[:1])
         return selection_curves(comparison, run, handler, pool, strategies, int(sizes[0]), seeds, selection,
                                 rounds, per_round)
     strategies = list(strategies or handler.compare_strategies)
     comparison = Comparison([], out_dir, len(test), model_name, score_name=score_name, size_unit=handler.size_unit)
-    run = PointTrainer(estimator_cls, model_name, params, verbose, score_key, test, test_record)
     for size in sizes:
         for seed in seeds if size != "all" else list(seeds)[:1]:
             train = pool if size == "all" else handler.draw_train(pool, int(size), seed)

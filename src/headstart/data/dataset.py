@@ -124,6 +124,17 @@ class DataSplits:
         parts = (("train", self.train), ("val", self.val), ("test", self.test))
         return {name: part.class_counts() for name, part in parts if part is not None}
 
+    def parts(self) -> list[LabeledData]:
+        """Train, validation and test, those that are there."""
+        return [part for part in (self.train, self.val, self.test) if part is not None]
+
+    def joined(self) -> LabeledData:
+        """Every example of every split, in one: train, then validation, then test."""
+        joined = self.train
+        for part in self.parts()[1:]:
+            joined = joined.join(part)
+        return joined
+
     def evaluation_split(self) -> tuple[str, LabeledData | None]:
         """The split final scores are reported on: test when there is one, else validation."""
         if self.test is not None and len(self.test):

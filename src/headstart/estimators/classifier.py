@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +138,7 @@ class TransferClassifier(ClassifierMixin, Estimator):
         if isinstance(data, str | Path):
             data = self._task().read(data, seed=self.seed)
         if isinstance(data, DataSplits):
-            data = reduce(LabeledData.join, [part for part in (data.val, data.test) if part is not None], data.train)
+            data = data.joined()
         return data
 
     # -- "none of these" -------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.model_selection import cross_val_predict
 from threadpoolctl import threadpool_limits
 
-from headstart.data.dataset import LabeledData, Unlabeled
+from headstart.data.dataset import LabeledData
 from headstart.errors import HeadstartError
 from headstart.estimators.unlabeled import as_pool
 from headstart.evaluation.label_issues import find_label_issues, issue_rows
@@ -21,18 +21,13 @@ from headstart.search.active import choose_to_label
 from headstart.strategies import get_strategy
 
 
-def pool_of(estimator: Any, pool: Any, text_column: str | None = None) -> Unlabeled:
-    """``pool`` (a path the task reads, ``Unlabeled``, ``LabeledData`` or inputs) as an unlabelled pool."""
-    return as_pool(estimator._task(), pool, text_column)
-
-
 def suggestions(estimator: Any, pool: Any, n: int, labelled: LabeledData | None = None,
                 text_column: str | None = None) -> list[dict]:
     """The ``n`` inputs of ``pool`` to label first, in order, with the model's guess as a hint. Inputs of
     ``labelled`` (by content) are left out."""
     task = estimator._task()
     task.check_unlabeled("suggest")
-    pool = pool_of(estimator, pool, text_column)
+    pool = as_pool(task, pool, text_column)
     if labelled is not None:
         known = {task.content_key(item) for item in labelled.items}
         pool = pool.subset([i for i, item in enumerate(pool.items) if task.content_key(item) not in known])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +70,7 @@ def new_items(task: Task, pool: Unlabeled, splits: DataSplits) -> tuple[Unlabele
     """(the pool without the inputs of the labelled data, test split included, and without repeats; their content
     keys; how many were left out and why). Test inputs are left out too: learning from them, even unlabelled, would
     make the test score optimistic."""
-    labelled = {task.content_key(item) for part in (splits.train, splits.val, splits.test) if part is not None
-                for item in part.items}
+    labelled = labelled_keys(task, splits)
     keep, keys, seen = [], [], set()
     again = repeated = 0
     for index, item in enumerate(pool.items):
@@ -90,6 +88,11 @@ def new_items(task: Task, pool: Unlabeled, splits: DataSplits) -> tuple[Unlabele
         raise HeadstartError(f"all {len(pool)} inputs of the unlabelled pool {pool.source} are labelled already or "
                              "repeated; give inputs you have not labelled")
     return pool.subset(keep), keys, left_out
+
+
+def labelled_keys(task: Task, splits: DataSplits) -> set[str]:
+    """The content keys of every labelled input, test split included."""
+    return {task.content_key(item) for part in splits.parts() for item in part.items}
 
 
 def left_out_lines(pool: Unlabeled, left_out: dict[str, int]) -> list[str]:
@@ -140,15 +143,14 @@ def with_added_labels(task: Task, splits: DataSplits, source: str | Path, seed: 
     except HeadstartError as exc:
         hint = "; fill in the label column of the rows you labelled" if "no usable training rows" in str(exc) else ""
         raise HeadstartError(f"--labels {source}: {exc}{hint}") from None
-    rows = reduce(LabeledData.join, [part for part in (added.val, added.test) if part is not None], added.train)
+    rows = added.joined()
     classes = set(splits.classes)
     strange = sorted({str(label) for label in rows.labels} - classes)
     if strange:
         raise HeadstartError(f"--labels {source}: {', '.join(repr(s) for s in strange[:3])} "
                              f"{'is not a class' if len(strange) == 1 else 'are not classes'} of the data (its classes: "
                              f"{', '.join(sorted(classes))}); fix the typo, or add the class to the data itself")
-    known = {task.content_key(item) for part in (splits.train, splits.val, splits.test) if part is not None
-             for item in part.items}
+    known = labelled_keys(task, splits)
     keep, labels_of, repeated = [], {}, 0
     for index, (item, label) in enumerate(zip(rows.items, rows.labels, strict=True)):
         key = task.content_key(item)
