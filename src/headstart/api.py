@@ -161,7 +161,7 @@ def train(
     # The pool read, and what cannot work with it (or pool options without one) refused, before the run folder is
     # touched.
     estimator.check_unlabeled(unlabeled is not None)
-    pool = as_pool(handler, unlabeled, text_column) if unlabeled is not None else None
+    pool = as_pool(handler, unlabeled, text_column, Reporter(estimator.verbose)) if unlabeled is not None else None
     run_dir = Path(out) if out else default_run_dir(model or "auto", strategy_name(strategy))
     launch = {"params": {**estimator.get_params(), "strategy": strategy_spec(strategy)},
               "data": {"args": data_args}, "counts": splits.counts()}

@@ -4,12 +4,15 @@ naming the fix. Real photos from the shipped Fashion-MNIST sample."""
 
 from __future__ import annotations
 
+import io
 import shutil
 
 import pytest
+from rich.console import Console
 
 from headstart.data.pools import read_image_pool, read_text_pool
 from headstart.errors import HeadstartError
+from headstart.progress import Reporter
 from headstart.tasks import get_task
 from headstart.tasks.image import SAMPLE_DIR
 
@@ -34,6 +37,16 @@ def test_an_image_folder_is_searched_whole_and_broken_images_are_left_out_and_co
     assert sorted(p.split("/")[-1] for p in pool.items) == sorted(p.name for p in photos(4))
     assert len(pool.skipped) == 1 and "broken.png" in pool.skipped[0] and "not a readable image" in pool.skipped[0]
     assert pool.labels is None and pool.source == str(image_folder)
+
+
+def test_reading_an_image_pool_shows_its_progress(image_folder):
+    """100,000 files take tens of seconds to check: the reader says so instead of sitting silent."""
+    out = io.StringIO()
+    pool = read_image_pool(image_folder, Reporter(verbose=True, console=Console(file=out)))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "checking the unlabelled images: started (5 steps)" and len(pool) == 4
+    assert lines[-1].startswith("checking the unlabelled images: done")
+    assert read_image_pool(image_folder).items == pool.items  # silent without a reporter, same pool
 
 
 def test_an_image_glob_and_a_csv_of_paths_read_the_same_images(image_folder, tmp_path):

@@ -169,7 +169,7 @@ class Estimator(BaseEstimator):
         guarded = auto_details is not None and guards(task, spec, given)
         needed = strategy.uses_validation or (guarded and params["refit"] and not strategy.frozen_backbone)
         splits = task.with_validation(given, params["val_size"], self.seed, needed)
-        new_inputs = prepare_pool(task, unlabeled, splits, strategy) if unlabeled is not None else None
+        new_inputs = prepare_pool(task, unlabeled, splits, strategy, reporter) if unlabeled is not None else None
         classes = task.classes(splits)
         task.check_labels(splits.val, classes, "validation")
         preprocessing = task.preprocessing(spec, params, splits.train.items)

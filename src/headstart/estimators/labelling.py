@@ -17,6 +17,7 @@ from headstart.evaluation.label_issues import find_label_issues, issue_rows
 from headstart.features.cache import cached_features
 from headstart.features.probe_recipe import C_GRID, SINGLE_LABEL, cv_folds, logistic_regression, probe_inputs
 from headstart.models import create_backbone
+from headstart.progress import Reporter
 from headstart.search.active import choose_to_label
 from headstart.strategies import get_strategy
 
@@ -27,7 +28,7 @@ def suggestions(estimator: Any, pool: Any, n: int, labelled: LabeledData | None 
     ``labelled`` (by content) are left out."""
     task = estimator._task()
     task.check_unlabeled("suggest")
-    pool = as_pool(task, pool, text_column)
+    pool = as_pool(task, pool, text_column, Reporter(estimator.verbose))
     if labelled is not None:
         known = {task.content_key(item) for item in labelled.items}
         pool = pool.subset([i for i, item in enumerate(pool.items) if task.content_key(item) not in known])

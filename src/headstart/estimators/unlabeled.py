@@ -31,10 +31,10 @@ def refuse_untrained(strategy: Strategy) -> None:
                              "another strategy")
 
 
-def as_pool(task: Task, unlabeled: Any, text_column: str | None = None) -> Unlabeled:
+def as_pool(task: Task, unlabeled: Any, text_column: str | None = None, reporter: Reporter | None = None) -> Unlabeled:
     """``unlabeled`` as a pool: a path the task reads (folder, glob, CSV, text file: ``text_column`` names a table's
     text column), ``Unlabeled``, inputs, or ``LabeledData`` whose labels are kept only to score the pseudo-labels
-    (never trained on)."""
+    (never trained on). ``reporter`` shows the progress of reading a large one."""
     task.check_unlabeled()
     if isinstance(unlabeled, Unlabeled):
         pool = unlabeled
@@ -42,7 +42,7 @@ def as_pool(task: Task, unlabeled: Any, text_column: str | None = None) -> Unlab
         pool = Unlabeled(list(unlabeled.items), unlabeled.source or "given inputs", ids=list(unlabeled.ids),
                          labels=list(unlabeled.labels))
     elif isinstance(unlabeled, str | Path):
-        pool = task.read_unlabeled(unlabeled, text_column)
+        pool = task.read_unlabeled(unlabeled, text_column, reporter)
     else:
         pool = Unlabeled(list(unlabeled), "given inputs")
     if not len(pool):
@@ -59,21 +59,24 @@ class NewInputs:
     left_out: dict[str, int]
 
 
-def prepare_pool(task: Task, unlabeled: Any, splits: DataSplits, strategy: Strategy) -> NewInputs:
+def prepare_pool(task: Task, unlabeled: Any, splits: DataSplits, strategy: Strategy,
+                 reporter: Reporter | None = None) -> NewInputs:
     """Read ``unlabeled`` and keep its new inputs, refusing what cannot work before anything is trained."""
     refuse_untrained(strategy)
-    pool = as_pool(task, unlabeled)
-    return NewInputs(*new_items(task, pool, splits))
+    pool = as_pool(task, unlabeled, reporter=reporter)
+    return NewInputs(*new_items(task, pool, splits, reporter))
 
 
-def new_items(task: Task, pool: Unlabeled, splits: DataSplits) -> tuple[Unlabeled, list[str], dict[str, int]]:
+def new_items(task: Task, pool: Unlabeled, splits: DataSplits,
+              reporter: Reporter | None = None) -> tuple[Unlabeled, list[str], dict[str, int]]:
     """(the pool without the inputs of the labelled data, test split included, and without repeats; their content
     keys; how many were left out and why). Test inputs are left out too: learning from them, even unlabelled, would
     make the test score optimistic."""
     labelled = labelled_keys(task, splits)
     keep, keys, seen = [], [], set()
     again = repeated = 0
-    for index, item in enumerate(pool.items):
+    items = (reporter or Reporter()).track(pool.items, len(pool), "comparing the unlabelled inputs with the labelled")
+    for index, item in enumerate(items):
         key = task.content_key(item)
         if key in labelled:
             again += 1

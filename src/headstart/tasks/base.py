@@ -22,6 +22,7 @@ from headstart.data.splits import sample_per_class, split_validation
 from headstart.errors import HeadstartError
 from headstart.features.probe_recipe import SINGLE_LABEL
 from headstart.models.registry import ModelSpec
+from headstart.progress import Reporter
 from headstart.training.engine import Trainer
 
 if TYPE_CHECKING:
@@ -136,8 +137,10 @@ class Task(ABC):
             raise HeadstartError(f"{what} does not apply to {self.title or self.name}: {self.unlabeled_refusal}; "
                                  "leave it out")
 
-    def read_unlabeled(self, source: str | Path, text_column: str | None = None) -> Unlabeled:
-        """The inputs of an unlabelled pool (the same kinds of source as ``expand_inputs``, and tables)."""
+    def read_unlabeled(self, source: str | Path, text_column: str | None = None,
+                       reporter: Reporter | None = None) -> Unlabeled:
+        """The inputs of an unlabelled pool (the same kinds of source as ``expand_inputs``, and tables); a long read
+        shows its progress through ``reporter``."""
         self.check_unlabeled()
         raise NotImplementedError
 

@@ -39,6 +39,7 @@ from headstart.data.images import (
 from headstart.data.pools import read_image_pool
 from headstart.files import user_path
 from headstart.models.registry import PREPROCESSING_NOTE
+from headstart.progress import Reporter
 from headstart.tasks.base import ExportGraph, register_task
 from headstart.tasks.classification import ClassificationTask
 
@@ -310,9 +311,10 @@ class ImageTask(ClassificationTask):
     def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
         return expand_image_inputs(list(inputs))
 
-    def read_unlabeled(self, source: str | Path, text_column: str | None = None) -> Unlabeled:
+    def read_unlabeled(self, source: str | Path, text_column: str | None = None,
+                       reporter: Reporter | None = None) -> Unlabeled:
         self.check_unlabeled()
-        return read_image_pool(source)
+        return read_image_pool(source, reporter)
 
     def table_cell(self, item: Any, name: str) -> str:
         """A file by its absolute path (tables are read from their own folder); an image in memory by its name."""

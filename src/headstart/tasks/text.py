@@ -23,6 +23,7 @@ from headstart.errors import HeadstartError
 from headstart.files import user_path
 from headstart.models.hf_text import model_folder
 from headstart.models.registry import ModelSpec, WeightsSource
+from headstart.progress import Reporter
 from headstart.tasks.base import ExportGraph, register_task
 from headstart.tasks.classification import ClassificationTask
 
@@ -200,7 +201,8 @@ class TextTask(ClassificationTask):
 
     input_column = "text"
 
-    def read_unlabeled(self, source: str | Path, text_column: str | None = None) -> Unlabeled:
+    def read_unlabeled(self, source: str | Path, text_column: str | None = None,
+                       reporter: Reporter | None = None) -> Unlabeled:
         self.check_unlabeled()
         return read_text_pool(source, text_column)
 
