@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from headstart.compute.device import usable_cores
+from headstart.compute.cores import usable_cores
 from headstart.ranking.scores import h_score, leep, logme, nce
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

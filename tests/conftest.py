@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 def _one_share_of_the_cores_per_worker() -> None:
     """Under pytest-xdist (-n N) each worker runs on its own share of the cores, before torch is imported: N
     workers each spreading threads over every core would thrash, and headstart sizes its thread pools from the
-    process's affinity (compute.device.usable_cores), which child processes inherit."""
+    process's affinity (compute.cores.usable_cores), which child processes inherit."""
     worker, count = os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if not worker or count < 2 or not hasattr(os, "sched_setaffinity"):
         return

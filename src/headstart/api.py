@@ -29,11 +29,11 @@ from headstart.rundir import (
     LAUNCH,
     check_resumable,
     default_run_dir,
-    read_config,
     start_run_dir,
     write_launch,
 )
 from headstart.search import Neighbour, SimilarityIndex
+from headstart.serving.runtime import PREDICT_CHUNK, exported_run, prediction_chunks
 from headstart.strategies import strategy_name, strategy_spec
 from headstart.tasks import get_task, infer_task, resolve_task
 from headstart.training.checkpoint import CHECKPOINT, FIRST_FIT
@@ -254,8 +254,6 @@ def model_flops(estimator: Estimator, items: list[Any]) -> float:
     return flops_per_input(estimator.model_, batch[0], len(items))
 
 
-PREDICT_CHUNK = 512
-
 
 def predict(
     run: str | Path | None,
@@ -282,11 +280,7 @@ def predict(
         conf = check_range("--conf", conf, Range(float, 0.0, 1.0))
     predictor = predictor or load_predictor(run, runtime, Reporter(verbose), model)
     items = get_task(predictor.task).expand_inputs(inputs)
-    starts = range(0, len(items), chunk)
-    if hasattr(predictor, "verbose"):
-        predictor.verbose = verbose and len(starts) == 1  # one bar: per batch for one chunk, else per chunk
-    for start in Reporter(verbose).track(starts, len(starts), f"predicting {len(items)} inputs"):
-        yield predictor.prediction_rows(items[start : start + chunk], top_k=top_k, conf=conf, unknown=unknown)
+    yield from prediction_chunks(predictor, items, top_k, chunk, verbose, conf, unknown)
 
 
 def load_predictor(run: str | Path | None, runtime: str = "torch", reporter: Reporter | None = None,
@@ -302,14 +296,14 @@ def load_predictor(run: str | Path | None, runtime: str = "torch", reporter: Rep
     if runtime == "torch":
         return load(run)
     from headstart.export import default_export_path, export_run
-    from headstart.export.runtime import open_exported
 
-    read_config(run)  # a clear error for a folder that is not a run
-    path = default_export_path(Path(run).expanduser(), "onnx")
-    if not path.is_file():
+    exported = exported_run(run)
+    if exported is None:
+        path = default_export_path(Path(run).expanduser(), "onnx")
         (reporter or Reporter()).say(f"exporting {run} to {path} first (once; `headstart export` does it explicitly)")
         export_run(run, "onnx")
-    return open_exported(path)
+        exported = exported_run(run)
+    return exported
 
 
 @dataclass

@@ -11,13 +11,15 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from headstart.errors import HeadstartError
 from headstart.files import atomic_write, user_path, write_json, write_text
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT = "headstart-run"
 FORMAT_VERSION = 1
@@ -58,7 +60,7 @@ def save_run(
     root = start_run_dir(path)
     try:
         tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-        atomic_write(root / WEIGHTS, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}))
+        atomic_write(root / WEIGHTS, lambda tmp: _torch_io().save_file(tensors, str(tmp), metadata={"format": FORMAT}))
         if history is not None:
             write_csv(root / METRICS, history)
         if summary is not None:
@@ -83,7 +85,7 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     """Tensors a run keeps beside its weights, as safetensors (written whole or not at all)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     try:
-        atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+        atomic_write(path, lambda tmp: _torch_io().save_file(tensors, str(tmp)))
     except (OSError, SafetensorError) as exc:  # safetensors reports a failed write as its own error
         raise _unwritable(path.parent, exc) from exc
 
@@ -95,7 +97,7 @@ def _unwritable(root: Path, exc: Exception) -> HeadstartError:
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
-        return load_file(str(path))
+        return _torch_io().load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise HeadstartError(f"{path} is not a valid safetensors file ({exc}); train the run again") from exc
 
@@ -139,7 +141,7 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     if not weights.is_file():
         raise HeadstartError(f"{weights} is missing; the run is incomplete, train it again")
     try:
-        return load_file(str(weights))
+        return _torch_io().load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
         raise HeadstartError(f"{weights} is not a valid safetensors file ({exc}); headstart never loads pickles") from exc
 
@@ -191,3 +193,11 @@ def check_resumable(run_dir: Path, launch: dict) -> None:
     changed = sorted(k for k, v in launch["params"].items() if k != "verbose" and saved["params"].get(k) != v)
     if changed:
         raise HeadstartError(f"{', '.join(changed)} differ from the run at {run_dir}; resume with the same options")
+
+
+def _torch_io():
+    """safetensors' torch reader and writer, imported on use: reading a run's config (serving an exported run)
+    must not import torch."""
+    import safetensors.torch
+
+    return safetensors.torch

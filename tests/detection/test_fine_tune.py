@@ -11,7 +11,7 @@ import torch
 from headstart import ObjectDetector
 from headstart.data.dataset import DataSplits
 from headstart.data.synthetic_detect import synthetic_splits, write_yolo
-from headstart.export.runtime import OnnxDetector
+from headstart.serving.runtime import OnnxDetector
 from tests.conftest import run_cli
 
 # Every test here trains a network or uses a fitted one: the fast loop (-m 'not slow') leaves them to CI.

@@ -18,7 +18,7 @@ from headstart.api import train
 from headstart.data.dataset import DataSplits, LabelSets
 from headstart.data.mosaics import load_fashion_mosaics
 from headstart.errors import HeadstartError
-from headstart.export.runtime import open_exported
+from headstart.serving.runtime import open_exported
 from headstart.tasks import get_task
 from tests.conftest import run_cli
 

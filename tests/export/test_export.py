@@ -12,7 +12,7 @@ import torch
 
 from headstart import HeadstartError, load
 from headstart.export import export_run
-from headstart.export.runtime import OnnxModel
+from headstart.serving.runtime import OnnxModel
 from headstart.tasks import get_task
 from tests.conftest import run_cli
 
@@ -31,7 +31,7 @@ def reference(run, inputs):
 def image_inputs(data):
     items = get_task("image").read(data).test.items[:5]
     from headstart.data.images import load_image
-    from headstart.export.runtime import chw_uint8
+    from headstart.serving.runtime import chw_uint8
 
     return items, (torch.from_numpy(np.stack([chw_uint8(load_image(i)) for i in items])),)
 

@@ -59,6 +59,20 @@ def _run(args: list[str], debug: bool) -> Any:
         if is_first_process():
             err.print("interrupted")
         sys.exit(130)
+    except ModuleNotFoundError as exc:
+        # A serving-only install (headstart[serve] without its dependencies) runs `serve` and `predict --runtime
+        # onnx`; every other command needs the full one.
+        if debug or (exc.name or "").split(".")[0] not in FULL_INSTALL:
+            raise
+        err.print(f"[bold red]error:[/] this needs the full install ({exc.name} is missing): run `pip install "
+                  "headstart`; a serving-only install runs `headstart serve` and `headstart predict --runtime onnx`")
+        sys.exit(1)
+
+
+# What the full install brings beyond the serving-only one.
+FULL_INSTALL = frozenset({"torch", "torchvision", "timm", "transformers", "accelerate", "peft", "sklearn", "scipy",
+                          "faiss", "matplotlib", "pyarrow", "openvino", "onnx", "torchmetrics", "cleanlab", "yaml",
+                          "pydicom", "iterstrat", "pycocotools"})
 
 
 def _pop_nproc(args: list[str]) -> tuple[list[str], int]:

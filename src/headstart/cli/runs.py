@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from headstart.cli.app import app, out, print_table, warn
+from headstart.cli.app import app, err, out, print_table, warn
 from headstart.errors import HeadstartError
 
 
@@ -32,21 +32,40 @@ def predict(
 ) -> None:
     """Print the predicted label and top-k probabilities for each input, streamed: any number of inputs
     (detection: boxes, classes, scores). A classifier run also says which inputs are like none of its classes."""
-    from headstart import api
-    from headstart.tasks import get_task
+    from headstart.options import Range, check_range
+    from headstart.serving.runtime import exported_run, prediction_chunks
 
     if format not in ("table", "json", "csv"):
         raise HeadstartError(f"unknown format '{format}'; use table, json or csv")
+    top_k = check_range("--top-k", top_k, Range(int, 1))
+    if conf is not None:
+        conf = check_range("--conf", conf, Range(float, 0.0, 1.0))
     given = ([run] if model else []) + (inputs or [])
-    predictor = api.load_predictor(None if model else run, runtime, model=model)
-    task = get_task(predictor.task)
-    chunks = api.predict(None if model else run, given, top_k, runtime=runtime, verbose=sys.stderr.isatty(),
-                         model=model, conf=conf, predictor=predictor, unknown=not no_unknown)
+    # An exported run needs neither torch nor transformers (classification): a second to start instead of five.
+    predictor = exported_run(run) if runtime == "onnx" and not model else None
+    if predictor is None:
+        from headstart import api
+
+        predictor = api.load_predictor(None if model else run, runtime, model=model)
+    items = _expanded(predictor, given)
+    chunks = prediction_chunks(predictor, items, top_k, verbose=sys.stderr.isatty(), conf=conf, unknown=not no_unknown)
     if draw is not None:
         chunks = _drawn(chunks, draw, predictor.classes_.tolist())
-    _emit_predictions(chunks, format, task)
+    _emit_predictions(chunks, format, predictor if hasattr(predictor, "prediction_table") else _task(predictor))
     if draw is not None and format == "table":
         out.print(f"drawn: {draw}")
+
+
+def _task(predictor: Any) -> Any:
+    from headstart.tasks import get_task
+
+    return get_task(predictor.task)
+
+
+def _expanded(predictor: Any, given: list[str]) -> list[Any]:
+    """What the user typed as the predictor's inputs: an exported file reads its own description, a torch model
+    its task."""
+    return (predictor if hasattr(predictor, "expand_inputs") else _task(predictor)).expand_inputs(given)
 
 
 def _drawn(chunks: Iterator[list[dict]], folder: Path, classes: list[str]) -> Iterator[list[dict]]:
@@ -136,3 +155,32 @@ def report(run: Annotated[Path, typer.Argument(help="A run directory made by `he
 
     out.print(f"report: {write_report(run)}")
 
+
+
+@app.command()
+def serve(
+    runs: Annotated[list[str], typer.Argument(help="Exported runs to serve: RUN (named by its folder) or NAME=RUN.")],
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --token or --insecure.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    token: Annotated[str | None, typer.Option(envvar="HEADSTART_TOKEN", help="Every request must carry "
+                                              "'Authorization: Bearer TOKEN' [env HEADSTART_TOKEN].")] = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Allow a non-loopback --host without a token.")] = False,
+    max_request_mb: Annotated[float, typer.Option(help="Largest request body, in MB.")] = 20.0,
+    max_inputs: Annotated[int, typer.Option(help="Most inputs (images or texts) per request.")] = 64,
+    max_pixels: Annotated[int, typer.Option(help="Most pixels per image (width x height).")] = 40_000_000,
+    max_text_chars: Annotated[int, typer.Option(help="Most characters per text.")] = 20_000,
+    engine: Annotated[str, typer.Option(help="auto (OpenVINO where installed, else ONNX Runtime), openvino or "
+                                        "onnxruntime.")] = "auto",
+) -> None:
+    """Serve exported runs over HTTP: POST /predict, GET /health, GET /model, docs at /docs (ONNX Runtime; no
+    torch for classification). Export first with `headstart export RUN`."""
+    from headstart.options import Range, check_range
+    from headstart.serving.server import Limits
+    from headstart.serving.server import serve as run_server
+
+    port = check_range("--port", port, Range(int, 1, 65535))
+    limits = Limits(max_request_mb=check_range("--max-request-mb", max_request_mb, Range(float, 0.0, 4096.0, low_open=True)),
+                    max_inputs=check_range("--max-inputs", max_inputs, Range(int, 1, 100_000)),
+                    max_pixels=check_range("--max-pixels", max_pixels, Range(int, 1, 1_000_000_000)),
+                    max_text_chars=check_range("--max-text-chars", max_text_chars, Range(int, 1, 10_000_000)))
+    run_server(runs, host, port, token, insecure, limits, engine, announce=lambda line: err.print(line, markup=False))

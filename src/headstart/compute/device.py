@@ -65,14 +65,6 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return contextlib.nullcontext()
 
 
-def usable_cores() -> int:
-    """The cores this process may run on: more BLAS or OpenMP threads than that only thrash."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def cpu_fields() -> dict[str, str]:
     """The first processor's entries in /proc/cpuinfo (model name, cpu family, model, flags...); {} elsewhere."""
     try:

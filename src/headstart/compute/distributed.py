@@ -69,7 +69,7 @@ def launch(argv: list[str], nproc: int) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
-    from headstart.compute.device import usable_cores
+    from headstart.compute.cores import usable_cores
 
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cores() // nproc)))
     for name in [*logging.root.manager.loggerDict, "torch.distributed.elastic"]:  # torch sets levels per module

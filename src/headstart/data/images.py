@@ -99,6 +99,33 @@ def _open(path: Path) -> Image.Image:
         raise HeadstartError(f"cannot decode image {path} ({exc}); remove or replace the file") from exc
 
 
+def decode_image(data: bytes, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Uploaded bytes as an RGB image, refusing what is empty, not an image, truncated, or over ``max_pixels``
+    (checked from the header, before the pixels are decoded: a small file can hold a decompression bomb). The
+    message names the upload by ``name``, which is never used as a path."""
+    if not data:
+        raise HeadstartError(f"{name} is empty; send the image's bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageTooLarge(f"{name} is {width}x{height}, over the {max_pixels:,}-pixel limit; send a smaller "
+                                    "image")
+            image.load()
+        return to_rgb(ImageOps.exif_transpose(image))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge(f"{name} is over the {max_pixels:,}-pixel limit; send a smaller image") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise HeadstartError(f"{name} is not a readable image ({type(exc).__name__}); send a PNG, JPEG or "
+                             "another image file") from exc
+
+
+class ImageTooLarge(HeadstartError):
+    """An image over a pixel limit: too large rather than wrong (an HTTP service answers it with 413)."""
+
+
 def to_rgb(image: Image.Image, keep_grey: bool = False) -> Image.Image:
     """Convert any Pillow mode to RGB (greyscale ones to "L" with ``keep_grey``), scaling high bit depths down
     instead of clipping them."""

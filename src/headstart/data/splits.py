@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.errors import HeadstartError
@@ -36,6 +35,10 @@ def split_validation(
     # Every class needs one validation example and two left for training.
     if val_size <= 0 or len(train) - n_val < 2 * n_classes or min(train.class_counts().values()) < 3:
         return train, None, {"val": "none", "reason": "too few examples for a validation split"}
+    from sklearn.model_selection import (
+        train_test_split,  # on use: reading images (serving) must not wait 1.5 s
+    )
+
     idx = np.arange(len(train))
     fit_idx, val_idx = train_test_split(
         idx, test_size=n_val, stratify=np.asarray(train.labels), random_state=seed, shuffle=True

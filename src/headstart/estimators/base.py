@@ -41,7 +41,7 @@ from headstart.files import user_path, write_json
 from headstart.models import WeightsSource, get_model_spec, list_models
 from headstart.models.registry import PREPROCESSING_NOTE
 from headstart.models.transfer import HeadConfig
-from headstart.onnx import write_graph
+from headstart.onnx import EXPORT_FORMATS, meta_path_for, write_graph
 from headstart.options import Range, check_options
 from headstart.progress import Reporter
 from headstart.rundir import read_config, read_weights, save_run
@@ -68,9 +68,6 @@ RANGES: dict[str, Range] = {
     "conf": Range(float, 0.0, 1.0), "iou": Range(float, 0.0, 1.0, low_open=True),
     "crop_pct": Range(float, 0.1, 1.0), "pseudo_limit": Range(int, 1),
 }
-EXPORT_FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
-
-
 class Estimator(BaseEstimator):
     """The shared part of every task's estimator. Subclasses set ``task`` and declare their own knobs in
     ``__init__`` (so ``get_params`` lists exactly the knobs that apply: any other is refused, not ignored)."""
@@ -555,14 +552,6 @@ class Estimator(BaseEstimator):
 
     def _export_extra(self) -> dict:
         return {}
-
-
-def meta_path_for(model_path: Path) -> Path:
-    """``model.json`` for ``model.onnx``, ``model.pt`` and the quantised ``model.int8.onnx`` alike."""
-    name = model_path.name
-    for suffix in (".int8.onnx", *EXPORT_FORMATS.values()):
-        name = name.removesuffix(suffix) if name.endswith(suffix) else name
-    return model_path.with_name(name + ".json")
 
 
 def evaluation_split(splits: DataSplits) -> tuple[str, Any]:

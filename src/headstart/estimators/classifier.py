@@ -20,7 +20,7 @@ from headstart.data.dicom import parse_window
 from headstart.errors import HeadstartError
 from headstart.estimators.base import AUTO, Estimator, register_estimator
 from headstart.estimators.labelling import label_issues, suggestions
-from headstart.evaluation import calibration, classification_metrics
+from headstart.evaluation.metrics import calibration, classification_metrics
 from headstart.evaluation.rows import top_k_rows
 from headstart.features import cached_features, extract_features
 from headstart.options import Range, check_range

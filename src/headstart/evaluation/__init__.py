@@ -1,5 +1,1 @@
-"""Scoring a trained model."""
-
-from headstart.evaluation.metrics import calibration, classification_metrics
-
-__all__ = ["calibration", "classification_metrics"]
+"""Scoring a trained model: ``metrics`` (scikit-learn), ``rows`` (prediction rows, numpy only, for serving too)."""

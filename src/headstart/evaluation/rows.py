@@ -41,3 +41,42 @@ def label_set_rows(items: Sequence[Any], proba: np.ndarray, classes: np.ndarray,
                      "probabilities": {str(c): round(float(v), 6) for c, v in zip(classes, p, strict=True)},
                      "top_k": _top(p, classes, top_k)})
     return rows
+
+
+def class_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """A classifier's rows as ``predict`` prints them; inputs like none of the classes get a note by their label."""
+    header = ["input", "label", "probability", "top-k"]
+
+    def label(row: dict) -> str:
+        return f"{row['label']} [bold red](unknown: like none of the classes)[/]" if row.get("unknown") else row["label"]
+
+    return header, [[row["input"], label(row), f"{row['probability']:.1%}",
+                     ", ".join(f"{t['label']} {t['probability']:.1%}" for t in row["top_k"])] for row in rows]
+
+
+def class_csv(rows: list[dict]) -> tuple[list[str], list[list[Any]]]:
+    unknown = any("unknown" in row for row in rows)
+    header = ["input", "label", "probability", "top_k"] + (["unknown", "unknown_score"] if unknown else [])
+    return header, [[row["input"], row["label"], f"{row['probability']:.6f}",
+                     ";".join(f"{t['label']}:{t['probability']:.4f}" for t in row["top_k"])]
+                    + ([str(row.get("unknown", "")).lower(), row.get("unknown_score", "")] if unknown else [])
+                    for row in rows]
+
+
+def label_set_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """A multi-label run's rows as ``predict`` prints them."""
+    def labels(row: dict) -> str:
+        shown = ", ".join(row["labels"]) or "(none)"
+        return f"{shown} [bold red](unknown: like none of the training inputs)[/]" if row.get("unknown") else shown
+
+    return ["input", "labels", "top-k"], [[row["input"], labels(row), ", ".join(
+        f"{t['label']} {t['probability']:.1%}" for t in row["top_k"])] for row in rows]
+
+
+def label_set_csv(rows: list[dict]) -> tuple[list[str], list[list[Any]]]:
+    classes = list(rows[0]["probabilities"]) if rows else []
+    unknown = any("unknown" in row for row in rows)
+    header = ["input", "labels", *classes] + (["unknown", "unknown_score"] if unknown else [])
+    return header, [[row["input"], "|".join(row["labels"]), *(f"{row['probabilities'][c]:.6f}" for c in classes)]
+                    + ([str(row.get("unknown", "")).lower(), row.get("unknown_score", "")] if unknown else [])
+                    for row in rows]

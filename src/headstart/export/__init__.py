@@ -1,4 +1,4 @@
-"""Exporting runs for deployment (ONNX, TorchScript) and running them with ONNX Runtime.
+"""Exporting runs for deployment (ONNX, TorchScript); ``headstart.serving`` runs the exported files.
 
 This layer sits above the estimators; nothing below it imports it.
 """

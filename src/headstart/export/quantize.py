@@ -30,7 +30,7 @@ def quantize_int8(path: Path, clf, data: str | None = None) -> dict:
     """Write ``<stem>.int8.onnx`` and compare it with the fp32 file on ``data``'s evaluation split (default: the data
     the run was trained on, when it is still there). Images: static, calibrated on the run's training images;
     text: dynamic."""
-    from headstart.export.runtime import OnnxModel
+    from headstart.serving.runtime import OnnxModel
 
     target = int8_path(path)
     splits = _run_data(clf, data)
@@ -77,7 +77,7 @@ def _quantize_static(path: Path, target: Path, splits) -> str:
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    from headstart.export.runtime import OnnxModel
+    from headstart.serving.runtime import OnnxModel
 
     if splits is None:
         raise HeadstartError("int8 for image models is calibrated on the run's training images, which are not "

@@ -12,11 +12,9 @@ from pathlib import Path
 
 from headstart.errors import HeadstartError
 from headstart.estimators import load
-from headstart.estimators.base import EXPORT_FORMATS, meta_path_for
-from headstart.onnx import require_onnx
+from headstart.onnx import EXPORT_FORMATS, default_export_path, meta_path_for, require_onnx
 
 FORMATS = EXPORT_FORMATS
-EXPORT_DIR = "export"
 
 
 @dataclass
@@ -49,10 +47,6 @@ class ExportResult:
             else:
                 lines.append(q["note"])
         return lines, warnings
-
-
-def default_export_path(run_dir: Path, format: str) -> Path:
-    return run_dir / EXPORT_DIR / f"model{FORMATS[format]}"
 
 
 def export_run(run_dir: str | Path, format: str = "onnx", out: str | Path | None = None,

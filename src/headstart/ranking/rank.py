@@ -13,7 +13,7 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from headstart.compute.device import usable_cores
+from headstart.compute.cores import usable_cores
 from headstart.data.dataset import LabeledData
 from headstart.errors import HeadstartError
 from headstart.features import FeatureCache, cached_features

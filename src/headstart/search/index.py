@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from headstart.compute.device import usable_cores
+from headstart.compute.cores import usable_cores
 from headstart.errors import HeadstartError
 
 

@@ -13,6 +13,7 @@ from torch import nn
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.splits import check_trainable, subsample_splits, with_validation
 from headstart.errors import HeadstartError
+from headstart.evaluation.rows import class_csv, class_table
 from headstart.models import create_backbone
 from headstart.models.registry import ModelSpec
 from headstart.models.transfer import HeadConfig, TransferModel
@@ -141,22 +142,10 @@ class ClassificationTask(Task):
                 f"n={scores['n']})")
 
     def prediction_table(self, rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-        """Inputs like none of the classes get a note beside their label."""
-        header = ["input", "label", "probability", "top-k"]
-
-        def label(row: dict) -> str:
-            return f"{row['label']} [bold red](unknown: like none of the classes)[/]" if row.get("unknown") else row["label"]
-
-        return header, [[row["input"], label(row), f"{row['probability']:.1%}",
-                         ", ".join(f"{t['label']} {t['probability']:.1%}" for t in row["top_k"])] for row in rows]
+        return class_table(rows)
 
     def prediction_csv(self, rows: list[dict]) -> tuple[list[str], list[list[Any]]]:
-        unknown = any("unknown" in row for row in rows)
-        header = ["input", "label", "probability", "top_k"] + (["unknown", "unknown_score"] if unknown else [])
-        return header, [[row["input"], row["label"], f"{row['probability']:.6f}",
-                         ";".join(f"{t['label']}:{t['probability']:.4f}" for t in row["top_k"])]
-                        + ([str(row.get("unknown", "")).lower(), row.get("unknown_score", "")] if unknown else [])
-                        for row in rows]
+        return class_csv(rows)
 
     def evaluation_tables(self, metrics: dict) -> tuple[str, list[tuple[str, list[str], list[list[str]]]]]:
         line = (f"n={metrics['n']}: accuracy [bold]{metrics['accuracy']:.1%}[/], balanced accuracy "

@@ -28,6 +28,7 @@ from headstart.data.label_sets import (
 from headstart.data.texts import text_table_sets
 from headstart.errors import HeadstartError
 from headstart.evaluation.multilabel import DEFAULT_THRESHOLD, choose_thresholds, multilabel_metrics
+from headstart.evaluation.rows import label_set_csv, label_set_table
 from headstart.features.probe_recipe import MULTI_LABEL
 from headstart.files import user_path
 from headstart.strategies.auto import FEW_SHOT_PER_CLASS
@@ -236,20 +237,10 @@ class MultiLabelTask:
                 f"{shown}, subset accuracy {scores['subset_accuracy']:.1%}, n={scores['n']})")
 
     def prediction_table(self, rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-        def labels(row: dict) -> str:
-            shown = ", ".join(row["labels"]) or "(none)"
-            return f"{shown} [bold red](unknown: like none of the training inputs)[/]" if row.get("unknown") else shown
-
-        return ["input", "labels", "top-k"], [[row["input"], labels(row), ", ".join(
-            f"{t['label']} {t['probability']:.1%}" for t in row["top_k"])] for row in rows]
+        return label_set_table(rows)
 
     def prediction_csv(self, rows: list[dict]) -> tuple[list[str], list[list[Any]]]:
-        classes = list(rows[0]["probabilities"]) if rows else []
-        unknown = any("unknown" in row for row in rows)
-        header = ["input", "labels", *classes] + (["unknown", "unknown_score"] if unknown else [])
-        return header, [[row["input"], "|".join(row["labels"]), *(f"{row['probabilities'][c]:.6f}" for c in classes)]
-                        + ([str(row.get("unknown", "")).lower(), row.get("unknown_score", "")] if unknown else [])
-                        for row in rows]
+        return label_set_csv(rows)
 
     def evaluation_tables(self, metrics: dict) -> tuple[str, list[tuple[str, list[str], list[list[str]]]]]:
         precision = metrics.get("mean_average_precision")
