@@ -191,3 +191,21 @@ def test_text_export_runs_with_the_tokenizers_package_alone(text_run, tmp_path):
     assert result.returncode == 0, result.stderr
     expected = load(run).predict_proba(texts)
     assert np.abs(np.array(json.loads(result.stdout)) - expected).max() < 1e-4
+
+
+def test_the_exported_tokenizer_encodes_as_transformers_does(text_run):
+    """Serving reads the exported tokenizer with the tokenizers library alone; it must give transformers' ids and
+    masks: texts longer than max_length cut the same way, a batch padded to its longest text."""
+    from transformers import AutoTokenizer
+
+    from headstart.serving.runtime import exported_tokenizer
+
+    _, run = text_run
+    export_run(run, "onnx")
+    folder = run / "export" / "tokenizer"
+    texts = ["Short.", "A moving, beautifully acted film " * 40, "Ünïcödé reviews, too — and emoji 🎬 of course."]
+    ours = exported_tokenizer(folder, 64).encode_batch(texts)
+    theirs = AutoTokenizer.from_pretrained(str(folder))(texts, padding=True, truncation=True, max_length=64)
+    assert [e.ids for e in ours] == theirs["input_ids"]
+    assert [e.attention_mask for e in ours] == theirs["attention_mask"]
+    assert len(ours[1].ids) == 64 and ours[0].attention_mask.count(1) < 64

@@ -4,14 +4,17 @@ answering as ``headstart predict`` does, refusing what is over a limit with the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -40,13 +43,15 @@ class Server:
     def __init__(self, *args, env: dict | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log")  # noqa: SIM115 (closed in stop)
+        environment = {k: v for k, v in os.environ.items() if k != "HEADSTART_TOKEN"} | (env or {})
         self.process = subprocess.Popen(
             [sys.executable, "-m", "headstart", "serve", *map(str, args), "--port", str(self.port)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+            stdout=subprocess.DEVNULL, stderr=self.log, text=True, env=environment)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"the server stopped: {self.process.stderr.read()}")
+                raise AssertionError(f"the server stopped: {self.stderr()}")
             try:
                 requests.get(self.url + "/health", timeout=1, headers=self.headers(env))
                 return
@@ -60,10 +65,15 @@ class Server:
         token = (env or {}).get("HEADSTART_TOKEN")
         return {"Authorization": f"Bearer {token}"} if token else {}
 
+    def stderr(self) -> str:
+        return Path(self.log.name).read_text()
+
     def stop(self) -> tuple[int, str]:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        _, stderr = self.process.communicate(timeout=60)
+        self.process.wait(timeout=60)
+        stderr = self.stderr()
+        self.log.close()
         return self.process.returncode, stderr
 
 
@@ -78,7 +88,7 @@ def exported(image_run, text_run):
 def server(exported):
     (_, image_run), (_, text_run) = exported
     server = Server(f"images={image_run}", f"texts={text_run}", "--max-inputs", "8", "--max-pixels", "1000000",
-                    "--max-request-mb", "1", "--max-text-chars", "200")
+                    "--max-total-pixels", "1500000", "--max-request-mb", "1", "--max-text-chars", "200")
     yield server
     server.stop()
 
@@ -143,8 +153,24 @@ def test_every_limit_and_bad_input_gets_its_4xx_and_a_message(exported, server):
     cases = [
         # (request, status, words in the message)
         (dict(params={"model": "images"}, files=[("files", ("a.png", image))] * 9), 413, "--max-inputs"),
+        (dict(params={"model": "images"}, files=[("files", ("a.png", image))] * 30), 413, "holds 30 inputs"),
+        (dict(params={"model": "images"}, json={"images": [base64.b64encode(image).decode()] * 9}), 413, "--max-inputs"),
         (dict(params={"model": "images"}, files=[("files", ("big.png", os.urandom(1_200_000)))]), 413, "--max-request-mb"),
+        # no Content-Length (chunked): cut off while reading
+        (dict(params={"model": "texts"}, data=iter([b'{"texts": ["', b"x" * 700_000, b"x" * 700_000, b'"]}']),
+              headers={"content-type": "application/json"}), 413, "--max-request-mb"),
         (dict(params={"model": "images"}, files=[("files", ("huge.png", png(1100, 1000)))]), 413, "1,000,000-pixel"),
+        (dict(params={"model": "images"}, files=[("files", ("thin.png", png(20_001, 1)))]), 413, "20,000-pixel-side"),
+        (dict(params={"model": "images"}, files=[("files", (f"{i}.png", png(1000, 500))) for i in range(4)]), 413,
+         "--max-total-pixels"),
+        (dict(params={"model": "images"}, files=[("files", ("scan.dcm", b"\0" * 128 + b"DICM" + b"\0" * 64))]), 400,
+         "scan.dcm is a DICOM file"),
+        (dict(params={"model": "images"}, json={"images": ["data:image/png;base64"]}), 400, "image 0 is empty"),
+        (dict(params={"model": "texts"}, data="[" * 100_000, headers={"content-type": "application/json"}), 400,
+         "not valid JSON"),
+        (dict(params={"model": "texts"}, data='{"texts": ["a \\ud800 b"]}', headers={"content-type": "application/json"}),
+         400, "text 0 is not valid Unicode"),
+        (dict(params={"model": "texts", "top_k": "many"}, json={"texts": TEXTS}), 400, "bad request parameter (top_k"),
         (dict(params={"model": "texts"}, json={"texts": ["x" * 201]}), 413, "--max-text-chars"),
         (dict(params={"model": "images"}, files=[("files", ("notes.png", b"plain text, not a picture"))]), 400,
          "notes.png is not a readable image"),
@@ -170,6 +196,8 @@ def test_every_limit_and_bad_input_gets_its_4xx_and_a_message(exported, server):
         assert words in answer.json()["detail"], (words, answer.json())
     # the service is still up and right after all of them
     assert requests.post(url, params={"model": "texts"}, json={"texts": TEXTS[:1]}, timeout=60).status_code == 200
+    # a page elsewhere reaching the loopback service through a rebound DNS name
+    assert requests.get(server.url + "/health", headers={"Host": "evil.example"}, timeout=10).status_code == 400
 
 
 def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(exported, server):
@@ -189,11 +217,12 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(exported, 
     assert [a["top_k"] for a in answers] == [singles[i % len(images)]["top_k"] for i in range(48)]
     after = requests.get(server.url + "/health", timeout=10).json()["served"]["images"]
     assert after["inputs"] - before["inputs"] == 48
-    assert after["batches"] - before["batches"] < 48  # some requests shared an ONNX Runtime call
+    assert after["batches"] - before["batches"] < 48  # some requests shared a runtime call
 
 
-def test_a_token_is_checked_on_every_request_and_other_hosts_need_one(exported):
+def test_a_token_is_checked_on_every_request_and_other_hosts_need_one(exported, tmp_path, monkeypatch):
     (data, image_run), _ = exported
+    monkeypatch.delenv("HEADSTART_TOKEN", raising=False)
     server = Server(image_run, "--engine", "onnxruntime", env={"HEADSTART_TOKEN": "s3cret"})
     try:
         image = sorted((data / "test").rglob("*.png"))[0]
@@ -213,10 +242,17 @@ def test_a_token_is_checked_on_every_request_and_other_hosts_need_one(exported):
 
     refused = run_cli("serve", image_run, "--host", "0.0.0.0")
     assert refused.returncode == 1 and "--token" in refused.stderr and "--insecure" in refused.stderr
-    assert run_cli("serve", image_run, "--max-inputs", "0").stderr.count("--max-inputs") == 1
-    assert "unknown engine 'gpu'" in run_cli("serve", image_run, "--engine", "gpu").stderr
-    not_exported = run_cli("serve", image_run.parent)
-    assert not_exported.returncode == 1 and "not a complete headstart run" in not_exported.stderr
+    for option, value in (("--max-inputs", "0"), ("--max-pixels", "100000000"), ("--max-request-mb", "0"),
+                          ("--port", "70000"), ("--max-connections", "0")):
+        answer = run_cli("serve", image_run, option, value)
+        assert answer.returncode == 1 and answer.stderr.count(option) == 1, answer.stderr
+    assert "unknown --engine 'gpu'" in run_cli("serve", image_run, "--engine", "gpu").stderr
+    assert "--token must be printable ASCII" in run_cli("serve", image_run, "--token", "pässwort").stderr
+    assert "not a complete headstart run" in run_cli("serve", image_run.parent).stderr
+    unexported = tmp_path / "lr=0.1"  # a name with '=' is a path when it exists
+    shutil.copytree(image_run, unexported, ignore=shutil.ignore_patterns("export"))
+    answer = run_cli("serve", unexported)
+    assert answer.returncode == 1 and f"{unexported} is not exported yet" in answer.stderr, answer.stderr
 
 
 def test_stopping_finishes_the_request_in_flight(exported):
@@ -275,3 +311,31 @@ def test_predict_with_onnx_runtime_loads_neither_torch_nor_transformers(exported
     loaded = json.loads(result.stderr.strip().splitlines()[-1])
     assert loaded == {"torch": False, "transformers": False, "sklearn": False, "timm": False}
     assert json.loads(result.stdout) == predicted(run, inputs, "--runtime", "onnx")
+
+
+def test_a_request_that_fails_its_batch_alone_gets_the_error(exported):
+    """Three requests queued together run as one batch; the batch fails on one request's input, so each is run
+    again alone: the other two get their probabilities (the model's own), only the bad one the error."""
+    from headstart.serving.batching import Batcher
+    from headstart.serving.runtime import OnnxModel
+
+    (data, image_run), _ = exported
+    model = OnnxModel(image_run / "export" / "model.onnx")
+    image = Image.open(sorted((data / "test").rglob("*.png"))[0]).convert("RGB")
+
+    def proba(items):
+        if any(isinstance(item, str) for item in items):
+            raise ValueError("not an image")
+        return model.predict_proba(items)
+
+    async def three():
+        batcher = Batcher(proba, ThreadPoolExecutor(1), max_batch=16)
+        answers = await asyncio.gather(batcher.proba([image]), batcher.proba(["bad"]), batcher.proba([image, image]),
+                                       return_exceptions=True)
+        return answers, batcher.calls
+
+    (one, bad, two), calls = asyncio.run(three())
+    assert isinstance(bad, ValueError) and calls == 2
+    expected = model.predict_proba([image])
+    assert one.shape == (1, 3) and two.shape == (2, 3)
+    assert abs(one - expected).max() < 1e-6 and abs(two - expected).max() < 1e-6

@@ -71,7 +71,7 @@ def _run(args: list[str], debug: bool) -> Any:
 
 # What the full install brings beyond the serving-only one.
 FULL_INSTALL = frozenset({"torch", "torchvision", "timm", "transformers", "accelerate", "peft", "sklearn", "scipy",
-                          "faiss", "matplotlib", "pyarrow", "openvino", "onnx", "torchmetrics", "cleanlab", "yaml",
+                          "faiss", "matplotlib", "pyarrow", "onnx", "torchmetrics", "cleanlab", "yaml",
                           "pydicom", "iterstrat", "pycocotools"})
 
 

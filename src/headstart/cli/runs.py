@@ -44,7 +44,13 @@ def predict(
     # An exported run needs neither torch nor transformers (classification): a second to start instead of five.
     predictor = exported_run(run) if runtime == "onnx" and not model else None
     if predictor is None:
-        from headstart import api
+        try:
+            from headstart import api
+        except ModuleNotFoundError as exc:  # a serving-only install
+            if runtime != "onnx" or model:
+                raise
+            raise HeadstartError(f"{run} is not exported yet: export it on a full install (`headstart export "
+                                 f"{run}`); this install runs exported files only") from exc
 
         predictor = api.load_predictor(None if model else run, runtime, model=model)
     items = _expanded(predictor, given)
@@ -168,6 +174,8 @@ def serve(
     max_request_mb: Annotated[float, typer.Option(help="Largest request body, in MB.")] = 20.0,
     max_inputs: Annotated[int, typer.Option(help="Most inputs (images or texts) per request.")] = 64,
     max_pixels: Annotated[int, typer.Option(help="Most pixels per image (width x height).")] = 40_000_000,
+    max_total_pixels: Annotated[int, typer.Option(help="Most pixels of all the images of one request.")] = 100_000_000,
+    max_connections: Annotated[int, typer.Option(help="Connections at once; more are answered 503.")] = 256,
     max_text_chars: Annotated[int, typer.Option(help="Most characters per text.")] = 20_000,
     engine: Annotated[str, typer.Option(help="auto (OpenVINO where installed, else ONNX Runtime), openvino or "
                                         "onnxruntime.")] = "auto",
@@ -175,12 +183,15 @@ def serve(
     """Serve exported runs over HTTP: POST /predict, GET /health, GET /model, docs at /docs (ONNX Runtime; no
     torch for classification). Export first with `headstart export RUN`."""
     from headstart.options import Range, check_range
-    from headstart.serving.server import Limits
     from headstart.serving.server import serve as run_server
+    from headstart.serving.uploads import LIMIT_RANGES, Limits
 
     port = check_range("--port", port, Range(int, 1, 65535))
-    limits = Limits(max_request_mb=check_range("--max-request-mb", max_request_mb, Range(float, 0.0, 4096.0, low_open=True)),
-                    max_inputs=check_range("--max-inputs", max_inputs, Range(int, 1, 100_000)),
-                    max_pixels=check_range("--max-pixels", max_pixels, Range(int, 1, 1_000_000_000)),
-                    max_text_chars=check_range("--max-text-chars", max_text_chars, Range(int, 1, 10_000_000)))
-    run_server(runs, host, port, token, insecure, limits, engine, announce=lambda line: err.print(line, markup=False))
+    max_connections = check_range("--max-connections", max_connections, Range(int, 1, 100_000))
+    given = {"max_request_mb": max_request_mb, "max_inputs": max_inputs, "max_pixels": max_pixels,
+             "max_total_pixels": max_total_pixels, "max_text_chars": max_text_chars}
+    limits = Limits(**{name: check_range("--" + name.replace("_", "-"), value,
+                                         Range(*LIMIT_RANGES[name], low_open=LIMIT_RANGES[name][0] is float))
+                       for name, value in given.items()})
+    run_server(runs, host, port, token, insecure, limits, engine, max_connections,
+               announce=lambda line: err.print(line, markup=False))

@@ -99,25 +99,35 @@ def _open(path: Path) -> Image.Image:
         raise HeadstartError(f"cannot decode image {path} ({exc}); remove or replace the file") from exc
 
 
+# What an upload may be: the formats of IMAGE_EXTENSIONS, and no other Pillow decoder (EPS would start Ghostscript).
+UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF", "PPM")
+MAX_UPLOAD_SIDE = 20_000  # longer sides make the resize's weight matrices huge (224 x side floats per image)
+
+
 def decode_image(data: bytes, name: str, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Uploaded bytes as an RGB image, refusing what is empty, not an image, truncated, or over ``max_pixels``
-    (checked from the header, before the pixels are decoded: a small file can hold a decompression bomb). The
-    message names the upload by ``name``, which is never used as a path."""
+    """Uploaded bytes as an RGB image, refusing what is empty, not an image, truncated, DICOM, over ``max_pixels``
+    (at most Pillow's own limit) or over MAX_UPLOAD_SIDE on a side: sizes are read from the header, before the pixels
+    are decoded (a small file can hold a decompression bomb). The message names the upload by ``name``, which is
+    never used as a path. Safe in threads (no warning filters)."""
     if not data:
         raise HeadstartError(f"{name} is empty; send the image's bytes")
+    if data[128:132] == b"DICM":
+        raise HeadstartError(f"{name} is a DICOM file: the service reads PNG, JPEG, WebP, BMP, GIF, TIFF or PPM; "
+                             "convert it, or use `headstart predict`")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageTooLarge(f"{name} is {width}x{height}, over the {max_pixels:,}-pixel limit; send a smaller "
-                                    "image")
-            image.load()
+        image = Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS)
+        width, height = image.size
+        if width * height > min(max_pixels, MAX_IMAGE_PIXELS) or max(width, height) > MAX_UPLOAD_SIDE:
+            raise ImageTooLarge(f"{name} is {width}x{height}, over the {min(max_pixels, MAX_IMAGE_PIXELS):,}-pixel "
+                                f"or {MAX_UPLOAD_SIDE:,}-pixel-side limit; send a smaller image")
+        image.load()
         return to_rgb(ImageOps.exif_transpose(image))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLarge(f"{name} is over the {max_pixels:,}-pixel limit; send a smaller image") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"{name} is over the {min(max_pixels, MAX_IMAGE_PIXELS):,}-pixel limit; send a smaller "
+                            "image") from exc
+    except HeadstartError:
+        raise
+    except Exception as exc:  # untrusted bytes: any decoder failure (OSError, EOFError, struct.error...) is theirs
         raise HeadstartError(f"{name} is not a readable image ({type(exc).__name__}); send a PNG, JPEG or "
                              "another image file") from exc
 

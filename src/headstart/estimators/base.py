@@ -68,6 +68,8 @@ RANGES: dict[str, Range] = {
     "conf": Range(float, 0.0, 1.0), "iou": Range(float, 0.0, 1.0, low_open=True),
     "crop_pct": Range(float, 0.1, 1.0), "pseudo_limit": Range(int, 1),
 }
+
+
 class Estimator(BaseEstimator):
     """The shared part of every task's estimator. Subclasses set ``task`` and declare their own knobs in
     ``__init__`` (so ``get_params`` lists exactly the knobs that apply: any other is refused, not ignored)."""

@@ -5,6 +5,7 @@ serve`` use. Classification imports neither torch nor transformers (numpy, Pillo
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from headstart.compute.cores import usable_cores
 from headstart.errors import HeadstartError
 from headstart.evaluation.rows import (
     class_csv,
@@ -139,7 +141,7 @@ def exported_tokenizer(folder: Path, max_length: int):
     try:
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # the tokenizers library raises a bare Exception for a missing or damaged file
         raise HeadstartError(f"cannot read the exported tokenizer in {folder} ({exc}); export the run again") from exc
     pad_token = config.get("pad_token") or "[PAD]"
     pad_id = tokenizer.token_to_id(pad_token)
@@ -206,7 +208,7 @@ def pick_engine(engine: str) -> str:
     """``engine`` itself, or for ``auto`` OpenVINO where it is installed (fp32, about 1.2x ONNX Runtime's rate for
     one image and 1.5x for a batch of 8 on 2 EPYC cores: bench/serve_load.py), else ONNX Runtime."""
     if engine not in ENGINES:
-        raise HeadstartError(f"unknown engine '{engine}'; use {', '.join(ENGINES)}")
+        raise HeadstartError(f"unknown --engine '{engine}'; use {', '.join(ENGINES)}")
     if engine != "auto":
         return engine
     try:
@@ -224,13 +226,16 @@ class OpenVinoSession:
         import openvino
 
         core = openvino.Core()
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32",
+                  "INFERENCE_NUM_THREADS": usable_cores()}
         self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
         self.request = self.compiled.create_infer_request()
+        self.lock = threading.Lock()  # one infer request: one call at a time
 
     def run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        results = self.request.infer(feeds)
-        return [np.array(results[self.compiled.output(name)]) for name in outputs]  # copies: the request reuses them
+        with self.lock:
+            results = self.request.infer(feeds)
+            return [np.array(results[self.compiled.output(name)]) for name in outputs]  # copies: it reuses them
 
 
 def open_exported(path: str | Path, engine: str = "onnxruntime") -> OnnxModel | OnnxDetector:
