@@ -16,6 +16,7 @@ from headstart.cli import train  # noqa: F401
 from headstart.cli import runs  # noqa: F401
 from headstart.cli import labelling  # noqa: F401
 from headstart.cli import explore  # noqa: F401
+from headstart.cli import serving  # noqa: F401
 # isort: on
 from headstart.cli.app import app, err
 from headstart.compute import interrupt

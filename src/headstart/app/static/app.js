@@ -1,0 +1,270 @@
+// headstart app: one page over the JSON API of app/server.py. No framework, nothing fetched from elsewhere.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let current = null;   // the open project's summary
+let lastRun = null;   // the run shown in Results / Try / Export
+let events = null;    // the training's EventSource
+
+function show(message, isError = true) {
+  const box = $("message");
+  box.textContent = message;
+  box.className = isError ? "error" : "info";
+  box.hidden = !message;
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  const type = response.headers.get("content-type") || "";
+  const body = type.includes("json") ? await response.json() : await response.text();
+  if (!response.ok) {
+    throw new Error(typeof body === "object" && body.detail ? body.detail : `${response.status} ${body}`);
+  }
+  return body;
+}
+
+const postJson = (path, data) =>
+  api(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(data) });
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null) node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : String(child));
+  return node;
+}
+
+const percent = (x) => (x === null || x === undefined ? "-" : `${(100 * x).toFixed(1)}%`);
+const projectPath = () => `/api/projects/${encodeURIComponent(current.name)}`;
+
+// Projects -----------------------------------------------------------------------------------------------------
+
+async function listProjects() {
+  $("projects-view").hidden = false;
+  $("project-view").hidden = true;
+  current = null;
+  if (events) events.close();
+  const list = $("project-list");
+  list.replaceChildren();
+  for (const project of await api("/api/projects")) {
+    const counts = Object.values(project.classes).reduce((a, b) => a + b, 0);
+    list.append(el("li", {},
+      el("a", { href: "#", "data-project": project.name, onclick: (e) => { e.preventDefault(); openProject(project.name); } },
+        project.name),
+      ` (${project.kind}, ${Object.keys(project.classes).length} classes, ${counts} examples, ${project.runs.length} runs)`));
+  }
+}
+
+$("new-project").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    const project = await postJson("/api/projects", { name: $("project-name").value, kind: $("project-kind").value });
+    show("");
+    await openProject(project.name);
+  } catch (error) { show(error.message); }
+});
+
+$("home").addEventListener("click", (e) => { e.preventDefault(); show(""); listProjects(); });
+
+async function openProject(name) {
+  const project = await api(`/api/projects/${encodeURIComponent(name)}`);
+  current = project;
+  $("projects-view").hidden = true;
+  $("project-view").hidden = false;
+  $("project-title").textContent = `${project.name} (${project.kind === "image" ? "images" : "texts"})`;
+  $("try-image").hidden = project.kind !== "image";
+  $("try-text").hidden = project.kind !== "text";
+  renderProject(project);
+  const runs = project.runs;
+  lastRun = runs.length ? runs[runs.length - 1] : null;
+  if (project.training && project.training.state === "running") follow();
+  else if (lastRun) await showResults(lastRun);
+  else for (const id of ["results", "try", "export"]) $(id).hidden = true;
+}
+
+function renderProject(project) {
+  current = project;
+  const box = $("classes");
+  box.replaceChildren();
+  for (const [label, count] of Object.entries(project.classes)) {
+    const input = project.kind === "image"
+      ? el("input", { type: "file", accept: "image/*", multiple: "", "data-class": label,
+                      onchange: (e) => uploadImages(label, e.target.files) })
+      : el("textarea", { rows: 2, placeholder: "Paste texts, one per line", "data-class": label });
+    const add = project.kind === "text"
+      ? el("button", { "data-add": label, onclick: () => addTexts(label, input) }, "Add texts") : "";
+    const card = el("div", { class: "class-card drop", "data-class-card": label },
+      el("strong", {}, label), el("span", { class: "count", "data-count": label }, ` ${count} examples`), input, add);
+    if (project.kind === "image") {
+      card.addEventListener("dragover", (e) => { e.preventDefault(); card.classList.add("over"); });
+      card.addEventListener("dragleave", () => card.classList.remove("over"));
+      card.addEventListener("drop", (e) => {
+        e.preventDefault(); card.classList.remove("over"); uploadImages(label, e.dataTransfer.files);
+      });
+    }
+    box.append(card);
+  }
+  const warnings = $("warnings");
+  warnings.replaceChildren(...project.warnings.map((w) => el("li", {}, w)));
+}
+
+$("new-class").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    renderProject(await postJson(`${projectPath()}/classes`, { name: $("class-name").value }));
+    $("class-name").value = "";
+    show("");
+  } catch (error) { show(error.message); }
+});
+
+async function uploadImages(label, files) {
+  const form = new FormData();
+  for (const file of files) form.append("files", file, file.name);
+  try {
+    const answer = await api(`${projectPath()}/examples?label=${encodeURIComponent(label)}`, { method: "POST", body: form });
+    renderProject(answer.project);
+    show(answer.skipped.length ? `added ${answer.added}; left out: ${answer.skipped.join("; ")}` : `added ${answer.added}`,
+         answer.skipped.length > 0);
+  } catch (error) { show(error.message); }
+}
+
+async function addTexts(label, area) {
+  const texts = area.value.split("\n").map((t) => t.trim()).filter((t) => t);
+  if (!texts.length) { show("paste at least one text"); return; }
+  try {
+    const answer = await postJson(`${projectPath()}/examples?label=${encodeURIComponent(label)}`, { texts });
+    renderProject(answer.project);
+    show(answer.skipped.length ? `added ${answer.added}; left out: ${answer.skipped.join("; ")}` : `added ${answer.added}`,
+         answer.skipped.length > 0);
+  } catch (error) { show(error.message); }
+}
+
+// Training -----------------------------------------------------------------------------------------------------
+
+async function startTraining(resume) {
+  const epochs = $("epochs").value ? Number($("epochs").value) : null;
+  try {
+    await postJson(`${projectPath()}/train`, { strategy: $("strategy").value, epochs, resume });
+    show("");
+    follow();
+  } catch (error) { show(error.message); }
+}
+
+$("train").addEventListener("click", () => startTraining(null));
+$("resume").addEventListener("click", () => startTraining(lastRun));
+$("stop").addEventListener("click", async () => {
+  try { await api(`${projectPath()}/train/stop`, { method: "POST" }); } catch (error) { show(error.message); }
+});
+
+function follow() {
+  if (events) events.close();
+  $("progress").hidden = false;
+  $("train").disabled = true;
+  $("stop").hidden = false;
+  $("resume").hidden = true;
+  events = new EventSource(`${projectPath()}/train/events`);
+  events.onmessage = async (message) => {
+    const job = JSON.parse(message.data);
+    if (!job) return;
+    const epoch = job.epoch && job.epoch.epoch ? `${job.epoch.stage} epoch ${job.epoch.epoch}/${job.epoch.epochs}` : "";
+    const scores = job.epoch && job.epoch.loss !== undefined
+      ? `, loss ${job.epoch.loss.toFixed(3)}, accuracy ${percent(job.epoch.accuracy)}` : "";
+    const left = job.left ? `, about ${Math.round(job.left)} s left` : "";
+    $("progress-line").textContent = `${job.state}${epoch ? ": " + epoch : ""}${scores}; ${Math.round(job.elapsed || 0)} s${left}`;
+    $("progress-log").textContent = (job.lines || []).join("\n");
+    if (job.state !== "running") {
+      events.close();
+      $("train").disabled = false;
+      $("stop").hidden = true;
+      lastRun = job.run;
+      if (job.state === "failed") show(job.error || "training failed");
+      if (job.state === "stopped") { $("resume").hidden = false; show("stopped; Resume continues from the last epoch", false); }
+      const project = await api(projectPath());
+      renderProject(project);
+      if (job.state === "done") await showResults(job.run);
+    }
+  };
+  events.onerror = () => { events.close(); $("train").disabled = false; };
+}
+
+// Results ------------------------------------------------------------------------------------------------------
+
+async function showResults(run) {
+  const result = await api(`${projectPath()}/runs/${encodeURIComponent(run)}`);
+  lastRun = run;
+  if (!result.finished) {
+    $("resume").hidden = !result.resumable;
+    for (const id of ["results", "try", "export"]) $(id).hidden = true;
+    return;
+  }
+  for (const id of ["results", "try", "export"]) $(id).hidden = false;
+  const gap = result.gap === null ? "" : `, ${result.gap >= 0 ? "+" : ""}${(100 * result.gap).toFixed(1)} points over ${result.baseline_name} (${percent(result.baseline)})`;
+  $("score").textContent = `accuracy ${percent(result.accuracy)} on the ${result.evaluated_on} split${gap}`;
+  $("score").dataset.accuracy = result.accuracy;
+  $("reason").textContent = `${result.model}, ${result.strategy}: ${result.reason}. ${result.estimate || ""}`;
+  const table = $("confusion");
+  table.replaceChildren(el("caption", {}, "Confusion matrix (rows: true class, columns: predicted)"),
+    el("tr", {}, el("th", {}, ""), ...result.classes.map((c) => el("th", {}, c))),
+    ...(result.confusion || []).map((row, i) =>
+      el("tr", {}, el("th", {}, result.classes[i]), ...row.map((n, j) => el("td", { class: i === j ? "diag" : "" }, n)))));
+  const mistakes = $("mistakes");
+  mistakes.replaceChildren(...result.mistakes.map((m) => mistakeItem(m)));
+  if (!result.mistakes.length) mistakes.append(el("li", {}, "none"));
+  const base = `${projectPath()}/runs/${encodeURIComponent(run)}`;
+  $("report-link").href = `${base}/files/report.html`;
+  $("export-onnx").href = `${base}/export.zip`;
+  $("export-run").href = `${base}/run.zip`;
+}
+
+function mistakeItem(m) {
+  const shown = current.kind === "image"
+    ? el("img", { src: `${projectPath()}/image/${encodeURIComponent(m.label)}/${encodeURIComponent(m.example)}`, alt: m.example })
+    : el("q", {}, m.example);
+  const item = el("li", {}, shown, ` labelled ${m.label}, predicted ${m.predicted} (${percent(m.confidence)}) `);
+  if (m.editable) {
+    const relabel = (to) => async () => {
+      try {
+        renderProject(await postJson(`${projectPath()}/relabel`, { label: m.label, example: m.example, to }));
+        item.remove();
+        show(to ? `moved to ${to}; train again to use it` : "removed (kept in the project's removed/ folder)", false);
+      } catch (error) { show(error.message); }
+    };
+    item.append(el("button", { onclick: relabel(m.predicted) }, `It is ${m.predicted}`),
+                el("button", { onclick: relabel(null) }, "Remove"));
+  }
+  return item;
+}
+
+// Try it -------------------------------------------------------------------------------------------------------
+
+function showPredictions(rows) {
+  $("try-results").replaceChildren(el("tr", {}, el("th", {}, "input"), el("th", {}, "label"), el("th", {}, "top classes")),
+    ...rows.map((row) => el("tr", { "data-label": row.label }, el("td", {}, row.input),
+      el("td", {}, row.unknown ? `${row.label} (unknown: like none of the classes)` : row.label),
+      el("td", {}, row.top_k.map((t) => `${t.label} ${percent(t.probability)}`).join(", ")))));
+}
+
+async function tryImages(files) {
+  const form = new FormData();
+  for (const file of files) form.append("files", file, file.name);
+  try {
+    showPredictions((await api(`${projectPath()}/runs/${encodeURIComponent(lastRun)}/predict`, { method: "POST", body: form })).predictions);
+    show("");
+  } catch (error) { show(error.message); }
+}
+
+$("try-files").addEventListener("change", (e) => tryImages(e.target.files));
+$("try-drop").addEventListener("dragover", (e) => e.preventDefault());
+$("try-drop").addEventListener("drop", (e) => { e.preventDefault(); tryImages(e.dataTransfer.files); });
+$("try-send").addEventListener("click", async () => {
+  const texts = $("try-texts").value.split("\n").map((t) => t.trim()).filter((t) => t);
+  if (!texts.length) { show("type a text to classify"); return; }
+  try {
+    showPredictions((await postJson(`${projectPath()}/runs/${encodeURIComponent(lastRun)}/predict`, { texts })).predictions);
+    show("");
+  } catch (error) { show(error.message); }
+});
+
+listProjects().catch((error) => show(error.message));
