@@ -72,7 +72,7 @@ class App:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=90)
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self.log.close()
@@ -161,18 +161,21 @@ def train_and_read_score(driver, app: App, project: str) -> dict:
     driver.find_element("id", "train").click()
     wait_for(driver, lambda d: d.find_element("id", "progress-line").text.startswith("running"), 60, "training to start")
     wait_for(driver, lambda d: d.find_element("id", "score").text, TRAINING_TIMEOUT, "the accuracy")
-    run = sorted((app.projects / project / "runs").iterdir())[-1]
+    run = sorted(p for p in (app.projects / project / "runs").iterdir() if p.is_dir())[-1]
     return json.loads((run / "summary.json").read_text()), run
 
 
 @pytest.mark.slow
 def test_an_image_project_from_upload_to_export_in_the_browser(app, browser):
-    make_project(browser, app, "shoes", "image", ["sneaker", "trouser"])
-    for label in ("sneaker", "trouser"):
-        browser.find_element("css selector", f"input[data-class='{label}']").send_keys(
-            "\n".join(str(p) for p in sample_images(label, 12)))
-        wait_for(browser, lambda d, label=label: count_shown(d, label) == "12 examples", 30, f"{label} uploads")
-    assert sorted(p.name for p in (app.projects / "shoes" / "data").iterdir()) == ["sneaker", "trouser"]
+    make_project(browser, app, "shoes", "image", ["footwear", "trouser"])
+    # 70 files at once: the page sends them 32 to a request
+    footwear = sample_images("sneaker", 30) + sample_images("sandal", 30) + sample_images("ankle-boot", 10)
+    for label, files in (("footwear", footwear), ("trouser", sample_images("trouser", 12))):
+        browser.find_element("css selector", f"input[data-class='{label}']").send_keys("\n".join(map(str, files)))
+        shown = f"{len(files)} examples"
+        wait_for(browser, lambda d, label=label, shown=shown: count_shown(d, label) == shown, 60, f"{label} uploads")
+    assert sorted(p.name for p in (app.projects / "shoes" / "data").iterdir()) == ["footwear", "trouser"]
+    assert "imbalanced: 70 examples" in browser.find_element("id", "warnings").text
 
     summary, run = train_and_read_score(browser, app, "shoes")
     score = browser.find_element("id", "score").text
@@ -181,6 +184,7 @@ def test_an_image_project_from_upload_to_export_in_the_browser(app, browser):
     assert browser.find_elements("css selector", "#confusion td.diag")
 
     test_image = sample_images("trouser", 1, "test")[0]
+    assert not browser.find_element("id", "resume").is_displayed()
     browser.find_element("id", "try-files").send_keys(str(test_image))
     wait_for(browser, lambda d: d.find_elements("css selector", "#try-results tr[data-label]"), 120, "a prediction")
     shown = browser.find_element("css selector", "#try-results tr[data-label]").get_attribute("data-label")
@@ -241,24 +245,124 @@ def test_bad_input_gets_a_message_and_nothing_is_lost(app):
     classes = app.api("GET", "/api/projects/shoes").json()["classes"]
     assert classes == {"sneaker": 9, "trouser": 8}
 
+    assert "split folder" in app.api("POST", "/api/projects/shoes/classes", json={"name": "Train"}).json()["detail"]
+    for bad in ({"strategy": "magic"}, {"epochs": True}, {"epochs": 0}):
+        assert app.api("POST", "/api/projects/shoes/train", json=bad).status_code == 400
+    # a page of another site cannot drive the app through the visitor's browser
+    assert app.api("POST", "/api/projects", json={"name": "x", "kind": "image"},
+                   headers={"Origin": "http://evil.example"}).status_code == 403
+    assert app.api("POST", "/api/projects", data='{"name": "x", "kind": "image"}',
+                   headers={"content-type": "text/plain"}).json()["detail"] == "send the request as application/json"
+
     started = app.api("POST", "/api/projects/shoes/train", json={"strategy": "linear-probe"})
     assert started.ok, started.text
     again = app.api("POST", "/api/projects/shoes/train", json={})
     assert again.status_code == 400 and "training already" in again.json()["detail"]
-    # nobody follows the progress (a closed tab): the training goes on to the end
+    # a page following the progress goes away half-way (a closed tab): the training goes on to the end
+    with requests.get(app.url + "/api/projects/shoes/train/events", stream=True, timeout=60) as stream:
+        assert next(stream.iter_lines()).startswith(b"data: ")
     assert app.wait_trained("shoes")["state"] == "done"
     run = app.api("GET", "/api/projects/shoes").json()["runs"][-1]
-    assert app.api("GET", f"/api/projects/shoes/runs/{run}").json()["accuracy"] is not None
-    assert app.api("GET", f"/api/projects/shoes/runs/{run}/files/../../project.json").status_code in (400, 404)
+    assert run["finished"] and app.api("GET", f"/api/projects/shoes/runs/{run['run']}").json()["accuracy"] is not None
+    escape = app.api("GET", f"/api/projects/shoes/runs/{run['run']}/files/..%2F..%2Fproject.json")
+    assert escape.status_code == 400 and "no file" in escape.json()["detail"]
 
-    # relabel and remove: files move, nothing is deleted
-    example = sorted((app.projects / "shoes" / "data" / "sneaker").iterdir())[0].name
-    assert app.api("POST", "/api/projects/shoes/relabel", json={"label": "sneaker", "example": example,
+    # relabel and remove: files move, never over another file, nothing is deleted
+    data = app.projects / "shoes" / "data"
+    shutil.copy(sample_images("trouser", 20)[-1], data / "sneaker" / "00001.png")
+    shutil.copy(sample_images("sneaker", 20)[-1], data / "trouser" / "00001.png")  # same name, other picture
+    assert app.api("POST", "/api/projects/shoes/relabel", json={"label": "sneaker", "example": "00001.png",
                                                                 "to": "trouser"}).ok
-    assert (app.projects / "shoes" / "data" / "trouser" / example).is_file()
-    assert app.api("POST", "/api/projects/shoes/relabel", json={"label": "trouser", "example": example, "to": None}).ok
-    assert list((app.projects / "shoes" / "removed").rglob(example))
+    assert (data / "trouser" / "00001.png").read_bytes() == sample_images("sneaker", 20)[-1].read_bytes()
+    assert (data / "trouser" / "00001-1.png").read_bytes() == sample_images("trouser", 20)[-1].read_bytes()
+    assert app.api("POST", "/api/projects/shoes/relabel", json={"label": "trouser", "example": "00001-1.png",
+                                                                "to": None}).ok
+    assert list((app.projects / "shoes" / "removed").rglob("00001-1.png"))
     assert "no example" in app.api("POST", "/api/projects/shoes/relabel",
                                    json={"label": "trouser", "example": "../../project.json", "to": None}).json()["detail"]
     (app.projects / "shoes" / "project.json").write_text("{broken")
     assert "damaged" in app.api("GET", "/api/projects/shoes").json()["detail"]
+    listed = app.api("GET", "/api/projects").json()
+    assert listed == [{"name": "shoes", "error": listed[0]["error"]}] and "damaged" in listed[0]["error"]
+
+
+def test_a_hand_made_text_table_is_read_and_kept_whole(app):
+    """data.csv written by hand (a byte-order mark, other column names, a split column): counted, added to and
+    relabelled without losing a column or a row."""
+    assert app.api("POST", "/api/projects", json={"name": "reviews", "kind": "text"}).ok
+    table = app.projects / "reviews" / "data.csv"
+    table.write_text("\ufeffReview,Sentiment,split\ngreat fun,fresh,train\ndull,rotten,train\nslow,rotten,test\n",
+                     encoding="utf-8")
+    assert app.api("GET", "/api/projects/reviews").json()["classes"] == {"fresh": 1, "rotten": 2}
+    added = app.api("POST", "/api/projects/reviews/examples", params={"label": "fresh"},
+                    json={"texts": ["a joy", "great fun"]}).json()
+    assert added["added"] == 1 and "in fresh already" in added["skipped"][0]
+    assert app.api("POST", "/api/projects/reviews/relabel", json={"label": "rotten", "example": "slow",
+                                                                  "to": "fresh"}).ok
+    assert app.api("POST", "/api/projects/reviews/relabel", json={"label": "rotten", "example": "dull", "to": None}).ok
+    with table.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["Review"], r["Sentiment"], r["split"]) for r in rows] == [
+        ("great fun", "fresh", "train"), ("slow", "fresh", "test"), ("a joy", "fresh", "")]
+    removed = next((app.projects / "reviews" / "removed").rglob("data.csv")).read_text(encoding="utf-8")
+    assert removed.splitlines() == ["Review,Sentiment,split", "dull,rotten,train"]
+    table.write_text("words,mood\nok,fresh\n", encoding="utf-8")  # columns the app cannot tell
+    refused = app.api("POST", "/api/projects/reviews/examples", params={"label": "fresh"}, json={"texts": ["x"]})
+    assert refused.status_code == 400 and "no text column" in refused.json()["detail"]
+    assert table.read_text(encoding="utf-8") == "words,mood\nok,fresh\n"  # not rewritten
+
+
+def test_a_training_that_fails_or_has_nothing_to_score_says_so(app):
+    assert app.api("POST", "/api/projects", json={"name": "tiny", "kind": "image"}).ok
+    for label, n in (("sneaker", 2), ("trouser", 1)):
+        assert app.api("POST", "/api/projects/tiny/classes", json={"name": label}).ok
+        files = [("files", (p.name, p.read_bytes())) for p in sample_images(label, n)]
+        assert app.api("POST", "/api/projects/tiny/examples", params={"label": label}, files=files).ok
+    assert app.api("POST", "/api/projects/tiny/train", json={"strategy": "linear-probe"}).ok
+    failed = app.wait_trained("tiny")
+    assert failed["state"] == "failed" and "trouser" in failed["error"], failed
+
+    files = [("files", (p.name, p.read_bytes())) for p in sample_images("trouser", 3)[1:]]
+    assert app.api("POST", "/api/projects/tiny/examples", params={"label": "trouser"}, files=files).ok
+    assert app.api("POST", "/api/projects/tiny/train", json={"strategy": "linear-probe"}).ok
+    assert app.wait_trained("tiny")["state"] == "done"
+    run = app.api("GET", "/api/projects/tiny").json()["runs"][-1]["run"]
+    results = app.api("GET", f"/api/projects/tiny/runs/{run}").json()
+    assert results["finished"] and results["accuracy"] is None and "at least 3 per class" in results["note"]
+
+
+@pytest.mark.slow
+def test_stop_restart_and_resume(tmp_path):
+    """Stop a fine-tune half-way, then stop the app in the middle of the next attempt and start it again: the run
+    is resumable, and Resume ends it as a finished run."""
+    projects = tmp_path / "projects"
+    app = App(projects)
+    try:
+        assert app.api("POST", "/api/projects", json={"name": "shoes", "kind": "image"}).ok
+        for label in ("sneaker", "trouser"):
+            assert app.api("POST", "/api/projects/shoes/classes", json={"name": label}).ok
+            files = [("files", (p.name, p.read_bytes())) for p in sample_images(label, 10)]
+            assert app.api("POST", "/api/projects/shoes/examples", params={"label": label}, files=files).ok
+        started = app.api("POST", "/api/projects/shoes/train", json={"strategy": "fine-tune", "epochs": 6})
+        assert started.ok, started.text
+        deadline = time.monotonic() + TRAINING_TIMEOUT
+        while (app.api("GET", "/api/projects/shoes").json()["training"]["epoch"].get("done", 0) < 1
+               and time.monotonic() < deadline):
+            time.sleep(0.5)
+        training = app.api("GET", "/api/projects/shoes").json()["training"]
+        assert training["epoch"]["loss"] >= 0 and training["left"] is not None
+        app.stop()  # the app stops its training as Ctrl-C would
+    finally:
+        app.stop()
+    run = sorted(p for p in (projects / "shoes" / "runs").iterdir() if p.is_dir())[-1]
+    assert not (run / "summary.json").exists() and not (projects / "shoes" / ".training.json").exists()
+
+    again = App(projects)
+    try:
+        state = again.api("GET", f"/api/projects/shoes/runs/{run.name}").json()
+        assert state == {"run": run.name, "finished": False, "resumable": True}
+        assert again.api("POST", "/api/projects/shoes/train", json={"resume": run.name}).ok
+        assert again.wait_trained("shoes")["state"] == "done"
+        assert again.api("GET", f"/api/projects/shoes/runs/{run.name}").json()["finished"]
+    finally:
+        again.stop()

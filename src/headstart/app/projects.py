@@ -3,11 +3,12 @@ same data and runs.
 
     PROJECTS/<name>/project.json   name, kind (image or text), classes, created
     PROJECTS/<name>/data/<class>/  images, one folder per class          (image projects)
-    PROJECTS/<name>/data.csv       text,label rows                       (text projects)
-    PROJECTS/<name>/runs/<id>/     headstart runs (`headstart train data --out runs/<id>`)
+    PROJECTS/<name>/data.csv       a text and a label column             (text projects)
+    PROJECTS/<name>/runs/<id>/     headstart runs (`headstart train DATA --out runs/<id>`), runs/<id>.log their output
     PROJECTS/<name>/removed/       what was removed in the app: moved here, never deleted
 
 Everything is read from disk at each call, so files added or removed by hand while the app runs are seen at once.
+What differs between image and text projects is in their store classes (ImageStore, TextStore), picked by kind.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from headstart.data.images import IMAGE_EXTENSIONS, decode_image
+from headstart.data.images import IMAGE_EXTENSIONS, SPLIT_NAMES, decode_image
+from headstart.data.texts import LABEL_COLUMNS, TEXT_COLUMNS, _column, _table
 from headstart.errors import HeadstartError
 from headstart.files import atomic_write, write_json
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+NAME = re.compile(r"^\w[\w .-]{0,63}$")  # letters of any script, digits, '_', then also spaces, '.', '-'
 FEW = 5  # fewer examples than this in a class: warned
 IMBALANCE = 5.0  # the largest class over the smallest: warned beyond this
 
@@ -36,7 +38,7 @@ IMBALANCE = 5.0  # the largest class over the smallest: warned beyond this
 def check_name(name: str, what: str) -> str:
     """A project or class name that is safe as a folder name."""
     name = str(name).strip()
-    if not NAME.match(name) or name in (".", ".."):
+    if not NAME.match(name) or name.endswith("."):
         raise HeadstartError(f"the {what} name '{name}' is not allowed; use 1-64 letters, digits, spaces, '_', '-' or "
                              "'.', starting with a letter or digit")
     return name
@@ -54,11 +56,15 @@ class Project:
 
     @property
     def config(self) -> dict:
+        path = self.root / "project.json"
         try:
-            return json.loads((self.root / "project.json").read_text(encoding="utf-8"))
+            config = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise HeadstartError(f"{self.root}/project.json is missing or damaged ({exc}); remove the folder or "
-                                 "write it again") from exc
+            raise HeadstartError(f"{path} is missing or damaged ({type(exc).__name__}); write it again, e.g. "
+                                 '{"kind": "image", "classes": []}') from exc
+        if not isinstance(config, dict) or config.get("kind") not in STORES or not isinstance(config.get("classes", []), list):
+            raise HeadstartError(f"{path} needs a kind ({' or '.join(STORES)}) and a list of classes; write it again")
+        return config
 
     @property
     def kind(self) -> str:
@@ -74,11 +80,11 @@ class Project:
 
     def classes(self) -> list[str]:
         """The classes named in project.json, and any found on disk (added by hand)."""
-        named = list(self.config.get("classes", []))
+        named = [str(c) for c in self.config.get("classes", [])]
         return named + sorted(set(self.store.counts()) - set(named))
 
     def add_class(self, name: str) -> None:
-        name = check_name(name, "class")
+        name = self.store.check_class_name(check_name(name, "class"))
         config = self.config
         if name.lower() in (c.lower() for c in self.classes()):
             raise HeadstartError(f"the class '{name}' exists already (names are compared without case)")
@@ -93,10 +99,9 @@ class Project:
 
     def summary(self) -> dict:
         counts = self.store.counts()
-        classes = self.classes()
-        per_class = {c: counts.get(c, 0) for c in classes}
+        per_class = {c: counts.get(c, 0) for c in self.classes()}
         return {"name": self.name, "kind": self.kind, "classes": per_class, "warnings": self.warnings(per_class),
-                "runs": [run.name for run in self.runs()]}
+                "runs": [{"run": run.name, "finished": (run / "summary.json").is_file()} for run in self.runs()]}
 
     def warnings(self, per_class: dict[str, int]) -> list[str]:
         found = []
@@ -115,7 +120,9 @@ class Project:
 
     def runs(self) -> list[Path]:
         """Runs, oldest first."""
-        return sorted(p for p in self.runs_dir.glob("*") if p.is_dir()) if self.runs_dir.is_dir() else []
+        if not self.runs_dir.is_dir():
+            return []
+        return sorted(p for p in self.runs_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def run(self, run_id: str) -> Path:
         path = self.runs_dir / check_name(run_id, "run")
@@ -129,66 +136,106 @@ class Project:
         return folder
 
 
-class ImageStore:
-    """Images in class folders; an upload is stored under its content digest (its own name is never a path)."""
+def _free_name(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``name-1``, ``name-2``... when taken: a move never replaces a file."""
+    target, stem, suffix, n = folder / name, Path(name).stem, Path(name).suffix, 1
+    while target.exists():
+        target, n = folder / f"{stem}-{n}{suffix}", n + 1
+    return target
 
-    data_arg = "data"
+
+class ImageStore:
+    """Images in class folders; an upload is stored under its content digest (the name it came with is never a
+    path)."""
+
+    reads_text = False
 
     def __init__(self, root: Path) -> None:
         self.data = root / "data"
 
+    def check_class_name(self, name: str) -> str:
+        if name.lower() in SPLIT_NAMES:
+            raise HeadstartError(f"'{name}' names a split folder (train, val, test) for `headstart train`; call the "
+                                 f"class something else, e.g. '{name} class'")
+        return name
+
     def add_class(self, name: str) -> None:
         (self.data / name).mkdir(parents=True, exist_ok=True)
+
+    def _files(self, folder: Path) -> list[Path]:
+        return sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file()
+                      and not f.is_symlink() and not f.name.startswith("."))
 
     def counts(self) -> dict[str, int]:
         if not self.data.is_dir():
             return {}
-        return {d.name: sum(1 for f in d.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
-                for d in sorted(self.data.iterdir()) if d.is_dir()}
+        return {d.name: len(self._files(d)) for d in sorted(self.data.iterdir())
+                if d.is_dir() and not d.name.startswith(".")}
 
-    def add(self, label: str, uploads: list[tuple[str, bytes]], max_pixels: int) -> dict:
+    def add(self, label: str, names: list[str], blobs: list[bytes], limits: Any) -> dict:
         """Store each readable image; the others are listed with why, nothing half-written."""
         added, skipped = 0, []
-        for name, data in uploads:
+        for name, data in zip(names, blobs, strict=True):
             try:
-                image = decode_image(data, name, max_pixels)
+                image = decode_image(data, name, limits.max_pixels)
             except HeadstartError as exc:
                 skipped.append(str(exc))
                 continue
-            digest = hashlib.sha256(data).hexdigest()[:16]
             suffix = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif",
-                      "PPM": ".ppm"}.get(getattr(image, "format", None) or _format(data), ".png")
-            target = self.data / label / f"{digest}{suffix}"
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(target, lambda tmp, data=data: Path(tmp).write_bytes(data))
-                added += 1
-            else:
+                      "PPM": ".ppm"}.get(_format(data), ".png")
+            target = self.data / label / f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
+            if target.exists():
                 skipped.append(f"{name} is in {label} already")
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(target, lambda tmp, data=data: tmp.write_bytes(data))
+            added += 1
+            del image
         return {"added": added, "skipped": skipped}
 
     def examples(self, label: str) -> list[str]:
         folder = self.data / label
-        return sorted(f.name for f in folder.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS) if folder.is_dir() else []
+        return [f.name for f in self._files(folder)] if folder.is_dir() else []
 
-    def path(self, label: str, example: str) -> Path:
-        path = self.data / check_name(label, "class") / example
-        if Path(example).name != example or example in (".", "..") or not path.is_file():
+    def image_path(self, label: str, example: str) -> Path:
+        path = self.data / label / example
+        if Path(example).name != example or example.startswith(".") or path not in self._files(self.data / label):
             raise HeadstartError(f"no example {example} in class {label}")
         return path
 
-    def move(self, label: str, example: str, target: Path) -> None:
-        source = self.path(label, example)
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(source), str(target / source.name))
+    def relabel(self, label: str, example: str, to: str | None, removed: Path) -> None:
+        """Move the image to class ``to``, or out of the data into ``removed`` (``to`` None); never over a file."""
+        source = self.image_path(label, example)
+        folder = self.data / to if to is not None else removed / label
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(source), str(_free_name(folder, source.name)))
+
+    def mistake(self, row: dict, run: Path) -> dict:
+        """A wrong prediction as the page shows it: the run's own copy of the image, and whether the file is one of
+        the project's (then it can be relabelled)."""
+        where = Path(row["input"])
+        inside = where.parent.parent == self.data and where.parent.name == row["label"] and where.is_file()
+        picture = f"mistakes/{row['index']}.png"
+        return {"example": where.name, "editable": inside,
+                "picture": picture if (run / picture).is_file() else None}
 
     def repeats(self) -> int:
-        seen: Counter = Counter()
-        if self.data.is_dir():
-            for f in self.data.rglob("*"):
-                if f.suffix.lower() in IMAGE_EXTENSIONS:
-                    seen[f.name] += 1  # named by content digest when added here
+        """Images whose content another has too (digests cached by path, size and time)."""
+        if not self.data.is_dir():
+            return 0
+        seen = Counter(_digest(f) for d in self.data.iterdir() if d.is_dir() for f in self._files(d))
         return sum(n - 1 for n in seen.values() if n > 1)
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _digest(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _DIGESTS[key]
 
 
 def _format(data: bytes) -> str:
@@ -198,70 +245,96 @@ def _format(data: bytes) -> str:
 
 
 class TextStore:
-    """Texts as rows of data.csv (text,label)."""
+    """Texts as rows of data.csv: the columns `headstart train` reads (text/review/sentence..., label/class...),
+    other columns kept as they are."""
 
-    data_arg = "data.csv"
+    reads_text = True
 
     def __init__(self, root: Path) -> None:
-        self.path = root / "data.csv"
+        self.data = root / "data.csv"
+
+    def check_class_name(self, name: str) -> str:
+        return name
 
     def add_class(self, name: str) -> None:
         """A class of a text project is a label: it exists once a row has it (project.json lists it before)."""
 
-    def rows(self) -> list[tuple[str, str]]:
-        if not self.path.is_file():
-            return []
-        with self.path.open(encoding="utf-8", newline="") as handle:
-            return [(row.get("text") or "", row.get("label") or "") for row in csv.DictReader(handle)]
+    def _read(self) -> tuple[list[dict], list[str], str, str]:
+        """(rows, columns, the text column, the label column); refused when the file has no such columns, so that
+        the app never rewrites a file it cannot read."""
+        if not self.data.is_file():
+            return [], ["text", "label"], "text", "label"
+        rows, columns, _ = _table(self.data)
+        text = _column(columns, None, TEXT_COLUMNS, "text", self.data)
+        label = _column(columns, None, LABEL_COLUMNS, "label", self.data)
+        return [{c: row.get(c) for c in columns} for row in rows], columns, text, label
+
+    def _write(self, rows: list[dict], columns: list[str]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write(self.data, lambda tmp: tmp.write_text(buffer.getvalue(), encoding="utf-8"))
 
     def counts(self) -> dict[str, int]:
-        return dict(Counter(label for _, label in self.rows() if label))
+        rows, _, text, label = self._read()
+        return dict(Counter(str(r[label]).strip() for r in rows if r.get(label) and str(r.get(text) or "").strip()))
 
-    def add(self, label: str, texts: list[str], max_chars: int) -> dict:
-        rows = self.rows()
-        have = set(rows)
-        added, skipped = [], []
+    def add(self, label: str, names: list[str], texts: list[str], limits: Any) -> dict:
+        rows, columns, text_col, label_col = self._read()
+        have = {(str(r.get(text_col) or "").strip(), str(r.get(label_col) or "").strip()) for r in rows}
+        added, skipped = 0, []
         for i, text in enumerate(texts):
             text = text.strip()
             if not text:
                 continue
-            if len(text) > max_chars:
-                skipped.append(f"text {i + 1} has {len(text):,} characters, over {max_chars:,}")
+            if len(text) > limits.max_text_chars:
+                skipped.append(f"text {i + 1} has {len(text):,} characters, over {limits.max_text_chars:,}")
             elif (text, label) in have:
                 skipped.append(f"text {i + 1} is in {label} already")
             else:
-                added.append((text, label))
+                rows.append({text_col: text, label_col: label})
                 have.add((text, label))
+                added += 1
         if added:
-            self._write(rows + added)
-        return {"added": len(added), "skipped": skipped}
-
-    def _write(self, rows: list[tuple[str, str]]) -> None:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["text", "label"])
-        writer.writerows(rows)
-        atomic_write(self.path, lambda tmp: Path(tmp).write_text(buffer.getvalue(), encoding="utf-8"))
+            self._write(rows, columns)
+        return {"added": added, "skipped": skipped}
 
     def examples(self, label: str) -> list[str]:
-        return [text for text, row_label in self.rows() if row_label == label]
+        rows, _, text, label_col = self._read()
+        return [str(r[text]) for r in rows if str(r.get(label_col) or "").strip() == label]
 
-    def relabel(self, text: str, label: str, to: str | None, removed: Path | None) -> None:
-        """Give the row (text, label) the label ``to``, or move it to ``removed/data.csv`` (``to`` None)."""
-        rows = self.rows()
-        if (text, label) not in rows:
+    def image_path(self, label: str, example: str) -> Path:
+        raise HeadstartError("this project holds texts, not images")
+
+    def relabel(self, label: str, example: str, to: str | None, removed: Path) -> None:
+        """Give the row (``example``, ``label``) the label ``to``, or move it to ``removed/data.csv`` (``to``
+        None)."""
+        rows, columns, text, label_col = self._read()
+        index = next((i for i, r in enumerate(rows) if str(r.get(text) or "").strip() == example.strip()
+                      and str(r.get(label_col) or "").strip() == label), None)
+        if index is None:
             raise HeadstartError(f"no text in class {label} reads like that; reload the page")
-        rows.remove((text, label))
         if to is not None:
-            rows.append((text, to))
-        elif removed is not None:
-            with (removed / "data.csv").open("a", encoding="utf-8", newline="") as handle:
-                csv.writer(handle).writerow([text, label])
-        self._write(rows)
+            rows[index][label_col] = to
+        else:
+            kept = removed / "data.csv"
+            new = not kept.exists()
+            with kept.open("a", encoding="utf-8", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+                if new:
+                    writer.writeheader()
+                writer.writerow(rows[index])
+            del rows[index]
+        self._write(rows, columns)
+
+    def mistake(self, row: dict, run: Path) -> dict:
+        return {"example": row["input"], "editable": True, "picture": None}
 
     def repeats(self) -> int:
-        texts = Counter(text for text, _ in self.rows())
-        return sum(n - 1 for n in texts.values() if n > 1)
+        rows, _, text, _ = self._read()
+        counts = Counter(str(r.get(text) or "").strip() for r in rows)
+        return sum(n - 1 for t, n in counts.items() if t and n > 1)
 
 
 STORES: dict[str, Any] = {"image": ImageStore, "text": TextStore}
@@ -272,10 +345,22 @@ class Projects:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HeadstartError(f"cannot use {root} as the projects folder ({exc.strerror}); pass --project with a "
+                                 "folder") from exc
 
     def list(self) -> list[dict]:
-        return [Project(p).summary() for p in sorted(self.root.iterdir()) if (p / "project.json").is_file()]
+        """Every project; one whose folder is damaged is listed with what is wrong instead of hiding the others."""
+        found = []
+        for path in sorted(self.root.iterdir()):
+            if path.is_dir() and (path / "project.json").is_file():
+                try:
+                    found.append(Project(path).summary())
+                except HeadstartError as exc:
+                    found.append({"name": path.name, "error": str(exc)})
+        return found
 
     def create(self, name: str, kind: str) -> Project:
         name = check_name(name, "project")

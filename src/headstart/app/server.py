@@ -7,16 +7,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import io
 import json
+import tempfile
 import threading
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.staticfiles import StaticFiles
 
@@ -25,26 +28,49 @@ from headstart.app.projects import Project, Projects
 from headstart.errors import HeadstartError
 from headstart.serving.server import LOOPBACK_NAMES
 from headstart.serving.uploads import DEFAULT_LIMITS, Limits, decode, raw_inputs, read_body, too_large
-from headstart.training.checkpoint import CHECKPOINT
 
 STATIC = Path(__file__).parent / "static"
 MISTAKES_SHOWN = 12
 
 
 class Models:
-    """Trained runs loaded for "try it", one at a time per run (loading takes seconds)."""
+    """Trained runs loaded for "try it": the two used last stay in memory; each run is loaded once and predicts
+    one request at a time (each prediction uses every core)."""
+
+    KEPT = 2
 
     def __init__(self) -> None:
-        self.loaded: dict[Path, Any] = {}
+        self.loaded: OrderedDict[Path, tuple[Any, threading.Lock]] = OrderedDict()
         self.lock = threading.Lock()
+        self.loading: dict[Path, threading.Lock] = {}
 
-    def get(self, run: Path) -> Any:
+    def rows(self, run: Path, items: list[Any], names: list[str], top_k: int = 5) -> list[dict]:
+        model, lock = self._get(run)
+        with lock:
+            rows = model.prediction_rows(items, top_k=top_k)
+        for row, shown in zip(rows, names, strict=True):
+            row["input"] = shown
+        return rows
+
+    def _get(self, run: Path) -> tuple[Any, threading.Lock]:
         with self.lock:
-            if run not in self.loaded:
-                from headstart.estimators import load
+            if run in self.loaded:
+                self.loaded.move_to_end(run)
+                return self.loaded[run]
+            loading = self.loading.setdefault(run, threading.Lock())
+        with loading:  # one load per run; others wait for it, not for every load
+            with self.lock:
+                if run in self.loaded:
+                    return self.loaded[run]
+            from headstart.estimators import load
 
-                self.loaded[run] = load(run)
-            return self.loaded[run]
+            entry = (load(run), threading.Lock())
+            with self.lock:
+                self.loaded[run] = entry
+                while len(self.loaded) > self.KEPT:
+                    self.loaded.popitem(last=False)
+                self.loading.pop(run, None)
+            return entry
 
 
 def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = True) -> FastAPI:
@@ -55,12 +81,23 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        trainer.stop_all()  # as Ctrl-C: each run keeps its checkpoint, and Resume continues it next time
+        trainer.stop_all(root)  # as Ctrl-C: each run keeps its checkpoint, and Resume continues it next time
 
     app = FastAPI(title="headstart app", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     if loopback:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_NAMES)
     app.state.trainer = trainer
+    exports = ExportLocks()
+
+    @app.middleware("http")
+    async def same_origin_only(request: Request, call_next):
+        """The app has no login: a page of another site must not change projects through the visitor's browser."""
+        if request.method not in ("GET", "HEAD") and _cross_site(request):
+            return JSONResponse({"detail": "refused: the request came from another site"}, status_code=403)
+        response = await call_next(request)
+        if request.url.path == "/":
+            response.headers["Content-Security-Policy"] = "default-src 'self'; img-src 'self' blob: data:"
+        return response
 
     @app.exception_handler(HeadstartError)
     async def refused(request: Request, exc: HeadstartError):
@@ -103,13 +140,8 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
         chosen = projects.get(name)
         chosen.check_class(label)
         body = await read_body(request, limits)
-        reads_text = chosen.kind == "text"
-        names, items = await raw_inputs(request, body, reads_text, chosen.name, limits)
-        if reads_text:
-            added = chosen.store.add(label, items, limits.max_text_chars)
-        else:
-            added = await asyncio.to_thread(chosen.store.add, label, list(zip(names, items, strict=True)),
-                                            limits.max_pixels)
+        names, items = await raw_inputs(request, body, chosen.store.reads_text, chosen.name, limits)
+        added = await asyncio.to_thread(chosen.store.add, label, names, items, limits)
         return {**added, "project": chosen.summary()}
 
     @app.get("/api/projects/{name}/examples/{label}")
@@ -120,9 +152,7 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
     @app.get("/api/projects/{name}/image/{label}/{example}")
     async def image(name: str, label: str, example: str):
         chosen = projects.get(name)
-        if chosen.kind != "image":
-            raise HeadstartError(f"project {name} holds texts, not images")
-        return FileResponse(chosen.store.path(label, example))
+        return FileResponse(chosen.store.image_path(chosen.check_class(label), example))
 
     @app.post("/api/projects/{name}/relabel")
     async def relabel(name: str, request: Request) -> dict:
@@ -133,11 +163,8 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
         to = body.get("to")
         if to is not None:
             to = chosen.check_class(str(to))
-        if chosen.kind == "image":
-            chosen.store.move(label, str(body.get("example", "")),
-                              chosen.store.data / to if to is not None else chosen.removed_dir() / label)
-        else:
-            chosen.store.relabel(str(body.get("example", "")), label, to, None if to else chosen.removed_dir())
+        removed = chosen.removed_dir() if to is None else chosen.root / "removed"
+        chosen.store.relabel(label, str(body.get("example", "")), to, removed)
         return chosen.summary()
 
     @app.post("/api/projects/{name}/train")
@@ -146,7 +173,7 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
         body = await _json(request)
         strategy = str(body.get("strategy") or "auto")
         epochs = body.get("epochs")
-        if epochs is not None and (not isinstance(epochs, int) or not 1 <= epochs <= 1000):
+        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= 1000):
             raise HeadstartError("epochs must be a whole number from 1 to 1000")
         resume = body.get("resume")
         job = await asyncio.to_thread(trainer.start, chosen, strategy, epochs, str(resume) if resume else None)
@@ -154,7 +181,7 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
 
     @app.post("/api/projects/{name}/train/stop")
     async def stop(name: str) -> dict:
-        return trainer.stop(projects.get(name)).view()
+        return trainer.stop(projects.get(name))
 
     @app.get("/api/projects/{name}/train/events")
     async def events(name: str, request: Request):
@@ -187,17 +214,10 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
         if not (run / "summary.json").is_file():
             raise HeadstartError(f"run {run_id} has not finished training")
         body = await read_body(request, limits)
-        names, items = await raw_inputs(request, body, chosen.kind == "text", chosen.name, limits)
-        if chosen.kind != "text":
+        names, items = await raw_inputs(request, body, chosen.store.reads_text, chosen.name, limits)
+        if not chosen.store.reads_text:
             items = await asyncio.to_thread(decode, names, items, limits)
-
-        def predict() -> list[dict]:
-            rows = models.get(run).prediction_rows(items, top_k=5)
-            for row, shown in zip(rows, names, strict=True):
-                row["input"] = shown
-            return rows
-
-        return {"predictions": await asyncio.to_thread(predict)}
+        return {"predictions": await asyncio.to_thread(models.rows, run, items, names)}
 
     @app.get("/api/projects/{name}/runs/{run_id}/files/{file:path}")
     async def run_file(name: str, run_id: str, file: str):
@@ -212,28 +232,48 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
     async def export_zip(name: str, run_id: str):
         """The ONNX model, its model.json and (text) its tokenizer, exported first when needed."""
         run = projects.get(name).run(run_id)
+        if not (run / "summary.json").is_file():
+            raise HeadstartError(f"run {run_id} has not finished training")
 
-        def build() -> bytes:
-            if not (run / "export" / "model.onnx").is_file():
-                from headstart.export import export_run
+        def build() -> Path:
+            with exports.lock(run):  # two clicks: one export, and no zip of a half-written file
+                if not (run / "export" / "model.onnx").is_file() or not (run / "export" / "model.json").is_file():
+                    from headstart.export import export_run
 
-                export_run(run, "onnx")
-            return _zipped(run / "export", f"{name}-{run_id}-onnx")
+                    export_run(run, "onnx")
+                return _zipped(run / "export", f"{name}-{run_id}-onnx")
 
-        return Response(await asyncio.to_thread(build), media_type="application/zip",
-                        headers={"Content-Disposition": f'attachment; filename="{name}-{run_id}-onnx.zip"'})
+        return _zip_response(await asyncio.to_thread(build), f"{name}-{run_id}-onnx.zip")
 
     @app.get("/api/projects/{name}/runs/{run_id}/run.zip")
     async def run_zip(name: str, run_id: str):
         run = projects.get(name).run(run_id)
-        data = await asyncio.to_thread(_zipped, run, f"{name}-{run_id}")
-        return Response(data, media_type="application/zip",
-                        headers={"Content-Disposition": f'attachment; filename="{name}-{run_id}.zip"'})
+        return _zip_response(await asyncio.to_thread(_zipped, run, f"{name}-{run_id}"), f"{name}-{run_id}.zip")
 
     return app
 
 
+def _cross_site(request: Request) -> bool:
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return True
+    origin = request.headers.get("origin")
+    return origin is not None and urlsplit(origin).netloc != request.headers.get("host")
+
+
+class ExportLocks:
+    def __init__(self) -> None:
+        self.locks: dict[Path, threading.Lock] = {}
+        self.guard = threading.Lock()
+
+    def lock(self, run: Path) -> threading.Lock:
+        with self.guard:
+            return self.locks.setdefault(run, threading.Lock())
+
+
 async def _json(request: Request) -> dict:
+    """The JSON body; only with its content type (a form of another site cannot send that without asking)."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        raise HeadstartError("send the request as application/json")
     try:
         body = json.loads(await request.body() or b"{}")
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -243,13 +283,19 @@ async def _json(request: Request) -> dict:
     return body
 
 
-def _zipped(folder: Path, prefix: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+def _zipped(folder: Path, prefix: str) -> Path:
+    """``folder``'s files (no links, nothing hidden) in a zip written to a temporary file."""
+    handle = tempfile.NamedTemporaryFile(prefix="headstart-", suffix=".zip", delete=False)  # noqa: SIM115
+    with handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
+            if path.is_file() and not path.is_symlink() and not any(p.startswith(".") for p in path.relative_to(folder).parts):
                 archive.write(path, f"{prefix}/{path.relative_to(folder)}")
-    return buffer.getvalue()
+    return Path(handle.name)
+
+
+def _zip_response(path: Path, filename: str) -> FileResponse:
+    return FileResponse(path, media_type="application/zip", filename=filename,
+                        background=BackgroundTask(path.unlink, missing_ok=True))
 
 
 def _results(project: Project, run: Path) -> dict:
@@ -257,10 +303,12 @@ def _results(project: Project, run: Path) -> dict:
     matrix, and the most confident mistakes (to relabel or remove)."""
     summary_path = run / "summary.json"
     if not summary_path.is_file():
+        from headstart.training.checkpoint import CHECKPOINT
+
         return {"run": run.name, "finished": False, "resumable": (run / CHECKPOINT).is_file()}
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    scores = summary.get("scores", {})
-    classes = list(scores.get("per_class", {}))
+    scores = summary.get("scores") or {}  # None when nothing was held out to score on
+    classes = list(scores.get("per_class") or {})
     baseline = (summary.get("baseline") or {}).get("accuracy")
     return {"run": run.name, "finished": True, "strategy": summary.get("strategy"), "model": summary.get("model"),
             "reason": summary.get("strategy_reason"), "evaluated_on": summary.get("evaluated_on"),
@@ -269,7 +317,8 @@ def _results(project: Project, run: Path) -> dict:
             "gap": None if baseline is None or scores.get("accuracy") is None else scores["accuracy"] - baseline,
             "classes": classes, "confusion": scores.get("confusion_matrix"), "warnings": summary.get("warnings", []),
             "mistakes": _mistakes(project, run), "report": (run / "report.html").is_file(),
-            "seconds": summary.get("total_seconds")}
+            "seconds": summary.get("total_seconds"),
+            "note": None if scores else "too few examples to hold some out and score: add at least 3 per class"}
 
 
 def _mistakes(project: Project, run: Path) -> list[dict]:
@@ -277,20 +326,12 @@ def _mistakes(project: Project, run: Path) -> list[dict]:
     if not path.is_file():
         return []
     with path.open(encoding="utf-8", newline="") as handle:
-        wrong = [row for row in csv.DictReader(handle) if row.get("correct") == "False"]
-    wrong.sort(key=lambda row: -float(row.get("confidence") or 0))
-    shown = []
-    for row in wrong[:MISTAKES_SHOWN]:
-        entry = {"label": row["label"], "predicted": row["predicted"], "confidence": float(row["confidence"])}
-        if project.kind == "image":
-            where = Path(row["input"])
-            entry["example"] = where.name
-            entry["editable"] = where.parent.name == row["label"] and where.parent.parent == project.store.data
-        else:
-            entry["example"] = row["input"]
-            entry["editable"] = True
-        shown.append(entry)
-    return shown
+        rows = list(csv.DictReader(handle))
+    if not rows or not {"correct", "confidence", "label", "predicted", "input", "index"} <= set(rows[0]):
+        return []  # not a single-label run's table
+    wrong = sorted((r for r in rows if r["correct"] == "False"), key=lambda r: -float(r["confidence"] or 0))
+    return [{"label": r["label"], "predicted": r["predicted"], "confidence": float(r["confidence"] or 0),
+             **project.store.mistake(r, run)} for r in wrong[:MISTAKES_SHOWN]]
 
 
 def check_app_bind(host: str, insecure: bool) -> bool:
@@ -313,7 +354,8 @@ def run_app(root: Path, host: str = "127.0.0.1", port: int = 8765, open_browser:
 
     loopback = check_app_bind(host, insecure)
     app = create_app(root, loopback=loopback)
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/"
     announce(f"headstart app on {url} (projects in {root}); Ctrl-C stops it")
     if open_browser:
         import webbrowser

@@ -3,8 +3,26 @@
 
 const $ = (id) => document.getElementById(id);
 let current = null;   // the open project's summary
-let lastRun = null;   // the run shown in Results / Try / Export
+let lastRun = null;   // the finished run shown in Results / Try / Export
+let resumeRun = null; // a stopped run that Resume continues
 let events = null;    // the training's EventSource
+const UPLOAD_FILES = 32;              // files per request (the app refuses more than 64)
+const UPLOAD_BYTES = 16 * 1024 * 1024; // bytes per request (the app refuses more than 20 MB)
+
+// A file dropped outside a drop zone must not make the browser leave the page to show it.
+document.addEventListener("dragover", (e) => e.preventDefault());
+document.addEventListener("drop", (e) => e.preventDefault());
+
+function batches(files) {
+  const groups = [[]];
+  let bytes = 0;
+  for (const file of files) {
+    const group = groups[groups.length - 1];
+    if (group.length && (group.length >= UPLOAD_FILES || bytes + file.size > UPLOAD_BYTES)) { groups.push([file]); bytes = file.size; }
+    else { group.push(file); bytes += file.size; }
+  }
+  return groups.filter((g) => g.length);
+}
 
 function show(message, isError = true) {
   const box = $("message");
@@ -49,9 +67,11 @@ async function listProjects() {
   const list = $("project-list");
   list.replaceChildren();
   for (const project of await api("/api/projects")) {
+    if (project.error) { list.append(el("li", { class: "broken" }, `${project.name}: ${project.error}`)); continue; }
     const counts = Object.values(project.classes).reduce((a, b) => a + b, 0);
     list.append(el("li", {},
-      el("a", { href: "#", "data-project": project.name, onclick: (e) => { e.preventDefault(); openProject(project.name); } },
+      el("a", { href: "#", "data-project": project.name,
+                onclick: (e) => { e.preventDefault(); openProject(project.name).catch((error) => show(error.message)); } },
         project.name),
       ` (${project.kind}, ${Object.keys(project.classes).length} classes, ${counts} examples, ${project.runs.length} runs)`));
   }
@@ -77,11 +97,17 @@ async function openProject(name) {
   $("try-image").hidden = project.kind !== "image";
   $("try-text").hidden = project.kind !== "text";
   renderProject(project);
-  const runs = project.runs;
-  lastRun = runs.length ? runs[runs.length - 1] : null;
-  if (project.training && project.training.state === "running") follow();
-  else if (lastRun) await showResults(lastRun);
+  const finished = project.runs.filter((r) => r.finished);
+  lastRun = finished.length ? finished[finished.length - 1].run : null;
+  const newest = project.runs.length ? project.runs[project.runs.length - 1] : null;
+  if (lastRun) await showResults(lastRun);
   else for (const id of ["results", "try", "export"]) $(id).hidden = true;
+  if (project.training && project.training.state === "running") follow();
+  else if (newest && !newest.finished) {
+    const state = await api(`${projectPath()}/runs/${encodeURIComponent(newest.run)}`);
+    resumeRun = state.resumable ? newest.run : null;
+    $("resume").hidden = !resumeRun;
+  }
 }
 
 function renderProject(project) {
@@ -120,14 +146,19 @@ $("new-class").addEventListener("submit", async (event) => {
 });
 
 async function uploadImages(label, files) {
-  const form = new FormData();
-  for (const file of files) form.append("files", file, file.name);
+  let added = 0;
+  const skipped = [];
   try {
-    const answer = await api(`${projectPath()}/examples?label=${encodeURIComponent(label)}`, { method: "POST", body: form });
-    renderProject(answer.project);
-    show(answer.skipped.length ? `added ${answer.added}; left out: ${answer.skipped.join("; ")}` : `added ${answer.added}`,
-         answer.skipped.length > 0);
-  } catch (error) { show(error.message); }
+    for (const group of batches(Array.from(files))) {
+      const form = new FormData();
+      for (const file of group) form.append("files", file, file.name);
+      const answer = await api(`${projectPath()}/examples?label=${encodeURIComponent(label)}`, { method: "POST", body: form });
+      added += answer.added;
+      skipped.push(...answer.skipped);
+      renderProject(answer.project);
+    }
+    show(skipped.length ? `added ${added}; left out: ${skipped.join("; ")}` : `added ${added}`, skipped.length > 0);
+  } catch (error) { show(`added ${added}; then: ${error.message}`); }
 }
 
 async function addTexts(label, area) {
@@ -153,7 +184,7 @@ async function startTraining(resume) {
 }
 
 $("train").addEventListener("click", () => startTraining(null));
-$("resume").addEventListener("click", () => startTraining(lastRun));
+$("resume").addEventListener("click", () => startTraining(resumeRun));
 $("stop").addEventListener("click", async () => {
   try { await api(`${projectPath()}/train/stop`, { method: "POST" }); } catch (error) { show(error.message); }
 });
@@ -178,31 +209,37 @@ function follow() {
       events.close();
       $("train").disabled = false;
       $("stop").hidden = true;
-      lastRun = job.run;
-      if (job.state === "failed") show(job.error || "training failed");
-      if (job.state === "stopped") { $("resume").hidden = false; show("stopped; Resume continues from the last epoch", false); }
-      const project = await api(projectPath());
-      renderProject(project);
-      if (job.state === "done") await showResults(job.run);
+      if (job.state === "failed") show(`training failed: ${job.error || "see the log above"}`);
+      if (job.state === "stopped") {
+        resumeRun = job.run;
+        $("resume").hidden = false;
+        show("stopped; Resume continues from the last checkpoint", false);
+      }
+      try {
+        renderProject(await api(projectPath()));
+        if (job.state === "done") await showResults(job.run);
+      } catch (error) { show(error.message); }
     }
   };
-  events.onerror = () => { events.close(); $("train").disabled = false; };
+  events.onerror = () => {
+    events.close();
+    $("train").disabled = false;
+    show("lost contact with the app while training; reload the page to see the training again");
+  };
 }
 
 // Results ------------------------------------------------------------------------------------------------------
 
 async function showResults(run) {
   const result = await api(`${projectPath()}/runs/${encodeURIComponent(run)}`);
+  if (!result.finished) return;
   lastRun = run;
-  if (!result.finished) {
-    $("resume").hidden = !result.resumable;
-    for (const id of ["results", "try", "export"]) $(id).hidden = true;
-    return;
-  }
+  resumeRun = null;
+  $("resume").hidden = true;
   for (const id of ["results", "try", "export"]) $(id).hidden = false;
   const gap = result.gap === null ? "" : `, ${result.gap >= 0 ? "+" : ""}${(100 * result.gap).toFixed(1)} points over ${result.baseline_name} (${percent(result.baseline)})`;
   $("score").textContent = `accuracy ${percent(result.accuracy)} on the ${result.evaluated_on} split${gap}`;
-  $("score").dataset.accuracy = result.accuracy;
+  if (result.accuracy === null || result.accuracy === undefined) $("score").textContent = result.note || "no score";
   $("reason").textContent = `${result.model}, ${result.strategy}: ${result.reason}. ${result.estimate || ""}`;
   const table = $("confusion");
   table.replaceChildren(el("caption", {}, "Confusion matrix (rows: true class, columns: predicted)"),
@@ -219,8 +256,9 @@ async function showResults(run) {
 }
 
 function mistakeItem(m) {
-  const shown = current.kind === "image"
-    ? el("img", { src: `${projectPath()}/image/${encodeURIComponent(m.label)}/${encodeURIComponent(m.example)}`, alt: m.example })
+  const base = `${projectPath()}/runs/${encodeURIComponent(lastRun)}/files/`;
+  const shown = m.picture
+    ? el("img", { src: base + m.picture.split("/").map(encodeURIComponent).join("/"), alt: m.example })
     : el("q", {}, m.example);
   const item = el("li", {}, shown, ` labelled ${m.label}, predicted ${m.predicted} (${percent(m.confidence)}) `);
   if (m.editable) {
@@ -247,10 +285,14 @@ function showPredictions(rows) {
 }
 
 async function tryImages(files) {
-  const form = new FormData();
-  for (const file of files) form.append("files", file, file.name);
+  const rows = [];
   try {
-    showPredictions((await api(`${projectPath()}/runs/${encodeURIComponent(lastRun)}/predict`, { method: "POST", body: form })).predictions);
+    for (const group of batches(Array.from(files))) {
+      const form = new FormData();
+      for (const file of group) form.append("files", file, file.name);
+      rows.push(...(await api(`${projectPath()}/runs/${encodeURIComponent(lastRun)}/predict`, { method: "POST", body: form })).predictions);
+      showPredictions(rows);
+    }
     show("");
   } catch (error) { show(error.message); }
 }
