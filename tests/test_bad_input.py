@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from headstart import rundir
 from headstart.cli import main
 from tests.conftest import copy_sample
 
@@ -102,7 +101,7 @@ def test_a_full_disk_is_one_error_and_leaves_no_complete_run(capsys, root, tmp_p
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(rundir, "save_file", disk_full)
+    monkeypatch.setattr("safetensors.torch.save_file", disk_full)  # what rundir writes the weights with
     code, _, err = cli(capsys, "train", root / "good" / "train", "--strategy", "linear-probe", "--image-size", "64",
                        "--out", tmp_path / "run", "--quiet")
     assert code == 1 and "No space left on device" in err and "--out" in err

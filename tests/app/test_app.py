@@ -157,7 +157,13 @@ def count_shown(driver, label: str) -> str:
     return driver.find_element("css selector", f"[data-count='{label}']").text
 
 
-def train_and_read_score(driver, app: App, project: str) -> dict:
+def train_and_read_score(driver, app: App, project: str, strategy: str | None = None) -> dict:
+    """Press Train (with ``strategy`` chosen under Advanced, else auto) and wait for the score."""
+    if strategy is not None:
+        from selenium.webdriver.support.ui import Select
+
+        driver.find_element("css selector", "details summary").click()
+        Select(driver.find_element("id", "strategy")).select_by_value(strategy)
     driver.find_element("id", "train").click()
     wait_for(driver, lambda d: d.find_element("id", "progress-line").text.startswith("running"), 60, "training to start")
     wait_for(driver, lambda d: d.find_element("id", "score").text, TRAINING_TIMEOUT, "the accuracy")
@@ -207,7 +213,8 @@ def test_a_text_project_in_the_browser(app, browser):
         area.send_keys("\n".join(sample_texts(label, 16)))
         browser.find_element("css selector", f"button[data-add='{label}']").click()
         wait_for(browser, lambda d, label=label: count_shown(d, label) == "16 examples", 30, f"{label} texts")
-    summary, run = train_and_read_score(browser, app, "reviews")
+    summary, run = train_and_read_score(browser, app, "reviews", "linear-probe")  # auto's ranking: a minute more
+    assert summary["strategy"] == "linear-probe"
     assert f"accuracy {100 * summary['scores']['accuracy']:.1f}%" in browser.find_element("id", "score").text
     browser.find_element("id", "try-texts").send_keys("A moving, beautifully acted film.")
     browser.find_element("id", "try-send").click()
@@ -293,7 +300,8 @@ def test_a_hand_made_text_table_is_read_and_kept_whole(app):
     table = app.projects / "reviews" / "data.csv"
     table.write_text("\ufeffReview,Sentiment,split\ngreat fun,fresh,train\ndull,rotten,train\nslow,rotten,test\n",
                      encoding="utf-8")
-    assert app.api("GET", "/api/projects/reviews").json()["classes"] == {"fresh": 1, "rotten": 2}
+    # the test split's row is not counted: it is not trained on
+    assert app.api("GET", "/api/projects/reviews").json()["classes"] == {"fresh": 1, "rotten": 1}
     added = app.api("POST", "/api/projects/reviews/examples", params={"label": "fresh"},
                     json={"texts": ["a joy", "great fun"]}).json()
     assert added["added"] == 1 and "in fresh already" in added["skipped"][0]
@@ -306,6 +314,19 @@ def test_a_hand_made_text_table_is_read_and_kept_whole(app):
         ("great fun", "fresh", "train"), ("slow", "fresh", "test"), ("a joy", "fresh", "")]
     removed = next((app.projects / "reviews" / "removed").rglob("data.csv")).read_text(encoding="utf-8")
     assert removed.splitlines() == ["Review,Sentiment,split", "dull,rotten,train"]
+    long = app.api("POST", "/api/projects/reviews/examples", params={"label": "fresh"},
+                   json={"texts": ["x" * 25_000, "a bore"]}).json()
+    assert long["added"] == 1 and "25,000 characters" in long["skipped"][0]  # left out alone, not the paste
+    for text in ("great fun", "slow", "a joy", "a bore"):
+        assert app.api("POST", "/api/projects/reviews/relabel", json={"label": "fresh", "example": text, "to": None}).ok
+    # a header and no rows: the project still opens, and takes texts again (its classes lived in the rows)
+    assert app.api("GET", "/api/projects/reviews").json()["classes"] == {}
+    assert app.api("POST", "/api/projects/reviews/classes", json={"name": "fresh"}).ok
+    assert app.api("POST", "/api/projects/reviews/examples", params={"label": "fresh"}, json={"texts": ["back"]}).ok
+    table.write_bytes("text,label\ncaf\xe9 society,fresh\n".encode("latin-1"))  # not UTF-8
+    kept = table.read_bytes()
+    refused = app.api("POST", "/api/projects/reviews/examples", params={"label": "fresh"}, json={"texts": ["y"]})
+    assert refused.status_code == 400 and "not UTF-8" in refused.json()["detail"] and table.read_bytes() == kept
     table.write_text("words,mood\nok,fresh\n", encoding="utf-8")  # columns the app cannot tell
     refused = app.api("POST", "/api/projects/reviews/examples", params={"label": "fresh"}, json={"texts": ["x"]})
     assert refused.status_code == 400 and "no text column" in refused.json()["detail"]

@@ -36,6 +36,13 @@ def log_path(run: Path) -> Path:
     return run.with_name(run.name + ".log")
 
 
+def resumable(run: Path) -> bool:
+    """A run stopped after its first checkpoint and not finished since."""
+    from headstart.training.checkpoint import CHECKPOINT
+
+    return (run / CHECKPOINT).is_file() and not (run / "summary.json").is_file()
+
+
 @dataclass
 class Job:
     """One training process and what the page shows of it (read from its log file)."""
@@ -44,7 +51,9 @@ class Job:
     run: Path
     pid: int
     process: subprocess.Popen | None = None  # None: started by another app, followed through its lock and log
+    offset: int = 0  # where this process's output starts in the log (a resumed run appends to it)
     started: float = field(default_factory=time.time)
+    interrupted: bool = False
     lines: list[str] = field(default_factory=list)
     state: str = "running"  # running, done, failed, stopped
     epoch: dict = field(default_factory=dict)
@@ -53,14 +62,16 @@ class Job:
     def view(self) -> dict:
         return {"project": self.project, "run": self.run.name, "state": self.state, "lines": self.lines[-30:],
                 "epoch": self.epoch, "elapsed": round(time.time() - self.started, 1), "left": self._left(),
-                "error": self.error}
+                "error": self.error, "resumable": self.state != "running" and resumable(self.run)}
 
     def _left(self) -> float | None:
-        """Seconds left in the current stage, from the length of its last epoch."""
+        """Seconds left in the current stage: its epochs so far, timed as their lines came, over those to come."""
         e = self.epoch
-        if self.state != "running" or not e.get("seconds") or not e.get("epochs"):
+        counted = e.get("done", 0) - e.get("first", 0)
+        if self.state != "running" or not e.get("epochs") or counted <= 0 or "record_time" not in e:
             return None
-        return round(e["seconds"] * (e["epochs"] - e.get("done", 0)), 1)
+        per_epoch = (e["record_time"] - e["stage_time"]) / counted
+        return round(per_epoch * (e["epochs"] - e["done"]), 1)
 
     def read(self, line: str) -> None:
         line = line.rstrip("\n")
@@ -68,14 +79,19 @@ class Job:
             return
         self.lines = [*self.lines[-KEPT_LINES:], line]
         if started := STARTED.match(line):
+            new_stage = started["stage"] != self.epoch.get("stage") or "stage_time" not in self.epoch
             self.epoch = {**self.epoch, "stage": started["stage"], "epoch": int(started["epoch"]),
                           "epochs": int(started["epochs"]), "done": int(started["epoch"]) - 1}
+            if new_stage:  # timed from here (a resumed stage starts part-way: its earlier epochs are not counted)
+                self.epoch.update(stage_time=time.time(), first=int(started["epoch"]) - 1)
         elif record := RECORD.match(line):
             self.epoch = {**self.epoch, "done": int(record["epoch"]), "loss": float(record["loss"]),
-                          "accuracy": float(record["acc"]), "seconds": float(record["s"]),
+                          "accuracy": float(record["acc"]), "seconds": float(record["s"]), "record_time": time.time(),
                           **({"val_accuracy": float(record["val_acc"])} if record["val_acc"] else {})}
         elif line.lower().startswith("error:"):
             self.error = line.split(":", 1)[1].strip()
+        if line.lower().startswith(("interrupted", "error: interrupted")):  # what `headstart train` says on Ctrl-C
+            self.interrupted = True
 
 
 class Trainer:
@@ -109,13 +125,14 @@ class Trainer:
                 command += ["--epochs", str(epochs)] if epochs is not None else []
             env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "COLUMNS")}
             env.update({"PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "TERM": "dumb"})
+            offset = log_path(run).stat().st_size if log_path(run).is_file() else 0
             with log_path(run).open("a", encoding="utf-8") as log:
                 process = subprocess.Popen([sys.executable, "-m", "headstart", *command], stdin=subprocess.DEVNULL,
                                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            job = Job(project.name, run, process.pid, process)
-            atomic_write(project.root / LOCK, lambda tmp: tmp.write_text(json.dumps(
-                {"pid": process.pid, "started": _process_start(process.pid), "run": run.name})))
+            job = Job(project.name, run, process.pid, process, offset)
             self.jobs[project.name] = job
+            atomic_write(project.root / LOCK, lambda tmp: tmp.write_text(json.dumps(
+                {"pid": process.pid, "started": _process_start(process.pid), "run": run.name, "offset": offset})))
         threading.Thread(target=self._follow, args=(job, project), daemon=True).start()
         return job
 
@@ -123,24 +140,27 @@ class Trainer:
         """Read the log as it grows until the process ends; then say how it ended."""
         code = None
         try:
-            with log_path(job.run).open(encoding="utf-8", errors="replace") as log:
+            with log_path(job.run).open("rb") as log:
+                log.seek(job.offset)
+                pending = b""  # a line still being written
                 while True:
-                    line = log.readline()
-                    if line:
-                        job.read(line)
+                    pending += log.readline()
+                    if pending.endswith(b"\n"):
+                        job.read(pending.decode("utf-8", errors="replace"))
+                        pending = b""
                         continue
                     code = job.process.poll() if job.process is not None else (None if _alive(job.pid) else -1)
                     if code is not None:
-                        for rest in log:
+                        for rest in (pending + log.read()).decode("utf-8", errors="replace").splitlines():
                             job.read(rest)
                         break
                     time.sleep(0.2)
         finally:
-            if _held_by(project, job.pid):
+            ended = code is not None
+            if ended and _held_by(project, job.pid):  # never while the process may still run
                 (project.root / LOCK).unlink(missing_ok=True)
             finished = (job.run / "summary.json").is_file()
-            job.state = ("done" if finished else "stopped" if code in (130, -signal.SIGINT) or (job.process is None
-                         and (job.run / "checkpoint.safetensors").is_file()) else "failed")
+            job.state = "done" if finished else "stopped" if job.interrupted or code == -signal.SIGINT else "failed"
             if job.state == "failed" and job.error is None:
                 job.error = job.lines[-1] if job.lines else f"training ended with code {code}"
 
@@ -151,7 +171,10 @@ class Trainer:
             job = self.jobs.get(project.name)
         if job is None or job.state != "running":
             raise HeadstartError(f"project {project.name} is not training")
-        os.kill(job.pid, signal.SIGINT)  # as Ctrl-C: the run keeps its checkpoint, resumable
+        try:
+            os.kill(job.pid, signal.SIGINT)  # as Ctrl-C: the run keeps its checkpoint, resumable
+        except (ProcessLookupError, PermissionError) as exc:
+            raise HeadstartError(f"the training of project {project.name} cannot be stopped ({exc.strerror})") from exc
         return job.view()
 
     def running(self, project: Project) -> str | None:
@@ -164,12 +187,15 @@ class Trainer:
 
     def attach(self, project: Project) -> None:
         """Follow a training that another app (or this one before a restart) started and that still runs."""
-        held = _lock(project)
-        job = self.jobs.get(project.name)
-        if held and (job is None or job.state != "running"):
-            job = Job(project.name, project.runs_dir / str(held["run"]), int(held["pid"]))
+        with self.lock:
+            held = _lock(project)
+            job = self.jobs.get(project.name)
+            if not held or (job is not None and job.state == "running"):
+                return
+            job = Job(project.name, project.runs_dir / str(held["run"]), int(held["pid"]),
+                      offset=int(held.get("offset", 0)))
             self.jobs[project.name] = job
-            threading.Thread(target=self._follow, args=(job, project), daemon=True).start()
+        threading.Thread(target=self._follow, args=(job, project), daemon=True).start()
 
     def view(self, project: Project) -> dict | None:
         self.attach(project)

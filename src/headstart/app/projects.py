@@ -19,6 +19,7 @@ import io
 import json
 import re
 import shutil
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -122,7 +123,7 @@ class Project:
         """Runs, oldest first."""
         if not self.runs_dir.is_dir():
             return []
-        return sorted(p for p in self.runs_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(p for p in self.runs_dir.iterdir() if p.is_dir() and NAME.match(p.name))
 
     def run(self, run_id: str) -> Path:
         path = self.runs_dir / check_name(run_id, "run")
@@ -199,7 +200,8 @@ class ImageStore:
 
     def image_path(self, label: str, example: str) -> Path:
         path = self.data / label / example
-        if Path(example).name != example or example.startswith(".") or path not in self._files(self.data / label):
+        if (Path(example).name != example or example.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS
+                or path.is_symlink() or not path.is_file()):
             raise HeadstartError(f"no example {example} in class {label}")
         return path
 
@@ -259,14 +261,24 @@ class TextStore:
     def add_class(self, name: str) -> None:
         """A class of a text project is a label: it exists once a row has it (project.json lists it before)."""
 
-    def _read(self) -> tuple[list[dict], list[str], str, str]:
-        """(rows, columns, the text column, the label column); refused when the file has no such columns, so that
-        the app never rewrites a file it cannot read."""
+    def _read(self, for_writing: bool = False) -> tuple[list[dict], list[str], str, str]:
+        """(rows, columns, the text column, the label column), read as `headstart train` reads them. Refused when
+        the file has no such columns, and (``for_writing``) when rewriting it would change what is not the app's:
+        undecodable bytes, cells beyond the header, repeated column names."""
         if not self.data.is_file():
             return [], ["text", "label"], "text", "label"
-        rows, columns, _ = _table(self.data)
+        header = next(csv.reader(io.StringIO(self.data.read_text(encoding="utf-8-sig", errors="replace"))), [])
+        if not header:
+            return [], ["text", "label"], "text", "label"
+        try:
+            rows, columns, bad_lines = _table(self.data)
+        except HeadstartError:
+            rows, columns, bad_lines = [], header, 0  # a header and no rows (the last text removed)
         text = _column(columns, None, TEXT_COLUMNS, "text", self.data)
         label = _column(columns, None, LABEL_COLUMNS, "label", self.data)
+        if for_writing and (bad_lines or len(set(header)) != len(header) or any(None in row for row in rows)):
+            raise HeadstartError(f"{self.data} has bytes that are not UTF-8, repeated column names or cells beyond its "
+                                 "header; the app will not rewrite it: fix it in an editor (save as UTF-8)")
         return [{c: row.get(c) for c in columns} for row in rows], columns, text, label
 
     def _write(self, rows: list[dict], columns: list[str]) -> None:
@@ -274,14 +286,22 @@ class TextStore:
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-        atomic_write(self.data, lambda tmp: tmp.write_text(buffer.getvalue(), encoding="utf-8"))
+        atomic_write(self.data, lambda tmp: tmp.write_text(buffer.getvalue(), encoding="utf-8", newline=""))
 
     def counts(self) -> dict[str, int]:
-        rows, _, text, label = self._read()
-        return dict(Counter(str(r[label]).strip() for r in rows if r.get(label) and str(r.get(text) or "").strip()))
+        """Texts per class among the rows `headstart train` learns from (a test split's rows are not counted)."""
+        rows, columns, text, label = self._read()
+        split = next((c for c in columns if c.strip().lower() == "split"), None)
+        return dict(Counter(str(r[label]).strip() for r in rows
+                            if str(r.get(label) or "").strip() and str(r.get(text) or "").strip()
+                            and (split is None or str(r.get(split) or "").strip().lower() != "test")))
 
     def add(self, label: str, names: list[str], texts: list[str], limits: Any) -> dict:
-        rows, columns, text_col, label_col = self._read()
+        with _lock_for(self.data):
+            return self._add(label, texts, limits)
+
+    def _add(self, label: str, texts: list[str], limits: Any) -> dict:
+        rows, columns, text_col, label_col = self._read(for_writing=True)
         have = {(str(r.get(text_col) or "").strip(), str(r.get(label_col) or "").strip()) for r in rows}
         added, skipped = 0, []
         for i, text in enumerate(texts):
@@ -302,7 +322,7 @@ class TextStore:
 
     def examples(self, label: str) -> list[str]:
         rows, _, text, label_col = self._read()
-        return [str(r[text]) for r in rows if str(r.get(label_col) or "").strip() == label]
+        return [str(r[text]) for r in rows if str(r.get(label_col) or "").strip() == label and str(r.get(text) or "").strip()]
 
     def image_path(self, label: str, example: str) -> Path:
         raise HeadstartError("this project holds texts, not images")
@@ -310,7 +330,11 @@ class TextStore:
     def relabel(self, label: str, example: str, to: str | None, removed: Path) -> None:
         """Give the row (``example``, ``label``) the label ``to``, or move it to ``removed/data.csv`` (``to``
         None)."""
-        rows, columns, text, label_col = self._read()
+        with _lock_for(self.data):
+            self._relabel(label, example, to, removed)
+
+    def _relabel(self, label: str, example: str, to: str | None, removed: Path) -> None:
+        rows, columns, text, label_col = self._read(for_writing=True)
         index = next((i for i, r in enumerate(rows) if str(r.get(text) or "").strip() == example.strip()
                       and str(r.get(label_col) or "").strip() == label), None)
         if index is None:
@@ -338,6 +362,14 @@ class TextStore:
 
 
 STORES: dict[str, Any] = {"image": ImageStore, "text": TextStore}
+_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    """One lock per file the app rewrites: two quick adds must not lose each other's rows."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(path.resolve(), threading.Lock())
 
 
 class Projects:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import dataclasses
 import json
 import tempfile
 import threading
@@ -23,7 +24,7 @@ from starlette.background import BackgroundTask
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.staticfiles import StaticFiles
 
-from headstart.app.jobs import Trainer
+from headstart.app.jobs import Trainer, resumable
 from headstart.app.projects import Project, Projects
 from headstart.errors import HeadstartError
 from headstart.serving.server import LOOPBACK_NAMES
@@ -73,7 +74,7 @@ class Models:
             return entry
 
 
-def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = True) -> FastAPI:
+def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = True, host: str = "127.0.0.1") -> FastAPI:
     projects = Projects(root)
     trainer = Trainer()
     models = Models()
@@ -85,8 +86,10 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
 
     app = FastAPI(title="headstart app", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     if loopback:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_NAMES)
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=[*LOOPBACK_NAMES, host, f"[{host}]"])
     app.state.trainer = trainer
+    # Pasted texts: each over the limit is left out by the store, not the whole paste refused.
+    pasted = dataclasses.replace(limits, max_text_chars=limits.max_request_bytes)
     exports = ExportLocks()
 
     @app.middleware("http")
@@ -140,7 +143,7 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
         chosen = projects.get(name)
         chosen.check_class(label)
         body = await read_body(request, limits)
-        names, items = await raw_inputs(request, body, chosen.store.reads_text, chosen.name, limits)
+        names, items = await raw_inputs(request, body, chosen.store.reads_text, chosen.name, pasted)
         added = await asyncio.to_thread(chosen.store.add, label, names, items, limits)
         return {**added, "project": chosen.summary()}
 
@@ -286,10 +289,15 @@ async def _json(request: Request) -> dict:
 def _zipped(folder: Path, prefix: str) -> Path:
     """``folder``'s files (no links, nothing hidden) in a zip written to a temporary file."""
     handle = tempfile.NamedTemporaryFile(prefix="headstart-", suffix=".zip", delete=False)  # noqa: SIM115
-    with handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.is_symlink() and not any(p.startswith(".") for p in path.relative_to(folder).parts):
-                archive.write(path, f"{prefix}/{path.relative_to(folder)}")
+    try:
+        with handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.rglob("*")):
+                hidden = any(p.startswith(".") for p in path.relative_to(folder).parts)
+                if path.is_file() and not path.is_symlink() and not hidden:
+                    archive.write(path, f"{prefix}/{path.relative_to(folder)}")
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
     return Path(handle.name)
 
 
@@ -303,9 +311,7 @@ def _results(project: Project, run: Path) -> dict:
     matrix, and the most confident mistakes (to relabel or remove)."""
     summary_path = run / "summary.json"
     if not summary_path.is_file():
-        from headstart.training.checkpoint import CHECKPOINT
-
-        return {"run": run.name, "finished": False, "resumable": (run / CHECKPOINT).is_file()}
+        return {"run": run.name, "finished": False, "resumable": resumable(run)}
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     scores = summary.get("scores") or {}  # None when nothing was held out to score on
     classes = list(scores.get("per_class") or {})
@@ -353,7 +359,7 @@ def run_app(root: Path, host: str = "127.0.0.1", port: int = 8765, open_browser:
     import uvicorn
 
     loopback = check_app_bind(host, insecure)
-    app = create_app(root, loopback=loopback)
+    app = create_app(root, loopback=loopback, host=host)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
     announce(f"headstart app on {url} (projects in {root}); Ctrl-C stops it")

@@ -90,7 +90,12 @@ $("home").addEventListener("click", (e) => { e.preventDefault(); show(""); listP
 
 async function openProject(name) {
   const project = await api(`/api/projects/${encodeURIComponent(name)}`);
+  if (events) events.close();
   current = project;
+  lastRun = resumeRun = null;
+  $("train").disabled = false;
+  for (const id of ["stop", "resume", "progress"]) $(id).hidden = true;
+  $("try-results").replaceChildren();
   $("projects-view").hidden = true;
   $("project-view").hidden = false;
   $("project-title").textContent = `${project.name} (${project.kind === "image" ? "images" : "texts"})`;
@@ -164,12 +169,18 @@ async function uploadImages(label, files) {
 async function addTexts(label, area) {
   const texts = area.value.split("\n").map((t) => t.trim()).filter((t) => t);
   if (!texts.length) { show("paste at least one text"); return; }
+  let added = 0;
+  const skipped = [];
   try {
-    const answer = await postJson(`${projectPath()}/examples?label=${encodeURIComponent(label)}`, { texts });
-    renderProject(answer.project);
-    show(answer.skipped.length ? `added ${answer.added}; left out: ${answer.skipped.join("; ")}` : `added ${answer.added}`,
-         answer.skipped.length > 0);
-  } catch (error) { show(error.message); }
+    for (let start = 0; start < texts.length; start += UPLOAD_FILES) {
+      const answer = await postJson(`${projectPath()}/examples?label=${encodeURIComponent(label)}`,
+                                    { texts: texts.slice(start, start + UPLOAD_FILES) });
+      added += answer.added;
+      skipped.push(...answer.skipped);
+      renderProject(answer.project);
+    }
+    show(skipped.length ? `added ${added}; left out: ${skipped.join("; ")}` : `added ${added}`, skipped.length > 0);
+  } catch (error) { show(`added ${added}; then: ${error.message}`); }
 }
 
 // Training -----------------------------------------------------------------------------------------------------
@@ -211,9 +222,10 @@ function follow() {
       $("stop").hidden = true;
       if (job.state === "failed") show(`training failed: ${job.error || "see the log above"}`);
       if (job.state === "stopped") {
-        resumeRun = job.run;
-        $("resume").hidden = false;
-        show("stopped; Resume continues from the last checkpoint", false);
+        resumeRun = job.resumable ? job.run : null;
+        $("resume").hidden = !resumeRun;
+        show(resumeRun ? "stopped; Resume continues from the last checkpoint"
+                       : "stopped before the first checkpoint: train again", false);
       }
       try {
         renderProject(await api(projectPath()));
@@ -303,8 +315,13 @@ $("try-drop").addEventListener("drop", (e) => { e.preventDefault(); tryImages(e.
 $("try-send").addEventListener("click", async () => {
   const texts = $("try-texts").value.split("\n").map((t) => t.trim()).filter((t) => t);
   if (!texts.length) { show("type a text to classify"); return; }
+  const rows = [];
   try {
-    showPredictions((await postJson(`${projectPath()}/runs/${encodeURIComponent(lastRun)}/predict`, { texts })).predictions);
+    for (let start = 0; start < texts.length; start += UPLOAD_FILES) {
+      const part = { texts: texts.slice(start, start + UPLOAD_FILES) };
+      rows.push(...(await postJson(`${projectPath()}/runs/${encodeURIComponent(lastRun)}/predict`, part)).predictions);
+      showPredictions(rows);
+    }
     show("");
   } catch (error) { show(error.message); }
 });
