@@ -12,7 +12,6 @@ idle memory before and after. Rows go to bench/results/app_train.jsonl.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,30 +23,19 @@ import requests
 from headstart.tasks.image import SAMPLE_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import append_row, commit, machine
+from common import append_row, commit, free_port, machine, rss_mb, wait_for_http
 
 RESULTS = Path(__file__).resolve().parent / "results" / "app_train.jsonl"
 
 
-def rss_mb(pid: int) -> float:
-    return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
-
-
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="headstart-app-bench-"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = subprocess.Popen([sys.executable, "-m", "headstart", "app", "--project", str(work), "--port", str(port),
                             "--no-browser"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(300):
-            try:
-                requests.get(url + "/api/projects", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+        wait_for_http(url + "/api/projects", app)
         idle = rss_mb(app.pid)
         requests.post(url + "/api/projects", json={"name": "sample", "kind": "image"}, timeout=30).raise_for_status()
         classes = sorted(p.name for p in (SAMPLE_DIR / "train").iterdir())

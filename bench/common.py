@@ -45,3 +45,34 @@ def append_row(path: Path, row: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         handle.write(json.dumps(row) + "\n")
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1, for a server a benchmark starts."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    """Return once ``url`` answers at all; stop ``process`` and the benchmark if it does not within ``seconds``."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"{process.args} did not answer {url} within {seconds:.0f} s")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` (Linux), in MB."""
+    return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024

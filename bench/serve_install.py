@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from headstart.export import export_run
 from headstart.tasks.image import SAMPLE_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, append_row, commit, machine
+from common import ROOT, append_row, commit, free_port, machine, rss_mb, wait_for_http
 
 RESULTS = ROOT / "bench" / "results" / "serve_install.jsonl"
 
@@ -55,24 +54,16 @@ def timed(command: list[str], repeats: int = 5) -> dict:
 
 
 def idle_serve_mb(headstart: Path, run: Path, image: Path) -> float:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen([str(headstart), "serve", str(run), "--port", str(port)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                requests.get(url + "/health", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+        wait_for_http(url + "/health", process)
         answer = requests.post(url + "/predict", files=[("files", (image.name, image.read_bytes()))], timeout=60)
         answer.raise_for_status()
         time.sleep(1)
-        status = Path(f"/proc/{process.pid}/status").read_text()
-        return int(status.split("VmRSS:")[1].split()[0]) / 1024
+        return rss_mb(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=60)

@@ -18,11 +18,9 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
@@ -34,7 +32,7 @@ from headstart.export import export_run
 from headstart.tasks.image import SAMPLE_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, append_row, commit, machine
+from common import ROOT, append_row, commit, free_port, machine, rss_mb, wait_for_http
 
 RESULTS = ROOT / "bench" / "results" / "serve_load.jsonl"
 WRK_SCRIPT = """
@@ -46,30 +44,11 @@ wrk.headers["Content-Type"] = os.getenv("CONTENT_TYPE")
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and its children (uvicorn runs in the process itself)."""
-    fields = Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()
-    return int(fields[0]) / 1024
-
-
 def start(command: list[str], env: dict, port: int) -> subprocess.Popen:
     process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).ok:
-                return process
-        except requests.ConnectionError:
-            time.sleep(0.3)
-    process.kill()
-    raise SystemExit(f"{command} did not answer within 120 s")
+    wait_for_http(f"http://127.0.0.1:{port}/health", process)
+    return process
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -6,6 +6,7 @@ import io
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
@@ -98,6 +99,13 @@ def run_cli(*args, stdin: str | None = None) -> subprocess.CompletedProcess:
             signal.signal(signal.SIGINT, handler)  # main() installs its Ctrl-C handler
     returncode = code if isinstance(code, int) else (0 if code is None else 1)
     return subprocess.CompletedProcess(["headstart", *map(str, args)], returncode, stdout.getvalue(), stderr.getvalue())
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 LONGEST_FIRST = ("tests/test_demo.py",)  # minutes alone: started first, the other worker takes the rest meanwhile

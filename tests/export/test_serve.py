@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,15 +25,9 @@ from PIL import Image
 from urllib3 import encode_multipart_formdata
 
 from headstart.export import export_run
-from tests.conftest import run_cli
+from tests.conftest import free_port, run_cli
 
 TEXTS = ["A moving, beautifully acted film.", "A dull, lifeless mess that goes on and on.", "It was fine, I guess."]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -79,10 +79,11 @@ class Project:
     def runs_dir(self) -> Path:
         return self.root / "runs"
 
-    def classes(self) -> list[str]:
-        """The classes named in project.json, and any found on disk (added by hand)."""
+    def classes(self, counts: dict[str, int] | None = None) -> list[str]:
+        """The classes named in project.json, and any found on disk (added by hand; ``counts``: the store's, when
+        read already)."""
         named = [str(c) for c in self.config.get("classes", [])]
-        return named + sorted(set(self.store.counts()) - set(named))
+        return named + sorted(set(self.store.counts() if counts is None else counts) - set(named))
 
     def add_class(self, name: str) -> None:
         name = self.store.check_class_name(check_name(name, "class"))
@@ -100,7 +101,7 @@ class Project:
 
     def summary(self) -> dict:
         counts = self.store.counts()
-        per_class = {c: counts.get(c, 0) for c in self.classes()}
+        per_class = {c: counts.get(c, 0) for c in self.classes(counts)}
         return {"name": self.name, "kind": self.kind, "classes": per_class, "warnings": self.warnings(per_class),
                 "runs": [{"run": run.name, "finished": (run / "summary.json").is_file()} for run in self.runs()]}
 

@@ -18,17 +18,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.staticfiles import StaticFiles
 
 from headstart.app.jobs import Trainer, resumable
 from headstart.app.projects import Project, Projects
 from headstart.errors import HeadstartError
-from headstart.serving.server import LOOPBACK_NAMES
-from headstart.serving.uploads import DEFAULT_LIMITS, Limits, decode, raw_inputs, read_body, too_large
+from headstart.serving.http import answer_errors, guard_host, is_loopback
+from headstart.serving.uploads import DEFAULT_LIMITS, Limits, decode, raw_inputs, read_body
 
 STATIC = Path(__file__).parent / "static"
 MISTAKES_SHOWN = 12
@@ -86,7 +84,7 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
 
     app = FastAPI(title="headstart app", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     if loopback:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=[*LOOPBACK_NAMES, host, f"[{host}]"])
+        guard_host(app, host)
     app.state.trainer = trainer
     # Pasted texts: each over the limit is left out by the store, not the whole paste refused.
     pasted = dataclasses.replace(limits, max_text_chars=limits.max_request_bytes)
@@ -102,14 +100,7 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
             response.headers["Content-Security-Policy"] = "default-src 'self'; img-src 'self' blob: data:"
         return response
 
-    @app.exception_handler(HeadstartError)
-    async def refused(request: Request, exc: HeadstartError):
-        return JSONResponse({"detail": str(exc)}, status_code=413 if too_large(exc) else 400)
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_parameter(request: Request, exc: RequestValidationError):
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"detail": f"bad request ({problems})"}, status_code=400)
+    answer_errors(app)
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -342,12 +333,7 @@ def _mistakes(project: Project, run: Path) -> list[dict]:
 
 def check_app_bind(host: str, insecure: bool) -> bool:
     """Whether ``host`` is loopback; the app has no login, so another address needs ``--insecure``."""
-    import ipaddress
-
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
+    loopback = is_loopback(host)
     if not loopback and not insecure:
         raise HeadstartError(f"--host {host} would let other machines use the app, which has no login; keep the "
                              "default 127.0.0.1, or add --insecure")

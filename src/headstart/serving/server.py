@@ -9,7 +9,6 @@ threads beside the event loop. With a token every request must carry it; each is
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import secrets
 import signal
@@ -23,19 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from PIL import Image
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.staticfiles import StaticFiles
 
 from headstart.errors import HeadstartError
 from headstart.serving.batching import Batcher
+from headstart.serving.http import answer_errors, guard_host, is_loopback
 from headstart.serving.runtime import exported_run
-from headstart.serving.uploads import DEFAULT_LIMITS, Limits, decode, raw_inputs, read_body, too_large
-
-LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
+from headstart.serving.uploads import DEFAULT_LIMITS, Limits, decode, raw_inputs, read_body
 
 
 @dataclass
@@ -93,10 +89,7 @@ def check_bind(host: str, token: str | None, insecure: bool) -> bool:
     explicit --insecure), and a token that no HTTP header can carry."""
     if token is not None and (not token.strip() or not token.isascii() or not token.isprintable()):
         raise HeadstartError("--token must be printable ASCII without spaces at the ends (HTTP headers carry no other)")
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
+    loopback = is_loopback(host)
     if not loopback and not token and not insecure:
         raise HeadstartError(f"--host {host} lets other machines call the service; give --token (or set "
                              "HEADSTART_TOKEN) so that every request must carry it, or --insecure to serve it open")
@@ -104,7 +97,7 @@ def check_bind(host: str, token: str | None, insecure: bool) -> bool:
 
 
 def create_app(served: dict[str, Served], limits: Limits = DEFAULT_LIMITS, token: str | None = None,
-               log: Any = None, loopback: bool = True) -> FastAPI:
+               log: Any = None, loopback: bool = True, host: str = "127.0.0.1") -> FastAPI:
     """The FastAPI application for ``served`` (name -> exported run)."""
     log = log or sys.stderr
     default = next(iter(served))
@@ -114,8 +107,8 @@ def create_app(served: dict[str, Served], limits: Limits = DEFAULT_LIMITS, token
                 if hasattr(s.predictor, "predict_proba")}
     app = FastAPI(title="headstart serve", version=_version(), docs_url=None, redoc_url=None,
                   description="Predictions of exported headstart runs: " + ", ".join(served))
-    if loopback:  # a web page elsewhere must not reach a loopback service through a rebound DNS name
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_NAMES)
+    if loopback:
+        guard_host(app, host)
 
     @app.middleware("http")
     async def guard_and_log(request: Request, call_next):
@@ -136,14 +129,7 @@ def create_app(served: dict[str, Served], limits: Limits = DEFAULT_LIMITS, token
         print(json.dumps(record), file=log, flush=True)
         return response
 
-    @app.exception_handler(HeadstartError)
-    async def refused(request: Request, exc: HeadstartError):
-        return JSONResponse({"detail": str(exc)}, status_code=413 if too_large(exc) else 400)
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_parameter(request: Request, exc: RequestValidationError):
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"detail": f"bad request parameter ({problems})"}, status_code=400)
+    answer_errors(app)
 
     @app.get("/health")
     async def health() -> dict:
@@ -243,7 +229,7 @@ def serve(runs: list[str], host: str = "127.0.0.1", port: int = 8000, token: str
     served = load_served(runs, engine)
     # Images over Pillow's own limit are refused by their header (uploads.py); its warning would only be noise.
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-    app = create_app(served, limits, token, loopback=loopback)
+    app = create_app(served, limits, token, loopback=loopback, host=host)
     for s in served.values():
         announce(f"serving {s.name}: {s.info['task']}, {len(s.info['classes'])} classes, {s.info['inputs']}, "
                  f"{s.info['engine']} ({s.run})")
