@@ -98,7 +98,9 @@ def browser(request):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 # a real camera stream from Chromium's fake device (a moving test picture), allowed without asking
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -151,13 +153,18 @@ def count_shown(driver, label: str) -> str:
     return driver.find_element("css selector", f"[data-count='{label}']").text
 
 
-def train_and_read_score(driver, app: App, project: str, strategy: str | None = None) -> dict:
-    """Press Train (with ``strategy`` chosen under Advanced, else auto) and wait for the score."""
-    if strategy is not None:
+def train_and_read_score(driver, app: App, project: str, strategy: str | None = None,
+                         unlabelled: bool = False) -> dict:
+    """Press Train (with ``strategy`` chosen under Advanced, else auto; ``unlabelled``: learning from the unlabelled
+    examples too) and wait for the score."""
+    if strategy is not None or unlabelled:
         from selenium.webdriver.support.ui import Select
 
         driver.find_element("css selector", "details summary").click()
-        Select(driver.find_element("id", "strategy")).select_by_value(strategy)
+        if strategy is not None:
+            Select(driver.find_element("id", "strategy")).select_by_value(strategy)
+        if unlabelled:
+            driver.find_element("id", "use-unlabelled").click()
     driver.find_element("id", "train").click()
     wait_for(driver, lambda d: d.find_element("id", "progress-line").text.startswith("running"), 60, "training to start")
     wait_for(driver, lambda d: d.find_element("id", "score").text, TRAINING_TIMEOUT, "the accuracy")
@@ -176,6 +183,15 @@ def test_an_image_project_from_upload_to_export_in_the_browser(app, browser):
         wait_for(browser, lambda d, label=label, shown=shown: count_shown(d, label) == shown, 60, f"{label} uploads")
     assert sorted(p.name for p in (app.projects / "shoes" / "data").iterdir()) == ["footwear", "trouser"]
     assert "imbalanced: 70 examples" in browser.find_element("id", "warnings").text
+    # examples not labelled yet, for Label next: files, and a picture from the webcam
+    pool = sample_images("trouser", 18)[12:] + sample_images("ankle-boot", 14)[10:]
+    browser.find_element("css selector", "input[data-class='']").send_keys("\n".join(map(str, pool)))
+    wait_for(browser, lambda d: count_shown(d, "") == "10 examples", 60, "the unlabelled uploads")
+    browser.find_element("css selector", "button[data-webcam='']").click()
+    capture_from_webcam(browser, hold=1.5)  # held: a picture every quarter second until let go
+    wait_for(browser, lambda d: count_shown(d, "") != "10 examples", 60, "the webcam's pictures")
+    taken = len(list((app.projects / "shoes" / "unlabelled").glob("*.jpg")))
+    assert 3 <= taken <= 8 and count_shown(browser, "") == f"{10 + taken} examples"
 
     summary, run = train_and_read_score(browser, app, "shoes")
     score = browser.find_element("id", "score").text
@@ -191,6 +207,12 @@ def test_an_image_project_from_upload_to_export_in_the_browser(app, browser):
     from headstart import load
 
     assert shown == load(run).predict([str(test_image)])[0]
+    browser.find_element("id", "try-webcam").click()
+    capture_from_webcam(browser)
+    wait_for(browser, lambda d: "webcam-" in d.find_element("id", "try-results").text, 120, "the webcam's prediction")
+    browser.find_element("id", "camera-close").click()
+
+    label_the_first_suggestion(browser, app, "shoes", run, 10 + taken)
 
     href = browser.find_element("id", "export-onnx").get_attribute("href")
     exported = zipfile.ZipFile(io.BytesIO(requests.get(href, timeout=300).content))
@@ -207,8 +229,14 @@ def test_a_text_project_in_the_browser(app, browser):
         area.send_keys("\n".join(sample_texts(label, 16)))
         browser.find_element("css selector", f"button[data-add='{label}']").click()
         wait_for(browser, lambda d, label=label: count_shown(d, label) == "16 examples", 30, f"{label} texts")
-    summary, run = train_and_read_score(browser, app, "reviews", "linear-probe")  # auto's ranking: a minute more
+    unlabelled = sample_texts("fresh", 22)[16:] + sample_texts("rotten", 22)[16:]
+    browser.find_element("css selector", "textarea[data-class='']").send_keys("\n".join(unlabelled))
+    browser.find_element("css selector", "button[data-add='']").click()
+    wait_for(browser, lambda d: count_shown(d, "") == "12 examples", 30, "the unlabelled texts")
+    # auto's ranking would take a minute more; the unlabelled texts are learnt from too (semi-supervised)
+    summary, run = train_and_read_score(browser, app, "reviews", "linear-probe", unlabelled=True)
     assert summary["strategy"] == "linear-probe"
+    assert summary["unlabeled"]["pool"] == 12, summary["unlabeled"]
     assert f"accuracy {100 * summary['scores']['accuracy']:.1f}%" in browser.find_element("id", "score").text
     browser.find_element("id", "try-texts").send_keys("A moving, beautifully acted film.")
     browser.find_element("id", "try-send").click()
@@ -216,7 +244,47 @@ def test_a_text_project_in_the_browser(app, browser):
     href = browser.find_element("id", "export-onnx").get_attribute("href")
     names = zipfile.ZipFile(io.BytesIO(requests.get(href, timeout=300).content)).namelist()
     assert any(n.endswith("tokenizer/tokenizer.json") for n in names)
+    label_the_first_suggestion(browser, app, "reviews", run, 12)
     assert requested_hosts(browser) == {f"127.0.0.1:{app.port}"}
+
+
+def capture_from_webcam(driver, hold: float = 0) -> None:
+    """Press Capture (for ``hold`` seconds) once the camera shows a picture (Chromium's fake device)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    wait_for(driver, lambda d: d.execute_script("return document.getElementById('camera-video').videoWidth > 0"),
+             30, "the webcam's picture")
+    button = driver.find_element("id", "camera-capture")
+    ActionChains(driver).click_and_hold(button).pause(hold).release(button).perform()
+
+
+def label_the_first_suggestion(driver, app: App, project: str, run: Path, pool_size: int) -> None:
+    """Label next: the page lists the unlabelled examples `headstart suggest` ranks first, in its order, and one click
+    labels the first (it leaves the unlabelled examples and joins the class)."""
+    driver.find_element("id", "suggest").click()
+    wait_for(driver, lambda d: d.find_elements("css selector", "#suggestions li"), 180, "the suggestions")
+    items = driver.find_elements("css selector", "#suggestions li")
+    from headstart import load
+
+    kind = json.loads((app.projects / project / "project.json").read_text())["kind"]
+    pool = app.projects / project / ("unlabelled" if kind == "image" else "unlabelled.csv")
+    expected = load(run).suggest(str(pool), len(items))
+    first = items[0].get_attribute("data-suggested")
+    assert [i.get_attribute("data-suggested") for i in items] == [
+        Path(r["input"]).name if kind == "image" else r["input"] for r in expected]
+    assert len(items) == min(12, pool_size)
+    label = next(iter(json.loads(requests.get(f"{app.url}/api/projects/{project}", timeout=30).text)["classes"]))
+    before = count_shown(driver, label)
+    items[0].find_element("css selector", f"button[data-label-to='{label}']").click()
+    wait_for(driver, lambda d: count_shown(d, "") == f"{pool_size - 1} examples", 30, "the label to be saved")
+    assert count_shown(driver, label) == f"{int(before.split()[0]) + 1} examples"
+    assert first not in [i.get_attribute("data-suggested") for i in driver.find_elements("css selector", "#suggestions li")]
+    if kind == "image":
+        assert (app.projects / project / "data" / label / first).is_file() and not (pool / first).exists()
+    else:
+        texts = {table: [(r["text"], r.get("label")) for r in csv.DictReader(io.StringIO(
+            (app.projects / project / table).read_text(encoding="utf-8")))] for table in ("unlabelled.csv", "data.csv")}
+        assert first not in [text for text, _ in texts["unlabelled.csv"]] and (first, label) in texts["data.csv"]
 
 
 def test_bad_input_gets_a_message_and_nothing_is_lost(app):
@@ -259,6 +327,11 @@ def test_bad_input_gets_a_message_and_nothing_is_lost(app):
     assert started.ok, started.text
     again = app.api("POST", "/api/projects/shoes/train", json={})
     assert again.status_code == 400 and "training already" in again.json()["detail"]
+    # the training opens the images again each epoch: none moves meanwhile
+    moving = app.api("POST", "/api/projects/shoes/relabel", json={"label": "sneaker", "to": "trouser",
+                                                                  "example": sample_images("sneaker", 1)[0].name})
+    assert moving.status_code == 400 and "is training" in moving.json()["detail"]
+    assert (app.projects / "shoes" / "data" / "sneaker" / sample_images("sneaker", 1)[0].name).is_file()
     # a page following the progress goes away half-way (a closed tab): the training goes on to the end
     with requests.get(app.url + "/api/projects/shoes/train/events", stream=True, timeout=60) as stream:
         assert next(stream.iter_lines()).startswith(b"data: ")
@@ -267,6 +340,27 @@ def test_bad_input_gets_a_message_and_nothing_is_lost(app):
     assert run["finished"] and app.api("GET", f"/api/projects/shoes/runs/{run['run']}").json()["accuracy"] is not None
     escape = app.api("GET", f"/api/projects/shoes/runs/{run['run']}/files/..%2F..%2Fproject.json")
     assert escape.status_code == 400 and "no file" in escape.json()["detail"]
+
+    # Label next: nothing unlabelled yet, then a repeat, an image labelled already, a bad n, a name that is no example
+    suggest = f"/api/projects/shoes/runs/{run['run']}/suggest"
+    assert "no unlabelled examples" in app.api("POST", suggest, json={}).json()["detail"]
+    assert "untick" in app.api("POST", "/api/projects/shoes/train", json={"unlabelled": True}).json()["detail"]
+    new = [("files", (p.name, p.read_bytes())) for p in sample_images("sneaker", 12)[10:]]
+    answer = app.api("POST", "/api/projects/shoes/unlabelled", files=[*new, new[0], files[0]]).json()
+    assert answer["added"] == 2 and answer["project"]["unlabelled"] == 2
+    assert "unlabelled examples already" in answer["skipped"][0] and "labelled already (in sneaker)" in answer["skipped"][1]
+    for bad in ({"n": 0}, {"n": True}, {"n": 101}):
+        assert "n must be" in app.api("POST", suggest, json=bad).json()["detail"]
+    found = app.api("POST", suggest, json={"n": 1}).json()
+    assert len(found["suggestions"]) == 1 and found["suggestions"][0]["predicted"] in ("sneaker", "trouser")
+    chosen = found["suggestions"][0]["example"]
+    assert app.api("GET", f"/api/projects/shoes/unlabelled/{chosen}").content in [f[1][1] for f in new]
+    for bad, why in (({"example": "../project.json", "to": "sneaker"}, "no example"),
+                     ({"example": chosen, "to": "boot"}, "no class 'boot'")):
+        assert why in app.api("POST", "/api/projects/shoes/unlabelled/label", json=bad).json()["detail"]
+    assert app.api("POST", "/api/projects/shoes/unlabelled/label", json={"example": chosen, "to": "sneaker"}).json()[
+        "unlabelled"] == 1
+    assert (app.projects / "shoes" / "data" / "sneaker" / chosen).is_file()
 
     # relabel and remove: files move, never over another file, nothing is deleted
     data = app.projects / "shoes" / "data"
@@ -317,6 +411,22 @@ def test_a_hand_made_text_table_is_read_and_kept_whole(app):
     assert app.api("GET", "/api/projects/reviews").json()["classes"] == {}
     assert app.api("POST", "/api/projects/reviews/classes", json={"name": "fresh"}).ok
     assert app.api("POST", "/api/projects/reviews/examples", params={"label": "fresh"}, json={"texts": ["back"]}).ok
+    # unlabelled texts in a table made by hand: read as `suggest` reads it, its other columns kept
+    pool = app.projects / "reviews" / "unlabelled.csv"
+    pool.write_text("Review,source\nnice one,web\n", encoding="utf-8")
+    assert app.api("GET", "/api/projects/reviews").json()["unlabelled"] == 1
+    added = app.api("POST", "/api/projects/reviews/unlabelled", json={"texts": ["another", "nice one", "back"]}).json()
+    assert added["added"] == 1 and added["skipped"] == ["text 2 is among the unlabelled already",
+                                                        "text 3 is labelled already"]
+    assert "no unlabelled text" in app.api("POST", "/api/projects/reviews/unlabelled/label",
+                                           json={"example": "never added", "to": "fresh"}).json()["detail"]
+    assert app.api("POST", "/api/projects/reviews/unlabelled/label", json={"example": "nice one", "to": "fresh"}).ok
+    assert pool.read_text(encoding="utf-8").splitlines() == ["Review,source", "another,"]
+    assert table.read_text(encoding="utf-8").splitlines()[-1] == "nice one,fresh,"  # Review,Sentiment,split
+    pool.write_bytes("text\ncaf\xe9 noir\n".encode("latin-1"))  # not UTF-8: the project still opens, nothing rewritten
+    assert app.api("GET", "/api/projects/reviews").json()["unlabelled"] == 1
+    refused = app.api("POST", "/api/projects/reviews/unlabelled", json={"texts": ["z"]})
+    assert "not UTF-8" in refused.json()["detail"] and pool.read_bytes() == "text\ncaf\xe9 noir\n".encode("latin-1")
     table.write_bytes("text,label\ncaf\xe9 society,fresh\n".encode("latin-1"))  # not UTF-8
     kept = table.read_bytes()
     refused = app.api("POST", "/api/projects/reviews/examples", params={"label": "fresh"}, json={"texts": ["y"]})

@@ -102,7 +102,9 @@ class Trainer:
         self.lock = threading.Lock()
 
     def start(self, project: Project, strategy: str = "auto", epochs: int | None = None,
-              resume: str | None = None) -> Job:
+              resume: str | None = None, unlabelled: bool = False) -> Job:
+        """Train ``project`` (or resume its run ``resume``); ``unlabelled``: learn from its unlabelled examples too
+        (`headstart train --unlabeled`)."""
         if strategy not in STRATEGIES:
             raise HeadstartError(f"unknown strategy '{strategy}'; use {', '.join(STRATEGIES)}")
         with self.lock:
@@ -123,6 +125,12 @@ class Trainer:
                     run = run.with_name(run.name + "-1")
                 command = ["train", str(project.store.data), "--out", str(run), "--strategy", strategy]
                 command += ["--epochs", str(epochs)] if epochs is not None else []
+                if unlabelled:
+                    pool = project.store.pool_source()
+                    if pool is None:
+                        raise HeadstartError("no unlabelled examples to learn from: add some under 'Not labelled "
+                                             "yet', or untick the option")
+                    command += ["--unlabeled", str(pool)]
             env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "COLUMNS")}
             env.update({"PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "TERM": "dumb"})
             offset = log_path(run).stat().st_size if log_path(run).is_file() else 0

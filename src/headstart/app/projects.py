@@ -5,6 +5,8 @@ same data and runs.
     PROJECTS/<name>/data/<class>/  images, one folder per class          (image projects)
     PROJECTS/<name>/data.csv       a text and a label column             (text projects)
     PROJECTS/<name>/runs/<id>/     headstart runs (`headstart train DATA --out runs/<id>`), runs/<id>.log their output
+    PROJECTS/<name>/unlabelled/    images not labelled yet: what "Label next" asks about (image projects)
+    PROJECTS/<name>/unlabelled.csv texts not labelled yet, one text column               (text projects)
     PROJECTS/<name>/removed/       what was removed in the app: moved here, never deleted
 
 Everything is read from disk at each call, so files added or removed by hand while the app runs are seen at once.
@@ -16,7 +18,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
+import os
 import re
 import shutil
 import threading
@@ -103,6 +107,7 @@ class Project:
         counts = self.store.counts()
         per_class = {c: counts.get(c, 0) for c in self.classes(counts)}
         return {"name": self.name, "kind": self.kind, "classes": per_class, "warnings": self.warnings(per_class),
+                "unlabelled": self.store.pool_count(),
                 "runs": [{"run": run.name, "finished": (run / "summary.json").is_file()} for run in self.runs()]}
 
     def warnings(self, per_class: dict[str, int]) -> list[str]:
@@ -132,18 +137,37 @@ class Project:
             raise HeadstartError(f"no run '{run_id}' in project {self.name}")
         return path
 
+    def finished_run(self, run_id: str) -> Path:
+        path = self.run(run_id)
+        if not (path / "summary.json").is_file():
+            raise HeadstartError(f"run {run_id} has not finished training")
+        return path
+
     def removed_dir(self) -> Path:
         folder = self.root / "removed" / time.strftime("%Y%m%d-%H%M%S")
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
 
-def _free_name(folder: Path, name: str) -> Path:
-    """``folder/name``, or ``name-1``, ``name-2``... when taken: a move never replaces a file."""
-    target, stem, suffix, n = folder / name, Path(name).stem, Path(name).suffix, 1
-    while target.exists():
-        target, n = folder / f"{stem}-{n}{suffix}", n + 1
-    return target
+def _move_new(source: Path, folder: Path) -> Path:
+    """Move ``source`` into ``folder`` as ``name``, or ``name-1``, ``name-2``... when taken: never over a file (a
+    hard link is refused where the name exists, so two moves at once cannot pick the same name)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem, suffix = source.stem, source.suffix
+    for n in itertools.count():
+        target = folder / (source.name if n == 0 else f"{stem}-{n}{suffix}")
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links on this file system: a plain move to a name free now
+            if target.exists():
+                continue
+            shutil.move(str(source), str(target))
+            return target
+        source.unlink()
+        return target
+    raise AssertionError("unreachable")
 
 
 class ImageStore:
@@ -151,9 +175,11 @@ class ImageStore:
     path)."""
 
     reads_text = False
+    read_while_training = True  # a training opens the files again each epoch: none may move meanwhile
 
     def __init__(self, root: Path) -> None:
         self.data = root / "data"
+        self.pool = root / "unlabelled"
 
     def check_class_name(self, name: str) -> str:
         if name.lower() in SPLIT_NAMES:
@@ -174,8 +200,11 @@ class ImageStore:
         return {d.name: len(self._files(d)) for d in sorted(self.data.iterdir())
                 if d.is_dir() and not d.name.startswith(".")}
 
-    def add(self, label: str, names: list[str], blobs: list[bytes], limits: Any) -> dict:
-        """Store each readable image; the others are listed with why, nothing half-written."""
+    def add(self, label: str | None, names: list[str], blobs: list[bytes], limits: Any) -> dict:
+        """Store each readable image in class ``label`` (None: among the unlabelled); the others are listed with
+        why, nothing half-written."""
+        folder = self.pool if label is None else self.data / label
+        classes = list(self.counts()) if label is None else []
         added, skipped = 0, []
         for name, data in zip(names, blobs, strict=True):
             try:
@@ -183,35 +212,39 @@ class ImageStore:
             except HeadstartError as exc:
                 skipped.append(str(exc))
                 continue
+            del image
             suffix = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif",
                       "PPM": ".ppm"}.get(_format(data), ".png")
-            target = self.data / label / f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
-            if target.exists():
-                skipped.append(f"{name} is in {label} already")
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(target, lambda tmp, data=data: tmp.write_bytes(data))
-            added += 1
-            del image
+            stored = f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
+            with _lock_for(self.data):  # not while an unlabelled image moves into a class
+                where = next((c for c in classes if (self.data / c / stored).exists()), None)
+                if (folder / stored).exists():
+                    skipped.append(f"{name} is in {label or 'the unlabelled examples'} already")
+                elif label is None and where is not None:
+                    skipped.append(f"{name} is labelled already (in {where})")
+                else:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    atomic_write(folder / stored, lambda tmp, data=data: tmp.write_bytes(data))
+                    added += 1
         return {"added": added, "skipped": skipped}
 
     def examples(self, label: str) -> list[str]:
         folder = self.data / label
         return [f.name for f in self._files(folder)] if folder.is_dir() else []
 
-    def image_path(self, label: str, example: str) -> Path:
-        path = self.data / label / example
+    def image_path(self, label: str | None, example: str) -> Path:
+        """The image ``example`` of class ``label`` (None: of the unlabelled), never a path outside its folder."""
+        path = (self.pool if label is None else self.data / label) / example
         if (Path(example).name != example or example.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS
                 or path.is_symlink() or not path.is_file()):
-            raise HeadstartError(f"no example {example} in class {label}")
+            raise HeadstartError(f"no example {example} in " + ("the unlabelled examples" if label is None else
+                                                                 f"class {label}") + "; reload the page")
         return path
 
     def relabel(self, label: str, example: str, to: str | None, removed: Path) -> None:
         """Move the image to class ``to``, or out of the data into ``removed`` (``to`` None); never over a file."""
-        source = self.image_path(label, example)
-        folder = self.data / to if to is not None else removed / label
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(source), str(_free_name(folder, source.name)))
+        with _lock_for(self.data):
+            _move_new(self.image_path(label, example), self.data / to if to is not None else removed / label)
 
     def mistake(self, row: dict, run: Path) -> dict:
         """A wrong prediction as the page shows it: the run's own copy of the image, and whether the file is one of
@@ -221,6 +254,29 @@ class ImageStore:
         picture = f"mistakes/{row['index']}.png"
         return {"example": where.name, "editable": inside,
                 "picture": picture if (run / picture).is_file() else None}
+
+    def pool_count(self) -> int:
+        return len(self._files(self.pool)) if self.pool.is_dir() else 0
+
+    def pool_source(self) -> Path | None:
+        """What `headstart suggest` and `train --unlabeled` read as the unlabelled pool (None: nothing in it)."""
+        return self.pool if self.pool_count() else None
+
+    def label_pooled(self, example: str, to: str) -> None:
+        """Move an unlabelled image into class ``to`` (never over a file; one the class has already, same name and
+        content, just leaves the unlabelled ones)."""
+        with _lock_for(self.data):
+            source = self.image_path(None, example)
+            twin = self.data / to / source.name
+            if twin.is_file() and _digest(twin) == _digest(source):
+                source.unlink()
+            else:
+                _move_new(source, self.data / to)
+
+    def pooled(self, row: dict) -> dict | None:
+        """A row `suggest` returned as the page shows it (None: not one of the project's unlabelled images)."""
+        where = Path(row["input"])
+        return {"example": where.name, "picture": True} if where.parent == self.pool.resolve() else None
 
     def repeats(self) -> int:
         """Images whose content another has too (digests cached by path, size and time)."""
@@ -252,9 +308,11 @@ class TextStore:
     other columns kept as they are."""
 
     reads_text = True
+    read_while_training = False  # a training reads the tables once, when it starts
 
     def __init__(self, root: Path) -> None:
         self.data = root / "data.csv"
+        self.pool = root / "unlabelled.csv"
 
     def check_class_name(self, name: str) -> str:
         return name
@@ -262,32 +320,35 @@ class TextStore:
     def add_class(self, name: str) -> None:
         """A class of a text project is a label: it exists once a row has it (project.json lists it before)."""
 
-    def _read(self, for_writing: bool = False) -> tuple[list[dict], list[str], str, str]:
-        """(rows, columns, the text column, the label column), read as `headstart train` reads them. Refused when
-        the file has no such columns, and (``for_writing``) when rewriting it would change what is not the app's:
-        undecodable bytes, cells beyond the header, repeated column names."""
-        if not self.data.is_file():
-            return [], ["text", "label"], "text", "label"
-        header = next(csv.reader(io.StringIO(self.data.read_text(encoding="utf-8-sig", errors="replace"))), [])
+    def _read(self, path: Path | None = None, for_writing: bool = False) -> tuple[list[dict], list[str], str, Any]:
+        """(rows, columns, the text column, the label column) of data.csv (``path`` None) or of the unlabelled texts
+        (no label column: None), read as `headstart train` and `suggest` read them. Refused when the file has no
+        such columns, and (``for_writing``) when rewriting it would change what is not the app's: undecodable bytes,
+        cells beyond the header, repeated column names."""
+        path = path or self.data
+        label_columns = ["label"] if path == self.data else []
+        if not path.is_file():
+            return [], ["text", *label_columns], "text", (label_columns or [None])[0]
+        header = next(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig", errors="replace"))), [])
         if not header:
-            return [], ["text", "label"], "text", "label"
+            return [], ["text", *label_columns], "text", (label_columns or [None])[0]
         try:
-            rows, columns, bad_lines = _table(self.data)
+            rows, columns, bad_lines = _table(path)
         except HeadstartError:
             rows, columns, bad_lines = [], header, 0  # a header and no rows (the last text removed)
-        text = _column(columns, None, TEXT_COLUMNS, "text", self.data)
-        label = _column(columns, None, LABEL_COLUMNS, "label", self.data)
+        text = _column(columns, None, TEXT_COLUMNS, "text", path)
+        label = _column(columns, None, LABEL_COLUMNS, "label", path) if label_columns else None
         if for_writing and (bad_lines or len(set(header)) != len(header) or any(None in row for row in rows)):
-            raise HeadstartError(f"{self.data} has bytes that are not UTF-8, repeated column names or cells beyond its "
+            raise HeadstartError(f"{path} has bytes that are not UTF-8, repeated column names or cells beyond its "
                                  "header; the app will not rewrite it: fix it in an editor (save as UTF-8)")
         return [{c: row.get(c) for c in columns} for row in rows], columns, text, label
 
-    def _write(self, rows: list[dict], columns: list[str]) -> None:
+    def _write(self, rows: list[dict], columns: list[str], path: Path | None = None) -> None:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-        atomic_write(self.data, lambda tmp: tmp.write_text(buffer.getvalue(), encoding="utf-8", newline=""))
+        atomic_write(path or self.data, lambda tmp: tmp.write_text(buffer.getvalue(), encoding="utf-8", newline=""))
 
     def counts(self) -> dict[str, int]:
         """Texts per class among the rows `headstart train` learns from (a test split's rows are not counted)."""
@@ -297,29 +358,38 @@ class TextStore:
                             if str(r.get(label) or "").strip() and str(r.get(text) or "").strip()
                             and (split is None or str(r.get(split) or "").strip().lower() != "test")))
 
-    def add(self, label: str, names: list[str], texts: list[str], limits: Any) -> dict:
+    def add(self, label: str | None, names: list[str], texts: list[str], limits: Any) -> dict:
+        """Add ``texts`` to class ``label`` (None: to the unlabelled ones); each too long or already there is left
+        out with why."""
+        if label is None:
+            with _lock_for(self.pool):
+                return self._add_pooled(texts, limits)
         with _lock_for(self.data):
-            return self._add(label, texts, limits)
+            return self._add(label, texts, limits.max_text_chars)
 
-    def _add(self, label: str, texts: list[str], limits: Any) -> dict:
+    def _add_pooled(self, texts: list[str], limits: Any) -> dict:
+        rows, columns, text_col, _ = self._read(self.pool, for_writing=True)
+        have = {str(r.get(text_col) or "").strip() for r in rows}
+        data, _, data_text, data_label = self._read()
+        labelled = {str(r.get(data_text) or "").strip() for r in data if str(r.get(data_label) or "").strip()}
+        new, skipped = _new_texts(texts, limits.max_text_chars, lambda text: "is among the unlabelled already"
+                                  if text in have else "is labelled already" if text in labelled else None)
+        if new:
+            self._write(rows + [{text_col: text} for text in new], columns, self.pool)
+        return {"added": len(new), "skipped": skipped}
+
+    def _pooled(self) -> list[str]:
+        """The unlabelled texts (unlabelled.csv: a text column, as `headstart suggest` reads it)."""
+        rows, _, text, _ = self._read(self.pool)
+        return [t for r in rows if (t := str(r.get(text) or "").strip())]
+
+    def _add(self, label: str, texts: list[str], max_chars: float = float("inf")) -> dict:
         rows, columns, text_col, label_col = self._read(for_writing=True)
-        have = {(str(r.get(text_col) or "").strip(), str(r.get(label_col) or "").strip()) for r in rows}
-        added, skipped = 0, []
-        for i, text in enumerate(texts):
-            text = text.strip()
-            if not text:
-                continue
-            if len(text) > limits.max_text_chars:
-                skipped.append(f"text {i + 1} has {len(text):,} characters, over {limits.max_text_chars:,}")
-            elif (text, label) in have:
-                skipped.append(f"text {i + 1} is in {label} already")
-            else:
-                rows.append({text_col: text, label_col: label})
-                have.add((text, label))
-                added += 1
-        if added:
-            self._write(rows, columns)
-        return {"added": added, "skipped": skipped}
+        have = {str(r.get(text_col) or "").strip() for r in rows if str(r.get(label_col) or "").strip() == label}
+        new, skipped = _new_texts(texts, max_chars, lambda text: f"is in {label} already" if text in have else None)
+        if new:
+            self._write(rows + [{text_col: text, label_col: label} for text in new], columns)
+        return {"added": len(new), "skipped": skipped}
 
     def examples(self, label: str) -> list[str]:
         rows, _, text, label_col = self._read()
@@ -356,10 +426,52 @@ class TextStore:
     def mistake(self, row: dict, run: Path) -> dict:
         return {"example": row["input"], "editable": True, "picture": None}
 
+    def pool_count(self) -> int:
+        try:
+            return len(self._pooled())
+        except HeadstartError:
+            return 0  # unreadable: adding to it, or Label next, says why
+
+    def pool_source(self) -> Path | None:
+        return self.pool if self._pooled() else None
+
+    def label_pooled(self, example: str, to: str) -> None:
+        """Give an unlabelled text the label ``to``: added to data.csv first, then taken out of unlabelled.csv (a
+        stop between the two leaves it in both, never in neither)."""
+        with _lock_for(self.pool), _lock_for(self.data):
+            rows, columns, text, _ = self._read(self.pool, for_writing=True)
+            index = next((i for i, r in enumerate(rows) if str(r.get(text) or "").strip() == example.strip()), None)
+            if index is None or not example.strip():
+                raise HeadstartError("no unlabelled text reads like that; reload the page")
+            self._add(to, [example])
+            del rows[index]
+            self._write(rows, columns, self.pool)
+
+    def pooled(self, row: dict) -> dict | None:
+        return {"example": row["input"], "picture": None}
+
     def repeats(self) -> int:
         rows, _, text, _ = self._read()
         counts = Counter(str(r.get(text) or "").strip() for r in rows)
         return sum(n - 1 for t, n in counts.items() if t and n > 1)
+
+
+def _new_texts(texts: list[str], max_chars: float, known: Any) -> tuple[list[str], list[str]]:
+    """The texts to add (stripped, each once) and why each other was left out: empty ones silently, too long ones,
+    and those ``known(text)`` gives a reason for (already there)."""
+    new: list[str] = []
+    skipped = []
+    for i, text in enumerate(texts):
+        text = text.strip()
+        if not text:
+            continue
+        reason = (f"has {len(text):,} characters, over {max_chars:,}" if len(text) > max_chars else
+                  known(text) or ("is in this paste already" if text in new else None))
+        if reason:
+            skipped.append(f"text {i + 1} {reason}")
+        else:
+            new.append(text)
+    return new, skipped
 
 
 STORES: dict[str, Any] = {"image": ImageStore, "text": TextStore}

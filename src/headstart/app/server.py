@@ -30,6 +30,7 @@ from headstart.serving.uploads import DEFAULT_LIMITS, Limits, decode, raw_inputs
 
 STATIC = Path(__file__).parent / "static"
 MISTAKES_SHOWN = 12
+SUGGESTED, MAX_SUGGESTED = 12, 100  # "Label next" asks about this many at a time by default, at most
 
 
 class Models:
@@ -50,6 +51,11 @@ class Models:
         for row, shown in zip(rows, names, strict=True):
             row["input"] = shown
         return rows
+
+    def suggest(self, run: Path, pool: Path, n: int, labelled: Path | None) -> list[dict]:
+        model, lock = self._get(run)
+        with lock:
+            return model.suggest(str(pool), n, labelled=None if labelled is None else str(labelled))
 
     def _get(self, run: Path) -> tuple[Any, threading.Lock]:
         with self.lock:
@@ -102,6 +108,11 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
 
     answer_errors(app)
 
+    def not_while_training(project: Project) -> None:
+        if project.store.read_while_training and trainer.running(project):
+            raise HeadstartError(f"project {project.name} is training: its examples cannot move until it ends (or "
+                                 "is stopped); try again then")
+
     @app.get("/", include_in_schema=False)
     async def page():
         return FileResponse(STATIC / "index.html")
@@ -138,6 +149,28 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
         added = await asyncio.to_thread(chosen.store.add, label, names, items, limits)
         return {**added, "project": chosen.summary()}
 
+    @app.post("/api/projects/{name}/unlabelled")
+    async def add_unlabelled(name: str, request: Request) -> dict:
+        """Examples not labelled yet (as for a class): what "Label next" picks from."""
+        chosen = projects.get(name)
+        body = await read_body(request, limits)
+        names, items = await raw_inputs(request, body, chosen.store.reads_text, chosen.name, pasted)
+        added = await asyncio.to_thread(chosen.store.add, None, names, items, limits)
+        return {**added, "project": chosen.summary()}
+
+    @app.get("/api/projects/{name}/unlabelled/{example}")
+    async def unlabelled_image(name: str, example: str):
+        return FileResponse(projects.get(name).store.image_path(None, example))
+
+    @app.post("/api/projects/{name}/unlabelled/label")
+    async def label_unlabelled(name: str, request: Request) -> dict:
+        """Label one unlabelled example: it joins class ``to``."""
+        chosen = projects.get(name)
+        body = await _json(request)
+        not_while_training(chosen)
+        chosen.store.label_pooled(str(body.get("example", "")), chosen.check_class(str(body.get("to", ""))))
+        return chosen.summary()
+
     @app.get("/api/projects/{name}/examples/{label}")
     async def examples(name: str, label: str) -> list[str]:
         chosen = projects.get(name)
@@ -157,6 +190,7 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
         to = body.get("to")
         if to is not None:
             to = chosen.check_class(str(to))
+        not_while_training(chosen)
         removed = chosen.removed_dir() if to is None else chosen.root / "removed"
         chosen.store.relabel(label, str(body.get("example", "")), to, removed)
         return chosen.summary()
@@ -167,10 +201,10 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
         body = await _json(request)
         strategy = str(body.get("strategy") or "auto")
         epochs = body.get("epochs")
-        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= 1000):
-            raise HeadstartError("epochs must be a whole number from 1 to 1000")
+        epochs = None if epochs is None else _whole_number(epochs, "epochs", 1000)
         resume = body.get("resume")
-        job = await asyncio.to_thread(trainer.start, chosen, strategy, epochs, str(resume) if resume else None)
+        job = await asyncio.to_thread(trainer.start, chosen, strategy, epochs, str(resume) if resume else None,
+                                      body.get("unlabelled") is True)
         return job.view()
 
     @app.post("/api/projects/{name}/train/stop")
@@ -204,14 +238,27 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
     @app.post("/api/projects/{name}/runs/{run_id}/predict")
     async def try_it(name: str, run_id: str, request: Request) -> dict:
         chosen = projects.get(name)
-        run = chosen.run(run_id)
-        if not (run / "summary.json").is_file():
-            raise HeadstartError(f"run {run_id} has not finished training")
+        run = chosen.finished_run(run_id)
         body = await read_body(request, limits)
         names, items = await raw_inputs(request, body, chosen.store.reads_text, chosen.name, limits)
         if not chosen.store.reads_text:
             items = await asyncio.to_thread(decode, names, items, limits)
         return {"predictions": await asyncio.to_thread(models.rows, run, items, names)}
+
+    @app.post("/api/projects/{name}/runs/{run_id}/suggest")
+    async def label_next(name: str, run_id: str, request: Request) -> dict:
+        """The unlabelled examples worth labelling first (`headstart suggest`), with the run's guess for each."""
+        chosen = projects.get(name)
+        run = chosen.finished_run(run_id)
+        n = _whole_number((await _json(request)).get("n", SUGGESTED), "n", MAX_SUGGESTED)
+        pool = chosen.store.pool_source()
+        if pool is None:
+            raise HeadstartError("no unlabelled examples: add some under 'Not labelled yet' first")
+        labelled = chosen.store.data if chosen.store.data.exists() else None
+        rows = await asyncio.to_thread(models.suggest, run, pool, n, labelled)
+        shown = [{**found, "predicted": row["predicted"], "confidence": row["confidence"]}
+                 for row in rows if (found := chosen.store.pooled(row)) is not None]
+        return {"suggestions": shown, "unlabelled": chosen.store.pool_count()}
 
     @app.get("/api/projects/{name}/runs/{run_id}/files/{file:path}")
     async def run_file(name: str, run_id: str, file: str):
@@ -225,9 +272,7 @@ def create_app(root: Path, limits: Limits = DEFAULT_LIMITS, loopback: bool = Tru
     @app.get("/api/projects/{name}/runs/{run_id}/export.zip")
     async def export_zip(name: str, run_id: str):
         """The ONNX model, its model.json and (text) its tokenizer, exported first when needed."""
-        run = projects.get(name).run(run_id)
-        if not (run / "summary.json").is_file():
-            raise HeadstartError(f"run {run_id} has not finished training")
+        run = projects.get(name).finished_run(run_id)
 
         def build() -> Path:
             with exports.lock(run):  # two clicks: one export, and no zip of a half-written file
@@ -275,6 +320,12 @@ async def _json(request: Request) -> dict:
     if not isinstance(body, dict):
         raise HeadstartError("send a JSON object")
     return body
+
+
+def _whole_number(value: Any, name: str, most: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise HeadstartError(f"{name} must be a whole number from 1 to {most}")
+    return value
 
 
 def _zipped(folder: Path, prefix: str) -> Path:

@@ -63,6 +63,7 @@ async function listProjects() {
   $("projects-view").hidden = false;
   $("project-view").hidden = true;
   current = null;
+  closeCamera();
   if (events) events.close();
   const list = $("project-list");
   list.replaceChildren();
@@ -96,6 +97,9 @@ async function openProject(name) {
   $("train").disabled = false;
   for (const id of ["stop", "resume", "progress"]) $(id).hidden = true;
   $("try-results").replaceChildren();
+  $("use-unlabelled").checked = false;
+  $("suggestions").replaceChildren();
+  closeCamera();
   $("projects-view").hidden = true;
   $("project-view").hidden = false;
   $("project-title").textContent = `${project.name} (${project.kind === "image" ? "images" : "texts"})`;
@@ -106,7 +110,7 @@ async function openProject(name) {
   lastRun = finished.length ? finished[finished.length - 1].run : null;
   const newest = project.runs.length ? project.runs[project.runs.length - 1] : null;
   if (lastRun) await showResults(lastRun);
-  else for (const id of ["results", "try", "export"]) $(id).hidden = true;
+  else for (const id of ["results", "label-next", "try", "export"]) $(id).hidden = true;
   if (project.training && project.training.state === "running") follow();
   else if (newest && !newest.finished) {
     const state = await api(`${projectPath()}/runs/${encodeURIComponent(newest.run)}`);
@@ -118,27 +122,34 @@ async function openProject(name) {
 function renderProject(project) {
   current = project;
   const box = $("classes");
-  box.replaceChildren();
-  for (const [label, count] of Object.entries(project.classes)) {
-    const input = project.kind === "image"
-      ? el("input", { type: "file", accept: "image/*", multiple: "", "data-class": label,
-                      onchange: (e) => uploadImages(label, e.target.files) })
-      : el("textarea", { rows: 2, placeholder: "Paste texts, one per line", "data-class": label });
-    const add = project.kind === "text"
-      ? el("button", { "data-add": label, onclick: () => addTexts(label, input) }, "Add texts") : "";
-    const card = el("div", { class: "class-card drop", "data-class-card": label },
-      el("strong", {}, label), el("span", { class: "count", "data-count": label }, ` ${count} examples`), input, add);
-    if (project.kind === "image") {
-      card.addEventListener("dragover", (e) => { e.preventDefault(); card.classList.add("over"); });
-      card.addEventListener("dragleave", () => card.classList.remove("over"));
-      card.addEventListener("drop", (e) => {
-        e.preventDefault(); card.classList.remove("over"); uploadImages(label, e.dataTransfer.files);
-      });
-    }
-    box.append(card);
-  }
+  box.replaceChildren(...Object.entries(project.classes).map(([label, count]) => exampleCard(project, label, count)));
+  $("pool").replaceChildren(exampleCard(project, null, project.unlabelled));
   const warnings = $("warnings");
   warnings.replaceChildren(...project.warnings.map((w) => el("li", {}, w)));
+}
+
+// A card to add examples to: a class (``label``), or the unlabelled ones (``label`` null) that Label next picks from.
+function exampleCard(project, label, count) {
+  const key = label === null ? "" : label;
+  const input = project.kind === "image"
+    ? el("input", { type: "file", accept: "image/*", multiple: "", "data-class": key,
+                    onchange: (e) => uploadImages(label, e.target.files) })
+    : el("textarea", { rows: 2, placeholder: "Paste texts, one per line", "data-class": key });
+  const extra = project.kind === "text"
+    ? el("button", { "data-add": key, onclick: () => addTexts(label, input) }, "Add texts")
+    : el("button", { "data-webcam": key, onclick: () => openCamera(label === null ? "not labelled yet" : label,
+                                                                   (files) => uploadImages(label, files)) }, "Webcam");
+  const title = label === null ? "Not labelled yet" : label;
+  const card = el("div", { class: label === null ? "class-card drop pool-card" : "class-card drop", "data-class-card": key },
+    el("strong", {}, title), el("span", { class: "count", "data-count": key }, ` ${count} examples`), input, extra);
+  if (project.kind === "image") {
+    card.addEventListener("dragover", (e) => { e.preventDefault(); card.classList.add("over"); });
+    card.addEventListener("dragleave", () => card.classList.remove("over"));
+    card.addEventListener("drop", (e) => {
+      e.preventDefault(); card.classList.remove("over"); uploadImages(label, e.dataTransfer.files);
+    });
+  }
+  return card;
 }
 
 $("new-class").addEventListener("submit", async (event) => {
@@ -150,6 +161,10 @@ $("new-class").addEventListener("submit", async (event) => {
   } catch (error) { show(error.message); }
 });
 
+// Where examples of class ``label`` go (null: the unlabelled ones).
+const examplesPath = (label) =>
+  label === null ? `${projectPath()}/unlabelled` : `${projectPath()}/examples?label=${encodeURIComponent(label)}`;
+
 async function uploadImages(label, files) {
   let added = 0;
   const skipped = [];
@@ -157,7 +172,7 @@ async function uploadImages(label, files) {
     for (const group of batches(Array.from(files))) {
       const form = new FormData();
       for (const file of group) form.append("files", file, file.name);
-      const answer = await api(`${projectPath()}/examples?label=${encodeURIComponent(label)}`, { method: "POST", body: form });
+      const answer = await api(examplesPath(label), { method: "POST", body: form });
       added += answer.added;
       skipped.push(...answer.skipped);
       renderProject(answer.project);
@@ -173,8 +188,7 @@ async function addTexts(label, area) {
   const skipped = [];
   try {
     for (let start = 0; start < texts.length; start += UPLOAD_FILES) {
-      const answer = await postJson(`${projectPath()}/examples?label=${encodeURIComponent(label)}`,
-                                    { texts: texts.slice(start, start + UPLOAD_FILES) });
+      const answer = await postJson(examplesPath(label), { texts: texts.slice(start, start + UPLOAD_FILES) });
       added += answer.added;
       skipped.push(...answer.skipped);
       renderProject(answer.project);
@@ -188,7 +202,8 @@ async function addTexts(label, area) {
 async function startTraining(resume) {
   const epochs = $("epochs").value ? Number($("epochs").value) : null;
   try {
-    await postJson(`${projectPath()}/train`, { strategy: $("strategy").value, epochs, resume });
+    await postJson(`${projectPath()}/train`,
+                   { strategy: $("strategy").value, epochs, resume, unlabelled: $("use-unlabelled").checked });
     show("");
     follow();
   } catch (error) { show(error.message); }
@@ -248,7 +263,8 @@ async function showResults(run) {
   lastRun = run;
   resumeRun = null;
   $("resume").hidden = true;
-  for (const id of ["results", "try", "export"]) $(id).hidden = false;
+  for (const id of ["results", "label-next", "try", "export"]) $(id).hidden = false;
+  $("suggestions").replaceChildren();
   const gap = result.gap === null ? "" : `, ${result.gap >= 0 ? "+" : ""}${(100 * result.gap).toFixed(1)} points over ${result.baseline_name} (${percent(result.baseline)})`;
   $("score").textContent = `accuracy ${percent(result.accuracy)} on the ${result.evaluated_on} split${gap}`;
   if (result.accuracy === null || result.accuracy === undefined) $("score").textContent = result.note || "no score";
@@ -286,6 +302,115 @@ function mistakeItem(m) {
   }
   return item;
 }
+
+// Label next ---------------------------------------------------------------------------------------------------
+
+$("suggest").addEventListener("click", async () => {
+  const list = $("suggestions");
+  const path = projectPath(), run = lastRun;
+  $("suggest").disabled = true;
+  try {
+    const answer = await postJson(`${path}/runs/${encodeURIComponent(run)}/suggest`, {});
+    if (!current || projectPath() !== path) return;  // another project was opened meanwhile
+    list.replaceChildren(...answer.suggestions.map((s) => suggestionItem(s, path)));
+    show(answer.suggestions.length ? "" : "no suggestions: add unlabelled examples that are not labelled already", false);
+  } catch (error) { show(error.message); } finally { $("suggest").disabled = false; }
+});
+
+function suggestionItem(s, path) {
+  const shown = s.picture
+    ? el("img", { src: `${path}/unlabelled/${encodeURIComponent(s.example)}`, alt: s.example })
+    : el("q", {}, s.example);
+  const item = el("li", { "data-suggested": s.example }, shown, ` the model guesses ${s.predicted} (${percent(s.confidence)}): `);
+  for (const label of Object.keys(current.classes)) {
+    item.append(el("button", {
+      "data-label-to": label, class: label === s.predicted ? "guess" : "",
+      onclick: async () => {
+        try {
+          const project = await postJson(`${path}/unlabelled/label`, { example: s.example, to: label });
+          item.remove();
+          if (projectPath() === path) renderProject(project);
+          show(`labelled ${label}${$("suggestions").children.length ? "" : "; train again to use the new labels"}`, false);
+        } catch (error) { show(error.message); }
+      } }, label));
+  }
+  return item;
+}
+
+// Webcam -------------------------------------------------------------------------------------------------------
+
+let camera = null;   // { stream, send(files) }
+let opening = null;  // the camera being asked for (a second click waits for the same one)
+const FRAME_EVERY_MS = 250, MOST_FRAMES = 40;
+
+async function openCamera(what, send) {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    show("this browser gives no webcam to this page: open the app at http://127.0.0.1 (or localhost)");
+    return;
+  }
+  try {
+    if (!camera) {
+      opening = opening || navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+      const stream = await opening;
+      opening = null;
+      if (!camera) {
+        camera = { stream };
+        $("camera-video").srcObject = stream;
+      }
+    }
+    camera.send = send;
+    $("camera-target").textContent = what;
+    $("camera").hidden = false;
+  } catch (error) {
+    opening = null;
+    show(`the webcam could not be opened (${error.name}): allow the camera for this page`);
+  }
+}
+
+function closeCamera() {
+  if (recording) { clearInterval(recording.timer); recording = null; }
+  if (camera) for (const track of camera.stream.getTracks()) track.stop();
+  camera = null;
+  $("camera-video").srcObject = null;
+  $("camera").hidden = true;
+}
+
+function frame() {
+  const video = $("camera-video");
+  if (video.readyState < 2 || !video.videoWidth) return null;  // no picture yet
+  const canvas = el("canvas", { width: video.videoWidth, height: video.videoHeight });
+  canvas.getContext("2d").drawImage(video, 0, 0);
+  return new Promise((resolve) => canvas.toBlob(
+    (blob) => resolve(blob && new File([blob], `webcam-${Date.now()}.jpg`, { type: "image/jpeg" })), "image/jpeg", 0.92));
+}
+
+// Click: one picture. Hold: one every quarter second until let go (at most MOST_FRAMES), sent together.
+let recording = null;
+function startRecording(event) {
+  event.preventDefault();
+  if (!camera || recording || (event.button !== undefined && event.button !== 0)) return;
+  const first = frame();
+  if (!first) { show("the webcam is starting; try again in a moment", false); return; }
+  recording = { frames: [first], send: camera.send, timer: setInterval(() => {
+    if (recording.frames.length < MOST_FRAMES) { const next = frame(); if (next) recording.frames.push(next); }
+  }, FRAME_EVERY_MS) };
+}
+async function stopRecording() {
+  if (!recording) return;
+  clearInterval(recording.timer);
+  const { frames, send } = recording;
+  recording = null;
+  const files = (await Promise.all(frames)).filter((file) => file);
+  if (files.length) send(files);
+}
+$("camera-capture").addEventListener("pointerdown", startRecording);
+for (const ending of ["pointerup", "pointerleave", "pointercancel"]) $("camera-capture").addEventListener(ending, stopRecording);
+$("camera-capture").addEventListener("keydown", (e) => {  // the keyboard: one picture per Enter or Space
+  if ((e.key === "Enter" || e.key === " ") && !e.repeat) { startRecording(e); stopRecording(); }
+});
+$("camera-capture").addEventListener("contextmenu", (e) => e.preventDefault());  // a long press on a touch screen
+$("camera-close").addEventListener("click", closeCamera);
+$("try-webcam").addEventListener("click", () => openCamera("try it", tryImages));
 
 // Try it -------------------------------------------------------------------------------------------------------
 
