@@ -17,6 +17,7 @@ from headstart.embedding import leakage_warnings, load_embedder
 from headstart.errors import HeadstartError, Interrupted
 from headstart.estimators import Estimator, estimator_for, load
 from headstart.estimators.unlabeled import as_pool, with_added_labels
+from headstart.evaluation.changes import changes_summary
 from headstart.features.embeddings import Embeddings
 from headstart.labelling import Suggestions, suggest
 from headstart.models import list_models
@@ -78,6 +79,8 @@ class TrainResult:
             lines.append(f"unknown inputs: {unknown}")
         if summary.get("unlabeled"):
             lines.append(f"unlabelled pool: {unlabeled_summary(summary)}")
+        if (changed := changes_summary(summary.get("changes"))) is not None:
+            lines.append(f"what training changed: {changed}")
         refit = summary.get("refit") or {}
         if refit.get("done"):
             pseudo = f" and {refit['pseudo_labelled']} pseudo-labelled ones" if refit.get("pseudo_labelled") else ""
@@ -219,6 +222,7 @@ def train(
         "guard": estimator.fit_details_.get("auto", {}).get("guard"),
         "unknown": estimator.fit_details_.get("unknown"),
         "unlabeled": estimator.fit_details_.get("unlabeled"),
+        "changes": estimator.fit_details_.get("changes"),
         "baseline": baseline_score,
         "plain_probe": plain,
         "fit_seconds": round(estimator.fit_seconds_, 2),

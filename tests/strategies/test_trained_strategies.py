@@ -32,6 +32,7 @@ def test_head_trains_only_the_head(data):
     assert accuracy >= 0.85
     assert all(torch.equal(pretrained[k], v) for k, v in clf.model_.backbone.state_dict().items())
     assert {r["stage"] for r in clf.history_} == {"head", "refit head"}  # then again on train + validation
+    assert "changes" not in clf.fit_details_  # nothing to measure: the backbone did not train
 
 
 def test_fine_tune_warms_up_the_head_then_unfreezes(data):
@@ -42,6 +43,14 @@ def test_fine_tune_warms_up_the_head_then_unfreezes(data):
     assert stages[0] == "head" and "top-2" in stages and "all" in stages and stages[-1] == "refit all"
     after = clf.model_.backbone.state_dict()
     assert not torch.equal(pretrained["blocks.6.0.conv_pw.weight"], after["blocks.6.0.conv_pw.weight"])
+    # what training changed (issue 33): with gradual unfreezing and layer-wise rates the top moved most
+    changes = clf.fit_details_["changes"]
+    rows = changes["groups"]
+    assert [r["group"] for r in rows][::7] == ["conv_stem+bn1", "blocks.6+conv_head+bn2"]
+    assert rows[-1]["weight_change"] > rows[0]["weight_change"] > 0
+    assert all(0 <= r["cka"] <= 1 + 1e-6 for r in rows) and rows[0]["cka"] > 0.9, rows
+    assert changes["source"]["name"] == "ImageNet" and 0 <= changes["source"]["agreement"] <= 1
+    assert changes["split"] == "validation" and changes["seen_in_training"]  # the refit trained on them
 
 
 def test_scratch_starts_from_random_weights_and_transfer_wins(data):

@@ -10,6 +10,7 @@ import torch
 
 import headstart
 from headstart import HeadstartError, TextClassifier, create_backbone, get_model_spec
+from headstart.evaluation.changes import changes_summary
 from headstart.tasks import get_task
 from headstart.tasks.text import SAMPLE_FILE
 from tests.conftest import run_cli
@@ -70,6 +71,10 @@ def test_lora_saves_an_adapter_that_matches_the_merged_model(small_reviews, tmp_
     pretrained = create_backbone("minilm-l6").model
     with torch.inference_mode():
         assert not torch.allclose(pretrained(**batch).last_hidden_state, merged, atol=1e-4)
+    # what training changed: LoRA adapts the attention of the encoder layers only
+    rows = {r["group"]: r for r in clf.fit_details_["changes"]["groups"]}
+    assert rows["model.embeddings"]["weight_change"] == 0.0 and rows["model.embeddings"]["cka"] > 0.9999
+    assert all(rows[f"model.encoder.layer.{i}"]["weight_change"] > 0 for i in range(6))
 
 
 def test_fine_tune_unfreezes_the_encoder(small_reviews):
@@ -79,6 +84,14 @@ def test_fine_tune_unfreezes_the_encoder(small_reviews):
     before = create_backbone("minilm-l6").state_dict()
     after = clf.model_.backbone.state_dict()
     assert not torch.equal(before["model.encoder.layer.5.output.dense.weight"], after["model.encoder.layer.5.output.dense.weight"])
+    changes = clf.fit_details_["changes"]
+    # the pooler (its output is not used) is in no group: frozen, and not in the top groups gradual unfreezing trains
+    assert [r["group"] for r in changes["groups"]] == ["model.embeddings", *(f"model.encoder.layer.{i}" for i in range(6))]
+    assert not torch.equal(before["model.encoder.layer.4.output.dense.weight"], after["model.encoder.layer.4.output.dense.weight"])
+    assert torch.equal(before["model.pooler.dense.weight"], after["model.pooler.dense.weight"])
+    assert changes["groups"][-1]["weight_change"] > changes["groups"][0]["weight_change"] > 0
+    assert "model.encoder.layer.5" in changes_summary(changes)
+    assert "source" not in changes  # a sentence encoder has no source head
 
 
 def test_truncation_is_stated(small_reviews):

@@ -19,6 +19,7 @@ from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.dicom import parse_window
 from headstart.errors import HeadstartError
 from headstart.estimators.base import AUTO, Estimator, register_estimator
+from headstart.estimators.changes import measure_changes
 from headstart.estimators.labelling import label_issues, suggestions
 from headstart.evaluation.metrics import calibration, classification_metrics
 from headstart.evaluation.rows import top_k_rows
@@ -174,8 +175,15 @@ class TransferClassifier(ClassifierMixin, Estimator):
         return self.unknown_detector_
 
     def _fit_extras(self, splits: Any, reporter: Reporter) -> None:
-        """The unknown-input detector, on the final model's features of every labelled example (at most
-        MAX_REFERENCE of them), calibrated on those examples scored against the others."""
+        """What training changed in the pre-trained backbone (estimators/changes.py), where it trained; and the
+        unknown-input detector, on the final model's features of every labelled example (at most MAX_REFERENCE of
+        them), calibrated on those examples scored against the others."""
+        strategy = get_strategy(self.strategy_)
+        if strategy.pretrained and not strategy.frozen_backbone:
+            try:
+                self.fit_details_["changes"] = measure_changes(self, splits, reporter)
+            except (HeadstartError, OSError) as exc:  # e.g. a hub model's weights not reachable again
+                self.fit_details_["changes"] = {"measured": False, "why": str(exc)}
         labelled = splits.train.join(splits.val) if splits.val is not None and len(splits.val) else splits.train
         rows = reference_rows([str(label) for label in labelled.labels], seed=self.seed)  # a label set as one key
         self.unknown_detector_ = None

@@ -93,3 +93,27 @@ def _number(value) -> float | None:
         return None if value in (None, "", "None") else float(value)
     except (TypeError, ValueError):
         return None
+
+
+def changes(groups: Sequence[dict], path: Path) -> Path | None:
+    """Per layer group, input to output: the relative weight change (bars) and the CKA of its representations before
+    and after training (line); None without groups."""
+    if not groups:
+        return None
+    plt = _pyplot()
+    names = [g["group"] for g in groups]
+    x = np.arange(len(names))
+    fig, moved = plt.subplots(figsize=(max(6.0, 0.7 * len(names) + 2), 3.8))
+    moved.bar(x, [100 * (g["weight_change"] or 0) for g in groups], color="#7aa6e0", label="weight change")
+    moved.set_ylabel("weight change (%)")
+    moved.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
+    kept = moved.twinx()
+    kept.plot(x, [np.nan if g["cka"] is None else g["cka"] for g in groups], "o-", color="#c0392b", label="CKA")
+    kept.set_ylim(0, 1.02)
+    kept.set_ylabel("CKA before/after (1: kept)")
+    handles = [h for ax in (moved, kept) for h in ax.get_legend_handles_labels()[0]]
+    moved.legend(handles, [h.get_label() for h in handles], loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2,
+                 fontsize=8, frameon=False)
+    moved.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -13,6 +13,7 @@ from headstart.reports.detection import detection_sections
 from headstart.reports.multilabel import multilabel_sections
 from headstart.reports.page import (
     PREDICTIONS,
+    changes_section,
     figure,
     footer,
     mistake_card,
@@ -92,6 +93,7 @@ def write_report(run_dir: str | Path) -> Path:
     parts.append(f"<p>Strategy {html.escape(config['strategy'])}: {html.escape(config.get('strategy_reason', ''))}</p>")
     parts.append(refit_paragraph(summary))
     parts.extend(training_history(root, history, "accuracy", "train acc", "val acc"))
+    parts.append(changes_section(root, summary))
 
     if scores:
         parts.append("<h2>Per class</h2>")

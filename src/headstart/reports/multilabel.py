@@ -10,6 +10,7 @@ from headstart.data.dataset import NO_LABEL
 from headstart.reports import figures
 from headstart.reports.page import (
     PREDICTIONS,
+    changes_section,
     figure,
     footer,
     mistake_card,
@@ -71,6 +72,7 @@ def multilabel_sections(root: Path, config: dict, summary: dict, history: list[d
                      f"{html.escape(str(thresholds.get('chosen_on')))}{html.escape(said)}.</p>")
     parts.append(refit_paragraph(summary))
     parts.extend(training_history(root, history, "mAP", "train subset acc", "val mAP"))
+    parts.append(changes_section(root, summary))
     if scores:
         parts.append("<h2>Per label</h2>")
         parts.append(table(["label", "precision", "recall", "F1", "support", "AUROC", "AP", "threshold"],

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from headstart.evaluation.changes import changes_summary
 from headstart.files import write_text
 from headstart.reports import figures
 
@@ -84,6 +85,35 @@ def refit_paragraph(summary: dict) -> str:
     guard = summary.get("guard")
     said = f"<p>Guard rail: {html.escape(guard['message'])}.</p>" if guard else ""
     return said + _unlabeled_part(summary) + _refit_sentence(summary) + _unknown_sentence(summary)
+
+
+def changes_section(root: Path, summary: dict) -> str:
+    """What training changed in the pre-trained backbone (issue 33): the sentence, a figure and a table; "" when the
+    backbone did not train."""
+    record = summary.get("changes")
+    if not record:
+        return ""
+    if not record.get("groups"):
+        return f"<h2>What training changed</h2><p>Not measured: {html.escape(str(record.get('why', '')))}.</p>"
+    said = changes_summary(record) or ""
+    seen = (" The backbone trained on these inputs (the refit trains on every labelled example), so the similarity is "
+            "an upper bound for new inputs." if record.get("seen_in_training") else "")
+    source = record.get("source")
+    proxy = (f" Source-task retention: how often the pre-trained {html.escape(source['name'])} classifier, on the "
+             "trained backbone's features, still gives the class it gave before training, on your inputs (not on "
+             f"{html.escape(source['name'])} itself)." if source else "")
+    rows = [[r["group"], _percent(r["weight_change"]), _percent(r.get("statistics_change")),
+             "unused" if r.get("unused") else "-" if r["cka"] is None else f"{r['cka']:.3f}"] for r in record["groups"]]
+    return (f"<h2>What training changed</h2><p>{html.escape(said[:1].upper() + said[1:])}.</p>"
+            f"<p>On {record['inputs']} {record['split']} inputs, per layer group from input to output: the relative "
+            "change of the weights from the pre-trained ones, of the normalisation statistics, and the linear CKA of "
+            f"the group's representations before and after training (1: kept).{seen}{proxy}</p>"
+            + figure(figures.changes(record["groups"], root / "changes.png"), "what training changed per layer group")
+            + table(["layer group", "weight change", "statistics change", "CKA"], rows))
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
 
 
 def unlabeled_summary(summary: dict) -> str | None:

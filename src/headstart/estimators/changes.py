@@ -1,0 +1,72 @@
+"""What a run's training changed in its pre-trained backbone (issue 33), for every strategy that trains it: per
+layer group, the relative change of its weights (and of its normalisation statistics) and the linear CKA of its
+representations before and after on the run's own inputs, and, where the model has a source head (the ImageNet
+classifier of the image models), the share of its answers on those inputs that training kept
+(evaluation/changes.py measures and words it; this module picks the inputs and the models)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from torch.utils.data import DataLoader
+
+from headstart.data.dataset import DataSplits
+from headstart.evaluation.changes import (
+    activations,
+    group_name,
+    linear_cka,
+    output_module,
+    statistics_changes,
+    weight_changes,
+)
+from headstart.models import create_backbone, layer_groups
+from headstart.progress import Reporter
+from headstart.ranking.rank import split_source_head
+
+MAX_INPUTS = 128  # enough for CKA to rank the groups (its estimate settles at a few dozen inputs); each input costs
+# two forward passes
+BATCH = 32
+
+
+def measure_changes(estimator: Any, splits: DataSplits, reporter: Reporter) -> dict:
+    """The record of what training changed, for ``summary.json`` and the report (see ``changes_summary``)."""
+    start = time.perf_counter()
+    trained = estimator.model_.backbone
+    reference = create_backbone(estimator.spec_, pretrained=True, keep_source_head=True)
+    source_head = split_source_head(reference)
+    groups = layer_groups(trained)
+    split, data = ("validation", splits.val) if splits.val is not None and len(splits.val) else ("training", splits.train)
+    chosen = np.random.default_rng(estimator.seed).permutation(len(data))[:MAX_INPUTS]
+    items = [data.items[i] for i in sorted(chosen)]
+    task = estimator._task()
+    dataset = task.inputs_dataset(items, None, estimator.preprocessing_, train=False)
+    loader = DataLoader(dataset, batch_size=BATCH, collate_fn=getattr(dataset, "collate_fn", None))
+    modules = [output_module(trained, group) for group in groups]
+    reporter.say(f"  what training changed: {len(groups)} layer groups on {len(items)} {split} inputs")
+    before, _, answers_before = activations(reference, modules, loader, source_head)
+    after, _, answers_after = activations(trained, modules, loader, source_head)
+    rows = []
+    for names, moved, statistics, old, new in zip(groups, weight_changes(reference, trained, groups),
+                                                  statistics_changes(reference, trained, groups), before, after,
+                                                  strict=True):
+        usable = old is not None and new is not None and len(old) == len(new) == len(items)
+        rows.append({"group": group_name(names), "weight_change": _rounded(moved), "statistics_change":
+                     _rounded(statistics), "cka": round(linear_cka(old, new), 4) if usable else None,
+                     # a group the forward pass never calls (a text model's pooler: its output is not used)
+                     **({"unused": True} if old is None and new is None and not moved else {})})
+    refit_done = bool(estimator.fit_details_.get("refit", {}).get("done"))
+    record = {"groups": rows, "inputs": len(items), "split": split,
+              "seen_in_training": split == "training" or refit_done,
+              "seconds": 0.0}
+    if answers_before is not None and answers_after is not None:
+        record["source"] = {"name": "ImageNet" if source_head.out_features == 1000 else "pre-training",
+                            "classes": int(source_head.out_features),
+                            "agreement": round(float(np.mean(answers_before == answers_after)), 4)}
+    record["seconds"] = round(time.perf_counter() - start, 2)
+    return record
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 5)
