@@ -19,6 +19,7 @@ from headstart.estimators import Estimator, estimator_for, load
 from headstart.estimators.unlabeled import as_pool, with_added_labels
 from headstart.evaluation.changes import changes_summary
 from headstart.features.embeddings import Embeddings
+from headstart.files import user_path
 from headstart.labelling import Suggestions, suggest
 from headstart.models import list_models
 from headstart.options import Range, check_range
@@ -39,7 +40,7 @@ from headstart.strategies import strategy_name, strategy_spec
 from headstart.tasks import get_task, infer_task, resolve_task
 from headstart.training.checkpoint import CHECKPOINT, FIRST_FIT
 
-__all__ = ["Evaluation", "Suggestions", "TrainResult", "demo", "embed", "evaluate", "infer_task", "predict", "rank", "similar",
+__all__ = ["Evaluation", "Suggestions", "TrainResult", "add_classes", "demo", "embed", "evaluate", "infer_task", "predict", "rank", "similar",
            "suggest", "train"]
 
 
@@ -79,6 +80,11 @@ class TrainResult:
             lines.append(f"unknown inputs: {unknown}")
         if summary.get("unlabeled"):
             lines.append(f"unlabelled pool: {unlabeled_summary(summary)}")
+        if added := summary.get("added_classes"):
+            lines.append(f"added {len(added['new_classes'])} class(es) ({', '.join(added['new_classes']) or 'none'}) to "
+                         f"the run's {len(added['old_classes'])}, from the features it kept of "
+                         f"{added['kept_examples']} examples and {added['new_examples']} new ones; backbone "
+                         f"{added['backbone']}")
         if (changed := changes_summary(summary.get("changes"))) is not None:
             lines.append(f"what training changed: {changed}")
         refit = summary.get("refit") or {}
@@ -178,6 +184,61 @@ def train(
     except KeyboardInterrupt:
         again = f" --nproc {here.size}" if here.size > 1 else ""
         raise Interrupted(f"interrupted; continue with `headstart train --resume {run_dir}{again}`") from None
+    return _finish_run(estimator, run_dir, handler, data_args, start, detected, baseline, check_leakage)
+
+
+def add_classes(
+    run: str | Path,
+    data: str | Path,
+    *,
+    out: str | Path | None = None,
+    per_class: int | None = None,
+    test_per_class: int | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    check_leakage: bool = True,
+    verbose: bool = False,
+) -> TrainResult:
+    """The run at ``run`` with the classes of ``data`` added, without its old examples
+    (``TransferClassifier.add_classes``), saved as a new run at ``out`` (``run`` is never modified) and scored on
+    ``data``'s test split (else not scored; the probe's cross-validated score, on kept features the backbone may have
+    trained on, is in config.json's ``fit_details``)."""
+    source = user_path(run)
+    estimator = load(source)
+    estimator.verbose = verbose
+    if getattr(estimator, "memory_", None) is None:  # before anything is read or written
+        raise HeadstartError(f"{source} kept no features of its training examples to add classes to (a run of "
+                             f"{get_task(estimator.task).title}, or trained before headstart kept them): train again "
+                             "on the old and new data together")
+    handler = get_task(estimator.task)
+    columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
+    found = infer_task(data, None, **columns)
+    if found != estimator.task:
+        raise HeadstartError(f"{source} is a run of {handler.title}, and {data} holds {get_task(found).title}: add "
+                             "classes from data of the run's kind")
+    read_args = {"per_class": per_class, "test_per_class": test_per_class, **columns}
+    handler.check_read_options(read_args)
+    read_args = {k: check_range(f"--{k.replace('_', '-')}", v, Range(int, 1)) if k.endswith("per_class") else v
+                 for k, v in read_args.items() if v is not None}
+    run_dir = user_path(out) if out else default_run_dir(estimator.spec_.name, "added")
+    if run_dir.resolve() == source.resolve() or run_dir.resolve().is_relative_to(source.resolve()):
+        raise HeadstartError(f"--out {run_dir} is the run classes are added to (or inside it); give a new folder: the "
+                             "old run is kept as it is")
+    start = time.perf_counter()
+    splits = handler.read(data, seed=estimator.seed, **read_args)
+    if world().is_main:
+        start_run_dir(run_dir)
+    estimator.add_classes(splits)
+    data_args = {"data": str(data), "task": estimator.task, "from": str(source), **read_args}
+    # No baseline beside it: trained on the new classes alone, it would not have to tell them from the old ones.
+    return _finish_run(estimator, run_dir, handler, data_args, start, None, False, check_leakage)
+
+
+def _finish_run(estimator: Estimator, run_dir: Path, handler: Any, data_args: dict, start: float,
+                detected: str | None = None, baseline: bool = True, check_leakage: bool = True) -> TrainResult:
+    """Score the fitted ``estimator`` on its evaluation split (beside the baseline and the plain probe), and save
+    the run directory: its summary, predictions and report."""
+    here, task = world(), estimator.task
     split_name, split = estimator.splits_.evaluation_split()
     scored = split is not None and len(split) > 0
     refit = estimator.fit_details_.get("refit", {})
@@ -223,6 +284,7 @@ def train(
         "unknown": estimator.fit_details_.get("unknown"),
         "unlabeled": estimator.fit_details_.get("unlabeled"),
         "changes": estimator.fit_details_.get("changes"),
+        "added_classes": estimator.fit_details_.get("added_classes"),
         "baseline": baseline_score,
         "plain_probe": plain,
         "fit_seconds": round(estimator.fit_seconds_, 2),

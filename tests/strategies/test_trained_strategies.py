@@ -35,7 +35,7 @@ def test_head_trains_only_the_head(data):
     assert "changes" not in clf.fit_details_  # nothing to measure: the backbone did not train
 
 
-def test_fine_tune_warms_up_the_head_then_unfreezes(data):
+def test_fine_tune_warms_up_the_head_then_unfreezes(data, tmp_path):
     pretrained = create_backbone("efficientnet_lite0").state_dict()
     clf, accuracy = fit("fine-tune", data, epochs=3)
     assert accuracy >= 0.85
@@ -51,6 +51,19 @@ def test_fine_tune_warms_up_the_head_then_unfreezes(data):
     assert all(0 <= r["cka"] <= 1 + 1e-6 for r in rows) and rows[0]["cka"] > 0.9, rows
     assert changes["source"]["name"] == "ImageNet" and 0 <= changes["source"]["agreement"] <= 1
     assert changes["split"] == "validation" and changes["seen_in_training"]  # the refit trained on them
+
+    # two classes added without the old images: the fine-tuned backbone stays, the old classes keep their accuracy
+    from tests.conftest import copy_sample
+
+    new = get_task("image").read(copy_sample(tmp_path / "new", ["sandal", "shirt"], 12))
+    backbone = {k: v.clone() for k, v in clf.model_.backbone.state_dict().items()}
+    clf.add_classes(new)
+    assert list(clf.classes_) == ["bag", "sandal", "shirt", "sneaker", "trouser"]
+    assert clf.fit_details_["added_classes"]["backbone"] == "fine-tuned, kept as it is" and clf.strategy_ == "fine-tune"
+    assert all(torch.equal(backbone[k], v) for k, v in clf.model_.backbone.state_dict().items())
+    kept = float((clf.predict(data.test.items) == np.asarray(data.test.labels)).mean())
+    assert kept >= 0.95 * accuracy, (kept, accuracy)
+    assert float((clf.predict(new.test.items) == np.asarray(new.test.labels)).mean()) >= 0.7
 
 
 def test_scratch_starts_from_random_weights_and_transfer_wins(data):

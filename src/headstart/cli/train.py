@@ -79,12 +79,33 @@ def train(
     resume: Annotated[
         Path | None, typer.Option(help="Continue an interrupted run from its last checkpoint (other options ignored).")
     ] = None,
+    from_run: Annotated[
+        Path | None, typer.Option("--from", help="Add DATA's classes to this run, without its old examples (a new "
+                                  "run: this one is kept as it is).")
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Adapt a pre-trained model to DATA and save a run directory (detection: --task detect, YOLO or COCO data)."""
     from headstart import api
     from headstart.runconfig import RunConfig
 
+    if from_run is not None:
+        ignored = {"--model": model, "--strategy": strategy, "--weights": weights, "--epochs": epochs, "--lr": lr,
+                   "--batch-size": batch_size, "--image-size": image_size, "--crop-pct": crop_pct, "--window": window,
+                   "--max-length": max_length, "--val-size": val_size, "--seed": seed, "--precision": precision,
+                   "--num-workers": num_workers, "--task": task, "--multi-label": multi_label, "--unlabeled": unlabeled,
+                   "--labels": labels, "--pseudo-teacher": pseudo_teacher, "--pseudo-limit": pseudo_limit,
+                   "--config": config, "--budget": budget, "--class-weight": class_weight, "--no-cache": no_cache or None,
+                   "--refit": refit, "--freeze": freeze, "--resume": resume}
+        given = [name for name, value in ignored.items() if value is not None]
+        if given:
+            raise HeadstartError(f"{', '.join(given)} cannot go with --from: adding classes keeps the run's model and "
+                                 "settings (a linear probe on its backbone); leave them out")
+        if data is None:
+            raise HeadstartError("--from needs DATA: the examples of the classes to add")
+        _print_result(api.add_classes(from_run, data, out=out_dir, per_class=per_class, test_per_class=test_per_class,
+                                      text_column=text_column, label_column=label_column, verbose=not quiet))
+        return
     if resume is not None:
         kwargs = RunConfig.from_run(resume).train_kwargs()
         _print_result(api.train(**kwargs, out=resume, resume=True, verbose=not quiet))

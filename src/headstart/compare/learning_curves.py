@@ -256,6 +256,7 @@ class PointTrainer:
         """(the fitted estimator, its point on the curve named ``curve``, by default the strategy's)."""
         start = time.perf_counter()
         estimator = self.estimator_cls(self.model, strategy, seed=seed, verbose=self.verbose, **self.params)
+        estimator._measure_changes = False  # a point of a curve is scored, not reported on
         estimator.fit(DataSplits(train, None, self.test, {"test": self.test_record}))
         fit_seconds = time.perf_counter() - start
         scores = estimator.evaluate(self.test)

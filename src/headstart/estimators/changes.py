@@ -34,8 +34,12 @@ def measure_changes(estimator: Any, splits: DataSplits, reporter: Reporter) -> d
     """The record of what training changed, for ``summary.json`` and the report (see ``changes_summary``)."""
     start = time.perf_counter()
     trained = estimator.model_.backbone
+    device = next(trained.parameters()).device
     reference = create_backbone(estimator.spec_, pretrained=True, keep_source_head=True)
     source_head = split_source_head(reference)
+    reference.to(device)
+    if source_head is not None:
+        source_head.to(device)
     groups = layer_groups(trained)
     split, data = ("validation", splits.val) if splits.val is not None and len(splits.val) else ("training", splits.train)
     chosen = np.random.default_rng(estimator.seed).permutation(len(data))[:MAX_INPUTS]
@@ -45,8 +49,9 @@ def measure_changes(estimator: Any, splits: DataSplits, reporter: Reporter) -> d
     loader = DataLoader(dataset, batch_size=BATCH, collate_fn=getattr(dataset, "collate_fn", None))
     modules = [output_module(trained, group) for group in groups]
     reporter.say(f"  what training changed: {len(groups)} layer groups on {len(items)} {split} inputs")
-    before, _, answers_before = activations(reference, modules, loader, source_head)
-    after, _, answers_after = activations(trained, modules, loader, source_head)
+    batches = list(loader)  # decoded once, for both networks
+    before, _, answers_before = activations(reference, modules, batches, source_head)
+    after, _, answers_after = activations(trained, modules, batches, source_head)
     rows = []
     for names, moved, statistics, old, new in zip(groups, weight_changes(reference, trained, groups),
                                                   statistics_changes(reference, trained, groups), before, after,

@@ -15,11 +15,13 @@ import torch
 from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 
+from headstart.compute.speed import Throughput
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.dicom import parse_window
 from headstart.errors import HeadstartError
 from headstart.estimators.base import AUTO, Estimator, register_estimator
 from headstart.estimators.changes import measure_changes
+from headstart.estimators.incremental import MEMORY_FILE, KeptFeatures, add_classes, kept_features
 from headstart.estimators.labelling import label_issues, suggestions
 from headstart.evaluation.metrics import calibration, classification_metrics
 from headstart.evaluation.rows import top_k_rows
@@ -129,6 +131,18 @@ class TransferClassifier(ClassifierMixin, Estimator):
         n = check_range("n", n, Range(int, 1))
         return suggestions(self, X, n, None if labelled is None else self._all_labelled(labelled), text_column)
 
+    # -- adding classes ---------------------------------------------------------------------------------------
+    def add_classes(self, X: Any, y: Sequence | None = None) -> TransferClassifier:
+        """Learn the classes of ``X`` (a data source, ``DataSplits``, or inputs with labels ``y``) beside the run's
+        own, without its old examples: a linear probe on the features the run kept of them and on the new examples'
+        features, its backbone unchanged (estimators/incremental.py). Classes of ``X`` that are the run's but for case
+        are taken as the run's (and warned about). Returns ``self``; save it to a new run folder."""
+        self._check_fitted()
+        task = self._task()
+        data = self._as_splits(task, X, y)
+        self.throughput_ = Throughput()
+        return add_classes(self, data, Reporter(self.verbose))
+
     def label_issues(self, data: Any) -> list[dict]:
         """Likely label errors in labelled ``data`` (a path, ``DataSplits`` or ``LabeledData``: every split of it),
         the most likely first, from out-of-fold probabilities on the run's features (cleanlab)."""
@@ -174,25 +188,32 @@ class TransferClassifier(ClassifierMixin, Estimator):
                                  "fewer than 2 examples); train it again")
         return self.unknown_detector_
 
+    _measure_changes = True  # learning curves (compare) leave the measurement out: their points are scored only
+
     def _fit_extras(self, splits: Any, reporter: Reporter) -> None:
         """What training changed in the pre-trained backbone (estimators/changes.py), where it trained; and the
         unknown-input detector, on the final model's features of every labelled example (at most MAX_REFERENCE of
         them), calibrated on those examples scored against the others."""
         strategy = get_strategy(self.strategy_)
-        if strategy.pretrained and not strategy.frozen_backbone:
+        if strategy.pretrained and not strategy.frozen_backbone and self._measure_changes:
             try:
                 self.fit_details_["changes"] = measure_changes(self, splits, reporter)
-            except (HeadstartError, OSError) as exc:  # e.g. a hub model's weights not reachable again
-                self.fit_details_["changes"] = {"measured": False, "why": str(exc)}
+            except Exception as exc:  # (a hub model's weights unreachable again...): a measurement
+                # beside the run must not cost the trained run; the summary says why it is missing
+                self.fit_details_["changes"] = {"measured": False, "why": f"{type(exc).__name__}: {exc}"}
         labelled = splits.train.join(splits.val) if splits.val is not None and len(splits.val) else splits.train
         rows = reference_rows([str(label) for label in labelled.labels], seed=self.seed)  # a label set as one key
-        self.unknown_detector_ = None
+        self.unknown_detector_ = self.memory_ = None
         if len(rows) < 2:
             self.fit_details_["unknown"] = {"fitted": False, "reason": "fewer than 2 labelled examples"}
             return
         start = time.perf_counter()
         features = self._features([labelled.items[i] for i in rows], "features (unknown-input detector)")
         self.unknown_detector_ = NoveltyDetector().fit(features)
+        # the same features, kept with their labels: what adding classes later refits on (estimators/incremental.py)
+        self.memory_ = kept_features(features, [labelled.labels[i] for i in rows], self.classes_)
+        if self.memory_ is not None:
+            self.fit_details_["memory"] = self.memory_.record(self.classes_)
         trained = not get_strategy(self.strategy_).frozen_backbone
         note = ({"calibration_note": "the backbone trained on these examples: new inputs of known classes may be "
                                      "flagged more often than the rate (5.5% for 5% after a fine-tune, "
@@ -255,8 +276,18 @@ class TransferClassifier(ClassifierMixin, Estimator):
         detector = getattr(self, "unknown_detector_", None)
         if detector is not None:
             save_tensors(root / UNKNOWN_FILE, {"reference": torch.from_numpy(detector.reference).half()})
+        memory = getattr(self, "memory_", None)
+        if memory is not None:
+            save_tensors(root / MEMORY_FILE, {"features": torch.from_numpy(memory.features),
+                                              "labels": torch.from_numpy(memory.labels)})
 
     def _load_extras(self, root: Path, config: dict) -> None:
+        self.memory_ = None
+        if self.fit_details_.get("memory") and (root / MEMORY_FILE).is_file():
+            tensors = read_tensors(root / MEMORY_FILE)
+            if not {"features", "labels"} <= set(tensors):
+                raise HeadstartError(f"{root / MEMORY_FILE} is damaged; train the run again")
+            self.memory_ = KeptFeatures(tensors["features"].numpy(), tensors["labels"].numpy())
         record = self.fit_details_.get("unknown", {})
         self.unknown_detector_ = None
         if record.get("fitted") and (root / UNKNOWN_FILE).is_file():

@@ -66,9 +66,7 @@ def weight_changes(pretrained: nn.Module, trained: nn.Module, groups: list[list[
         if not names:
             changes.append(None)
             continue
-        moved = sum(float((after[n].detach().double() - before[n].detach().double()).pow(2).sum()) for n in names)
-        norm = sum(float(before[n].detach().double().pow(2).sum()) for n in names)
-        changes.append(float(np.sqrt(moved / norm)) if norm > 0 else None)
+        changes.append(_relative([before[n] for n in names], [after[n] for n in names]))
     return changes
 
 
@@ -82,10 +80,16 @@ def statistics_changes(pretrained: nn.Module, trained: nn.Module, groups: list[l
     for group in groups:
         modules = {name.rsplit(".", 1)[0] for name in group}
         names = [n for n in before if n.rsplit(".", 1)[0] in modules and n in after and before[n].shape == after[n].shape]
-        moved = sum(float((after[n].double() - before[n].double()).pow(2).sum()) for n in names)
-        norm = sum(float(before[n].double().pow(2).sum()) for n in names)
-        changes.append(float(np.sqrt(moved / norm)) if names and norm > 0 else None)
+        changes.append(_relative([before[n] for n in names], [after[n] for n in names]) if names else None)
     return changes
+
+
+def _relative(before: list[torch.Tensor], after: list[torch.Tensor]) -> float | None:
+    """||after - before|| / ||before|| over the tensors together, in float64 on the CPU (wherever they live)."""
+    old = [t.detach().cpu().double() for t in before]
+    moved = sum(float((a.detach().cpu().double() - b).pow(2).sum()) for a, b in zip(after, old, strict=True))
+    norm = sum(float(b.pow(2).sum()) for b in old)
+    return float(np.sqrt(moved / norm)) if norm > 0 else None
 
 
 def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
@@ -100,16 +104,18 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     return float((kx * ky).sum() / denominator) if denominator > 0 else float("nan")
 
 
-def _pooled(output: Any, mask: torch.Tensor | None) -> torch.Tensor | None:
-    """A group's output as one vector per input: the mean over positions (image maps: height and width; token
-    sequences: the tokens the attention mask keeps)."""
+def _pooled(output: Any, mask: torch.Tensor | None, channels_last: bool = False) -> torch.Tensor | None:
+    """A group's output as one vector per input: the mean over positions (image maps: height and width, channels
+    first unless ``channels_last``; token sequences: the tokens the attention mask keeps)."""
+    if hasattr(output, "to_tuple"):  # a Hugging Face ModelOutput: its first field is the hidden states
+        output = output.to_tuple()
     if isinstance(output, tuple | list):
         output = output[0] if output else None
     if not isinstance(output, torch.Tensor) or output.dim() < 2:
         return None
     output = output.float()
     if output.dim() == 4:
-        return output.mean(dim=(2, 3))
+        return output.mean(dim=(1, 2) if channels_last else (2, 3))
     if output.dim() == 3:
         if mask is not None and mask.shape[:2] == output.shape[:2]:
             weights = mask.to(output.dtype).unsqueeze(-1)
@@ -125,12 +131,13 @@ def activations(model: nn.Module, modules: list[str | None], batches: Iterable[A
     class indices on them, when given) for every input of ``batches`` ((inputs, targets) pairs, as headstart's
     datasets give them)."""
     found = dict(model.named_modules())
+    channels_last = getattr(model, "output_fmt", "NCHW") == "NHWC"  # timm's Swin, MaxViT...: maps as (B, H, W, C)
     kept: list[list[torch.Tensor]] = [[] for _ in modules]
     mask: list[torch.Tensor | None] = [None]
 
     def hook(index: int):
         def record(module: nn.Module, args: Any, output: Any) -> None:
-            pooled = _pooled(output, mask[0])
+            pooled = _pooled(output, mask[0], channels_last)
             if pooled is not None:
                 kept[index].append(pooled.cpu())
         return record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,7 +26,7 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], classes
     return {
         "n": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": _balanced_accuracy(y_true, y_pred),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
         "per_class": {
             cls: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
@@ -33,6 +34,13 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], classes
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
+
+
+def _balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """The mean recall over the classes ``y_true`` has (a test split without some classes is no reason to warn)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return float(balanced_accuracy_score(y_true, y_pred))
 
 
 def calibration(confidence: Sequence[float], correct: Sequence[bool], bins: int = 15) -> dict:

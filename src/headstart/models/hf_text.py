@@ -42,19 +42,25 @@ class TextEncoder(nn.Module):
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
     def layer_groups(self) -> list[list[str]]:
-        """Embeddings, then each transformer layer, by parameter name. What comes after the layers (a pooler) is in
-        no group, so it stays frozen: the embedding pools the last layer's tokens, so it would get no gradient, and
-        as a group of its own it took a layer's place in gradual unfreezing's top groups."""
+        """Embeddings, then each transformer layer, by parameter name; what comes after the layers (e.g. a shared
+        relative-position table, a final LayerNorm) joins the last layer's group. A pooler is in no group, so it stays
+        frozen: the embedding pools the last layer's tokens, so it would get no gradient, and as a group of its own it
+        took a layer's place in gradual unfreezing's top groups."""
         names = [name for name, _ in self.named_parameters()]
         layers: dict[int, list[str]] = {}
-        first = []
+        first, last = [], []
         for name in names:
             parts = name.split(".")
             if "layer" in parts and parts[parts.index("layer") + 1].isdigit():
                 layers.setdefault(int(parts[parts.index("layer") + 1]), []).append(name)
+            elif "pooler" in parts:
+                continue
             elif not layers:
                 first.append(name)
+            else:
+                last.append(name)
         groups = [first] + [layers[i] for i in sorted(layers)]
+        groups[-1] = groups[-1] + last
         return [g for g in groups if g]
 
 

@@ -84,7 +84,23 @@ def refit_paragraph(summary: dict) -> str:
     what auto's guard rail made of its choice against the plain probe)."""
     guard = summary.get("guard")
     said = f"<p>Guard rail: {html.escape(guard['message'])}.</p>" if guard else ""
-    return said + _unlabeled_part(summary) + _refit_sentence(summary) + _unknown_sentence(summary)
+    return (said + _added_sentence(summary) + _unlabeled_part(summary) + _refit_sentence(summary)
+            + _unknown_sentence(summary))
+
+
+def _added_sentence(summary: dict) -> str:
+    """How a run made by adding classes to another came about (issue 33)."""
+    added = summary.get("added_classes")
+    if not added:
+        return ""
+    renamed = "".join(f" '{html.escape(new)}' of the new data was taken as '{html.escape(old)}'."
+                      for new, old in (added.get("renamed") or {}).items())
+    return (f"<p>Classes added to {html.escape(str((summary.get('data_args') or {}).get('from', 'a run')))}: "
+            f"{html.escape(', '.join(added['new_classes']) or 'none')} beside its "
+            f"{html.escape(', '.join(added['old_classes']))}, from the features it kept of {added['kept_examples']} "
+            f"examples (its old images were not needed) and {added['new_examples']} new examples; the backbone "
+            f"{html.escape(added['backbone'])}, a new linear probe on top. Scored on the new data's test split only; "
+            f"no pixel baseline beside it (it would know the new classes alone).{renamed}</p>")
 
 
 def changes_section(root: Path, summary: dict) -> str:

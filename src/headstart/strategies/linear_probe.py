@@ -53,8 +53,13 @@ class LinearProbe(Strategy):
                                            "power": Range(float, 0.0, 1.0, low_open=True)}
 
     def fit(self, model: TransferModel, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
+        return self.fit_features(model, ctx.features(model, train, "features (train)"), train, ctx)
+
+    def fit_features(self, model: TransferModel, x_all: np.ndarray, train: Split, ctx: FitContext) -> FitResult:
+        """The probe on features computed already (``x_all``, one row per item of ``train``), into ``model``'s
+        head: also how a run adds classes, from the features it kept of its examples (estimators/incremental.py)."""
         recipe = ctx.task.probe_recipe  # one class per example, or label sets: the task says
-        x_all, warnings = ctx.features(model, train, "features (train)"), []
+        warnings: list[str] = []
         # The transform's scale, C and the estimate come from the labelled examples alone; pseudo-labelled ones
         # (an unlabelled pool's, issue 30) only join the final fit.
         labelled = train.labelled

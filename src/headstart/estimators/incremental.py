@@ -1,0 +1,136 @@
+"""Adding classes to a trained run without its old examples (issue 33).
+
+What a run keeps of its old classes: the features its final backbone gave its labelled examples (at most
+``MAX_REFERENCE`` of them, drawn class by class), with their labels, in ``memory.safetensors`` in the run folder. It
+does not depend on the feature cache: a run stays able to add classes after the cache is cleared.
+
+Adding classes keeps the run's backbone as it is (pre-trained, or fine-tuned: so nothing the old classes rely on
+moves) and fits a new linear probe (the linear-probe recipe: C chosen by cross-validation) on the kept features and
+the new examples' features together. For a run whose head was a linear probe on every example, that is exactly the
+refit on old and new data (but for the float16 rounding of the kept features, and a sample of 5,000 beyond that,
+pseudo-labelled examples not kept); for a fine-tuned run it replays the old classes' features through a new head (feature
+replay) instead of training the backbone again, so there is nothing to distil. A new run is written; the old one is
+never modified.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from headstart.data.dataset import DataSplits, LabeledData
+from headstart.errors import HeadstartError
+from headstart.models.transfer import TransferModel
+from headstart.progress import Reporter
+from headstart.search.novelty import NoveltyDetector, reference_rows
+from headstart.strategies import LinearProbe, get_strategy
+from headstart.strategies.base import FitContext, Split
+
+
+@dataclass
+class KeptFeatures:
+    """The features a run keeps of its labelled examples (float16, as saved) and their class indices."""
+
+    features: np.ndarray
+    labels: np.ndarray
+
+    def record(self, classes: np.ndarray) -> dict:
+        counts = Counter(self.labels.tolist())
+        return {"examples": len(self.labels), "per_class": {str(classes[i]): counts.get(i, 0) for i in range(len(classes))},
+                "file": MEMORY_FILE}
+
+
+MEMORY_FILE = "memory.safetensors"
+
+
+def kept_features(features: np.ndarray, labels: list[Any], classes: np.ndarray) -> KeptFeatures | None:
+    """What a run keeps of its examples for adding classes later; None when its labels are not single classes
+    (label sets)."""
+    if not all(isinstance(label, str) for label in labels):
+        return None
+    return KeptFeatures(np.asarray(features, np.float16), np.searchsorted(classes, labels).astype(np.int64))
+
+
+def add_classes(estimator: Any, data: DataSplits, reporter: Reporter) -> Any:
+    """Refit ``estimator``'s head on its kept features and ``data``'s labelled examples (see the module's doc)."""
+    kept: KeptFeatures | None = getattr(estimator, "memory_", None)
+    if kept is None:
+        raise HeadstartError("this run kept no features of its training examples (it was trained before headstart "
+                             "kept them, or on label sets): train again on the old and new data together")
+    start = time.perf_counter()
+    old = [str(c) for c in estimator.classes_]
+    data, renamed = _old_spellings(data, old)
+    data.warnings.extend(f"class '{new_name}' of the new data is taken as the run's class '{old_name}' (names "
+                         "compared without case); rename the folder or label if it is another class"
+                         for new_name, old_name in renamed.items())
+    labelled = data.train.join(data.val) if data.val is not None and len(data.val) else data.train
+    classes = np.asarray(sorted(set(old) | set(map(str, labelled.labels))))
+    if data.test is not None and len(data.test):
+        estimator._task().check_labels(data.test, classes, "test")
+    new_features = estimator._features(list(labelled.items), "features (new examples)")
+    old_labels = [old[i] for i in kept.labels]
+    features = np.concatenate([kept.features.astype(np.float32), new_features.astype(np.float32)])
+    targets = np.searchsorted(classes, old_labels + [str(label) for label in labelled.labels])
+    reporter.say(f"adding {len(set(classes) - set(old))} class(es) to the run's {len(old)}: a linear probe on the "
+                 f"{len(kept.labels)} kept examples' features and {len(labelled)} new examples")
+    own = get_strategy(estimator.strategy_spec_)
+    # a linear-probe run's own options (a fixed C, scale or power) carry over; C is chosen again when it was chosen
+    probe = own.with_options() if isinstance(own, LinearProbe) else LinearProbe()
+    probe.cross_validate = True
+    model = TransferModel(estimator.model_.backbone, len(classes), probe.head)
+    model.lora_adapter = getattr(estimator.model_, "lora_adapter", None)  # a LoRA run's adapter stays saved
+    ctx = FitContext(task=estimator._task(), preprocessing=estimator.preprocessing_, num_classes=len(classes),
+                     seed=estimator.seed, reporter=reporter, class_weight=estimator._class_weights(targets, len(classes)))
+    result = probe.fit_features(model, features, Split([None] * len(features), targets), ctx)
+    trained_backbone = not own.frozen_backbone
+    added = sorted(set(classes) - set(old))
+    record = {"old_classes": old, "new_classes": added, "renamed": renamed, "kept_examples": len(kept.labels),
+              "new_examples": len(labelled), "backbone": "fine-tuned, kept as it is" if trained_backbone else
+              "pre-trained", "seconds": round(time.perf_counter() - start, 2)}
+    # A fine-tuned backbone's features are not the cached pre-trained ones: the run stays a run of its strategy.
+    strategy = own if trained_backbone else probe
+    reason = (f"{len(added)} class(es) added to a run of {len(old)}: a linear probe on the features the run kept of "
+              f"its {len(kept.labels)} examples and on {len(labelled)} new ones, its backbone unchanged")
+    estimator._set_fitted(model.eval(), estimator.spec_, estimator.preprocessing_, classes, strategy, reason)
+    estimator.strategy = strategy.spec()
+    estimator.preprocessing_note_ = getattr(estimator, "preprocessing_note_", None)  # a loaded run has none
+    estimator.history_, estimator.out_of_fold_, estimator.holdout_ = [], result.out_of_fold, None
+    estimator.fit_details_ = {**result.details, "added_classes": record}
+    estimator.fit_seconds_ = time.perf_counter() - start
+    estimator.splits_ = DataSplits(labelled, None, data.test, warnings=[*data.warnings, *result.warnings],
+                                   record=data.record)
+    rows = reference_rows([str(label) for label in classes[targets]], seed=estimator.seed)
+    estimator.memory_ = KeptFeatures(features[rows].astype(np.float16), targets[rows])
+    estimator.fit_details_["memory"] = estimator.memory_.record(classes)
+    estimator.unknown_detector_ = NoveltyDetector().fit(features[rows])
+    estimator.fit_details_["unknown"] = {"fitted": True, **estimator.unknown_detector_.record()}
+    estimator.data_record_ = {
+        "source": data.train.source, "splits": data.record, "warnings": estimator.splits_.warnings,
+        "counts": {part: split.class_counts() for part, split in (("train", labelled), ("test", data.test))
+                   if split is not None}, "added_to": record}
+    return estimator
+
+
+def _old_spellings(data: DataSplits, old: list[str]) -> tuple[DataSplits, dict[str, str]]:
+    """``data`` with each label that is one of ``old`` but for case written as in ``old``, and what was renamed."""
+    lowered = {name.lower(): name for name in old}
+    renamed: dict[str, str] = {}
+
+    def spelled(part: LabeledData | None) -> LabeledData | None:
+        if part is None:
+            return None
+        labels = []
+        for label in map(str, part.labels):
+            same = None if label in old else lowered.get(label.lower())
+            if same is not None:
+                renamed[label] = same
+                label = same
+            labels.append(label)
+        return LabeledData(part.items, labels, part.ids, source=part.source)
+
+    return DataSplits(spelled(data.train), spelled(data.val), spelled(data.test), warnings=list(data.warnings),
+                      record=data.record), renamed
