@@ -92,7 +92,7 @@ def test_strategy_objects_carry_their_options_and_round_trip_as_text():
 @pytest.mark.slow
 def test_a_strategy_object_is_recorded_in_the_config_and_read_back(tmp_path):
     clf = ImageClassifier(strategy=get_strategy("head(views=0,epochs=2)"), image_size=64, cache=False)
-    clf.fit("sample")
+    clf.fit(get_task("image").read("sample", per_class=10))
     run = clf.save(tmp_path / "run")
     loaded = headstart.load(run)
     assert loaded.strategy_spec_ == "head(epochs=2,views=0)" and loaded.strategy == "head(epochs=2,views=0)"
