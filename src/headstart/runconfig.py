@@ -71,6 +71,9 @@ class RunConfig:
         params = dict(mapping.get("params", mapping))
         data = mapping.get("data")
         args = dict(data.get("args", {})) if isinstance(data, dict) else {"data": data} if data else {}
+        if args.get("from"):  # its old classes came from another run's kept features, not from data to read again
+            raise HeadstartError(f"this run was made by adding classes to {args['from']}; to do it again: headstart "
+                                 f"train {args.get('data', 'DATA')} --from {args['from']} --out NEW_FOLDER")
         args.update({k: params.pop(k) for k in (*READ_ARGS, "task") if k in params and "params" not in mapping})
         known = {knob for estimator in _estimators() for knob in estimator.knobs()}
         return cls(

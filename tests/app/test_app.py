@@ -468,7 +468,7 @@ def test_stop_restart_and_resume(tmp_path):
             assert app.api("POST", "/api/projects/shoes/classes", json={"name": label}).ok
             files = [("files", (p.name, p.read_bytes())) for p in sample_images(label, 10)]
             assert app.api("POST", "/api/projects/shoes/examples", params={"label": label}, files=files).ok
-        started = app.api("POST", "/api/projects/shoes/train", json={"strategy": "fine-tune", "epochs": 6})
+        started = app.api("POST", "/api/projects/shoes/train", json={"strategy": "fine-tune", "epochs": 4})
         assert started.ok, started.text
         deadline = time.monotonic() + TRAINING_TIMEOUT
         while (app.api("GET", "/api/projects/shoes").json()["training"]["epoch"].get("done", 0) < 1

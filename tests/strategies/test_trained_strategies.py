@@ -59,7 +59,8 @@ def test_fine_tune_warms_up_the_head_then_unfreezes(data, tmp_path):
     backbone = {k: v.clone() for k, v in clf.model_.backbone.state_dict().items()}
     clf.add_classes(new)
     assert list(clf.classes_) == ["bag", "sandal", "shirt", "sneaker", "trouser"]
-    assert clf.fit_details_["added_classes"]["backbone"] == "fine-tuned, kept as it is" and clf.strategy_ == "fine-tune"
+    assert clf.fit_details_["added_classes"]["backbone"] == "trained (fine-tune), kept as it is"
+    assert clf.strategy_ == "fine-tune"
     assert all(torch.equal(backbone[k], v) for k, v in clf.model_.backbone.state_dict().items())
     kept = float((clf.predict(data.test.items) == np.asarray(data.test.labels)).mean())
     assert kept >= 0.95 * accuracy, (kept, accuracy)

@@ -80,17 +80,16 @@ def add_classes(estimator: Any, data: DataSplits, reporter: Reporter) -> Any:
     own = get_strategy(estimator.strategy_spec_)
     # a linear-probe run's own options (a fixed C, scale or power) carry over; C is chosen again when it was chosen
     probe = own.with_options() if isinstance(own, LinearProbe) else LinearProbe()
-    probe.cross_validate = True
     model = TransferModel(estimator.model_.backbone, len(classes), probe.head)
-    model.lora_adapter = getattr(estimator.model_, "lora_adapter", None)  # a LoRA run's adapter stays saved
     ctx = FitContext(task=estimator._task(), preprocessing=estimator.preprocessing_, num_classes=len(classes),
                      seed=estimator.seed, reporter=reporter, class_weight=estimator._class_weights(targets, len(classes)))
     result = probe.fit_features(model, features, Split([None] * len(features), targets), ctx)
     trained_backbone = not own.frozen_backbone
     added = sorted(set(classes) - set(old))
+    backbone = ("pre-trained" if not trained_backbone else
+                f"trained ({own.name}), kept as it is" if own.pretrained else f"trained from scratch ({own.name})")
     record = {"old_classes": old, "new_classes": added, "renamed": renamed, "kept_examples": len(kept.labels),
-              "new_examples": len(labelled), "backbone": "fine-tuned, kept as it is" if trained_backbone else
-              "pre-trained", "seconds": round(time.perf_counter() - start, 2)}
+              "new_examples": len(labelled), "backbone": backbone, "seconds": round(time.perf_counter() - start, 2)}
     # A fine-tuned backbone's features are not the cached pre-trained ones: the run stays a run of its strategy.
     strategy = own if trained_backbone else probe
     reason = (f"{len(added)} class(es) added to a run of {len(old)}: a linear probe on the features the run kept of "
@@ -98,7 +97,7 @@ def add_classes(estimator: Any, data: DataSplits, reporter: Reporter) -> Any:
     estimator._set_fitted(model.eval(), estimator.spec_, estimator.preprocessing_, classes, strategy, reason)
     estimator.strategy = strategy.spec()
     estimator.preprocessing_note_ = getattr(estimator, "preprocessing_note_", None)  # a loaded run has none
-    estimator.history_, estimator.out_of_fold_, estimator.holdout_ = [], result.out_of_fold, None
+    estimator.history_, estimator.out_of_fold_, estimator.holdout_ = [], None, None
     estimator.fit_details_ = {**result.details, "added_classes": record}
     estimator.fit_seconds_ = time.perf_counter() - start
     estimator.splits_ = DataSplits(labelled, None, data.test, warnings=[*data.warnings, *result.warnings],
@@ -107,7 +106,9 @@ def add_classes(estimator: Any, data: DataSplits, reporter: Reporter) -> Any:
     estimator.memory_ = KeptFeatures(features[rows].astype(np.float16), targets[rows])
     estimator.fit_details_["memory"] = estimator.memory_.record(classes)
     estimator.unknown_detector_ = NoveltyDetector().fit(features[rows])
-    estimator.fit_details_["unknown"] = {"fitted": True, **estimator.unknown_detector_.record()}
+    note = ({"calibration_note": "the backbone trained on the kept examples: new inputs of known classes may be "
+                                 "flagged more often than the rate"} if trained_backbone else {})
+    estimator.fit_details_["unknown"] = {"fitted": True, **estimator.unknown_detector_.record(), **note}
     estimator.data_record_ = {
         "source": data.train.source, "splits": data.record, "warnings": estimator.splits_.warnings,
         "counts": {part: split.class_counts() for part, split in (("train", labelled), ("test", data.test))
@@ -117,7 +118,9 @@ def add_classes(estimator: Any, data: DataSplits, reporter: Reporter) -> Any:
 
 def _old_spellings(data: DataSplits, old: list[str]) -> tuple[DataSplits, dict[str, str]]:
     """``data`` with each label that is one of ``old`` but for case written as in ``old``, and what was renamed."""
-    lowered = {name.lower(): name for name in old}
+    lowered: dict[str, list[str]] = {}
+    for name in old:
+        lowered.setdefault(name.lower(), []).append(name)
     renamed: dict[str, str] = {}
 
     def spelled(part: LabeledData | None) -> LabeledData | None:
@@ -125,7 +128,11 @@ def _old_spellings(data: DataSplits, old: list[str]) -> tuple[DataSplits, dict[s
             return None
         labels = []
         for label in map(str, part.labels):
-            same = None if label in old else lowered.get(label.lower())
+            alike = [] if label in old else lowered.get(label.lower(), [])
+            if len(alike) > 1:
+                raise HeadstartError(f"class '{label}' of the new data is one of the run's {' and '.join(alike)} but "
+                                     "for case, and they differ only by case: name it exactly as one of them")
+            same = alike[0] if alike else None
             if same is not None:
                 renamed[label] = same
                 label = same

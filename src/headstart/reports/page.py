@@ -98,9 +98,12 @@ def _added_sentence(summary: dict) -> str:
     return (f"<p>Classes added to {html.escape(str((summary.get('data_args') or {}).get('from', 'a run')))}: "
             f"{html.escape(', '.join(added['new_classes']) or 'none')} beside its "
             f"{html.escape(', '.join(added['old_classes']))}, from the features it kept of {added['kept_examples']} "
-            f"examples (its old images were not needed) and {added['new_examples']} new examples; the backbone "
-            f"{html.escape(added['backbone'])}, a new linear probe on top. Scored on the new data's test split only; "
-            f"no pixel baseline beside it (it would know the new classes alone).{renamed}</p>")
+            f"examples (its old examples were not needed) and {added['new_examples']} new examples; the backbone "
+            f"{html.escape(added['backbone'])}, a new linear probe on top. "
+            + ("Scored on the new data's test split only. " if summary.get("scores") else "Not scored: the new data "
+               "has no test split. ")
+            + f"No baseline or plain probe beside it (trained on the new data, they would know its classes alone)."
+            f"{renamed}</p>")
 
 
 def changes_section(root: Path, summary: dict) -> str:
