@@ -63,14 +63,12 @@ def measure_changes(estimator: Any, splits: DataSplits, reporter: Reporter) -> d
                      **({"unused": True} if old is None and new is None and not moved else {})})
     refit_done = bool(estimator.fit_details_.get("refit", {}).get("done"))
     record = {"groups": rows, "inputs": len(items), "split": split,
-              "seen_in_training": split == "training" or refit_done,
-              "seconds": 0.0}
+              "seen_in_training": split == "training" or refit_done}
     if answers_before is not None and answers_after is not None:
         record["source"] = {"name": "ImageNet" if source_head.out_features == 1000 else "pre-training",
                             "classes": int(source_head.out_features),
                             "agreement": round(float(np.mean(answers_before == answers_after)), 4)}
-    record["seconds"] = round(time.perf_counter() - start, 2)
-    return record
+    return {**record, "seconds": round(time.perf_counter() - start, 2)}
 
 
 def _rounded(value: float | None) -> float | None:

@@ -214,7 +214,7 @@ class TransferClassifier(ClassifierMixin, Estimator):
         self.memory_ = kept_features(features, [labelled.labels[i] for i in rows], self.classes_)
         if self.memory_ is not None:
             self.fit_details_["memory"] = self.memory_.record(self.classes_)
-        trained = not get_strategy(self.strategy_).frozen_backbone
+        trained = not strategy.frozen_backbone
         note = ({"calibration_note": "the backbone trained on these examples: new inputs of known classes may be "
                                      "flagged more often than the rate (5.5% for 5% after a fine-tune, "
                                      "docs/benchmarks.md)"} if trained else {})
