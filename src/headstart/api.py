@@ -72,6 +72,8 @@ class TrainResult:
             lines.append(f"{plain['name']}: {plain['note']}")
         if summary.get("preprocessing_note"):
             lines.append(f"preprocessing: {summary['preprocessing_note']}")
+        if summary.get("inputs"):
+            lines.append(f"inputs: {get_task(summary['task']).inputs_sentence(summary['inputs'])}")
         if summary.get("precision_note"):
             lines.append(f"precision: {summary['precision_note']}")
         if summary.get("guard"):
@@ -278,6 +280,7 @@ def _finish_run(estimator: Estimator, run_dir: Path, handler: Any, data_args: di
         "scores": scores,
         "estimate": estimate,
         "preprocessing_note": estimator.preprocessing_note_,
+        "inputs": estimator.fit_details_.get("inputs"),
         "precision_note": estimator.precision_note_,
         "refit": refit,
         "guard": estimator.fit_details_.get("auto", {}).get("guard"),

@@ -36,12 +36,17 @@ def image_inputs(data):
     return items, (torch.from_numpy(np.stack([chw_uint8(load_image(i)) for i in items])),)
 
 
-def text_inputs(run):
-    from headstart.models.hf_text import load_tokenizer
+LONG_REVIEW = "A moving, beautifully acted film. " * 12 + "But the ending is a dull, lifeless mess that goes on."
 
-    texts = ["A moving, beautifully acted film.", "A dull, lifeless mess that goes on and on.", "Fine."]
-    encoded = load_tokenizer(str(run / "export" / "tokenizer"))(texts, padding=True, return_tensors="pt")
-    return texts, (encoded["input_ids"], encoded["attention_mask"])
+
+def text_inputs(run):
+    """Texts as the run reads them (the run reads long ones in windows: a third input says whose each row is)."""
+    estimator = load(run)
+    texts = ["A moving, beautifully acted film.", LONG_REVIEW, "A dull, lifeless mess that goes on and on.", "Fine."]
+    dataset = get_task(estimator.task).inputs_dataset(texts, None, estimator.preprocessing_, train=False)
+    encoded, _ = dataset.collate_fn([(t, -1) for t in texts])
+    assert len(encoded["input_ids"]) > len(texts)  # the long review is read in several windows
+    return texts, (encoded["input_ids"], encoded["attention_mask"], encoded["window_document"])
 
 
 def onnx_outputs(path, inputs, names):
@@ -76,10 +81,11 @@ def test_text_export_equals_pytorch(text_run, format):
     _, inputs = text_inputs(run)
     expected = reference(run, inputs)
     if format == "onnx":
-        got = onnx_outputs(result.path, inputs, ["input_ids", "attention_mask"])
+        got = onnx_outputs(result.path, inputs, ["input_ids", "attention_mask", "window_document"])
     else:
         got = torch.jit.load(str(result.path))(*inputs).numpy()
-    assert np.abs(got - expected).max() < 1e-4
+    assert got.shape == (4, 2) and np.abs(got - expected).max() < 1e-4
+    assert result.meta["preprocessing"]["long_text"] == "windows" and result.meta["preprocessing"]["window_overlap"] == 8
 
 
 def test_onnx_runtime_agrees_with_the_classifier(image_run, text_run):
@@ -89,8 +95,9 @@ def test_onnx_runtime_agrees_with_the_classifier(image_run, text_run):
         export_run(run, "onnx")
         clf = load(run)
         split = get_task(clf.task).read(data, test_per_class=10).test
-        ours = clf.predict_proba(split.items)
-        exported = OnnxModel(run / "export" / "model.onnx").predict_proba(split.items)
+        items = split.items + ([LONG_REVIEW, "Fine."] if clf.task == "text" else [])
+        ours = clf.predict_proba(items)
+        exported = OnnxModel(run / "export" / "model.onnx").predict_proba(items)
         assert (ours.argmax(1) == exported.argmax(1)).mean() == 1
         assert np.abs(ours - exported).max() < (1e-4 if clf.task == "text" else 5e-3)
         print(clf.task, "largest probability difference with predict:", np.abs(ours - exported).max())
@@ -168,12 +175,15 @@ TEXT_STANDALONE = """
 import json, sys, numpy as np, onnxruntime as ort
 from tokenizers import Tokenizer
 folder = sys.argv[1]
+meta = json.load(open(folder + "/model.json"))["preprocessing"]
 tokenizer = Tokenizer.from_file(folder + "/tokenizer/tokenizer.json")
-tokenizer.enable_padding()
-tokenizer.enable_truncation(max_length=64)
+tokenizer.enable_truncation(max_length=meta["max_length"], stride=meta["window_overlap"])
 batch = tokenizer.encode_batch(sys.argv[2:])
-feeds = {"input_ids": np.array([e.ids for e in batch], np.int64),
-         "attention_mask": np.array([e.attention_mask for e in batch], np.int64)}
+windows = [(text, w) for text, e in enumerate(batch) for w in [e, *e.overflowing]]  # long texts: several rows
+width = max(len(w.ids) for _, w in windows)
+feeds = {"input_ids": np.array([w.ids + [0] * (width - len(w.ids)) for _, w in windows], np.int64),
+         "attention_mask": np.array([w.attention_mask + [0] * (width - len(w.ids)) for _, w in windows], np.int64),
+         "window_document": np.array([text for text, _ in windows], np.int64)}
 probabilities = ort.InferenceSession(folder + "/model.onnx").run(None, feeds)[0]
 assert "headstart" not in sys.modules and "transformers" not in sys.modules
 print(json.dumps(probabilities.tolist()))
@@ -183,7 +193,7 @@ print(json.dumps(probabilities.tolist()))
 def test_text_export_runs_with_the_tokenizers_package_alone(text_run, tmp_path):
     _, run = text_run
     export_run(run, "onnx")
-    texts = ["A moving, beautifully acted film.", "A dull, lifeless mess that goes on and on."]
+    texts = ["A moving, beautifully acted film.", "A dull, lifeless mess that goes on and on.", LONG_REVIEW]
     script = tmp_path / "standalone_text.py"
     script.write_text(TEXT_STANDALONE)
     result = subprocess.run([sys.executable, "-I", str(script), str(run / "export"), *texts], capture_output=True,
@@ -209,3 +219,9 @@ def test_the_exported_tokenizer_encodes_as_transformers_does(text_run):
     assert [e.ids for e in ours] == theirs["input_ids"]
     assert [e.attention_mask for e in ours] == theirs["attention_mask"]
     assert len(ours[1].ids) == 64 and ours[0].attention_mask.count(1) < 64
+    # in windows sharing 8 tokens, as the run reads long texts
+    ours = exported_tokenizer(folder, 64, 8).encode_batch(texts)
+    theirs = AutoTokenizer.from_pretrained(str(folder))(texts, truncation=True, max_length=64, stride=8,
+                                                        return_overflowing_tokens=True)
+    assert [w.ids for e in ours for w in (e, *e.overflowing)] == theirs["input_ids"]
+    assert len(theirs["input_ids"]) > len(texts)

@@ -3,6 +3,7 @@
 import json
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -95,8 +96,40 @@ def test_fine_tune_unfreezes_the_encoder(small_reviews):
 
 
 def test_truncation_is_stated(small_reviews):
-    clf = TextClassifier(strategy="linear-probe", max_length=8).fit(small_reviews)
+    clf = TextClassifier(strategy="linear-probe", max_length=8, long_text="truncate").fit(small_reviews)
     assert any("longer than 8 tokens and were truncated" in w for w in clf.splits_.warnings)
+    assert clf.fit_details_["inputs"]["long_text"] == "truncate"
+
+
+FILLER = ("Editor's note: this review was first published in our weekly print edition and is reproduced here with "
+          "the permission of its author. Views expressed are the critic's own. Running times, ratings and release "
+          "dates are as supplied by the distributor and may differ by country. ")
+
+
+def test_long_texts_read_in_windows_keep_what_truncation_cuts(small_reviews, tmp_path):
+    """Each review behind the same long preamble: cut at 48 tokens, every text reads the same and the probe is at
+    chance; read in windows (the default), the review is seen and the probe does as well as on the bare reviews."""
+    def behind_preamble(data):
+        return replace(data, items=[FILLER + str(text) for text in data.items])
+
+    train, test = behind_preamble(small_reviews.train), behind_preamble(small_reviews.test)
+    bare = TextClassifier(strategy="linear-probe", max_length=48, precision="fp32").fit(small_reviews.train)
+    scores = {"bare reviews": accuracy(bare, small_reviews.test)}
+    for mode in ("truncate", "windows"):
+        clf = TextClassifier(strategy="linear-probe", max_length=48, long_text=mode, precision="fp32").fit(train)
+        scores[mode] = accuracy(clf, test)
+    windows = clf.fit_details_["inputs"]
+    assert windows["long_text"] == "windows" and windows["longer"] == windows["texts"] >= 0.8 * len(train)
+    assert windows["windows"] >= 2 * windows["texts"] and windows["overlap"] == 6
+    assert not any("truncated" in w for w in clf.splits_.warnings)
+    print("behind a preamble:", scores)
+    assert scores["truncate"] <= 0.55 and scores["windows"] >= scores["bare reviews"] - 0.05
+    assert scores["windows"] >= scores["truncate"] + 0.1
+    # A saved run reads its inputs as it was trained.
+    clf.save(tmp_path / "run")
+    loaded = headstart.load(tmp_path / "run")
+    assert loaded.preprocessing_["long_text"] == "windows"
+    assert np.allclose(loaded.predict_proba(test.items[:6]), clf.predict_proba(test.items[:6]), atol=1e-5)
 
 
 def test_hub_id_fails_fast_offline():
@@ -138,8 +171,12 @@ def test_long_texts_do_not_leak_the_tokenizer_length_warning(capfd, caplog, monk
     preprocessing = task.preprocessing(get_model_spec("minilm-l6"), {})
     long_text = " ".join(["remarkably"] * 2000)
 
-    warnings = task.input_warnings([long_text, "A short review."], preprocessing)
-    batch, _ = task.inputs_dataset([long_text], None, preprocessing, train=False).collate_fn([(long_text, -1)])
+    warnings = task.input_warnings([long_text, "A short review."], {**preprocessing, "long_text": "truncate"})
+    assert not task.input_warnings([long_text], preprocessing)  # windows: read whole, nothing to warn about
+    batch, _ = task.inputs_dataset([long_text], None, {**preprocessing, "long_text": "truncate"},
+                                   train=False).collate_fn([(long_text, -1)])
+    windows, _ = task.inputs_dataset([long_text], None, preprocessing, train=False).collate_fn([(long_text, -1)])
+    assert windows["input_ids"].shape[0] > 1 and set(windows["window_document"].tolist()) == {0}
 
     assert warnings and warnings[0].startswith("1 of 2 training texts are longer than 256 tokens")
     assert batch["input_ids"].shape[1] == 256

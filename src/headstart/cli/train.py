@@ -44,7 +44,9 @@ def train(
     crop_pct: Annotated[float | None, typer.Option(help="Images: share of the resized image kept by the centre crop "
                                                    "[the model's; 1.0 for inputs under half its size].")] = None,
     window: Window = None,
-    max_length: Annotated[int | None, typer.Option(help="Text: maximum tokens per text [256].")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Text: the model's window in tokens [256].")] = None,
+    long_text: Annotated[str | None, typer.Option(help="Text longer than the window: windows (overlapping "
+                                                  "windows, averaged) or truncate [windows].")] = None,
     val_size: Annotated[float | None, typer.Option(help="Validation fraction when DATA has none [0.2].")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed [0].")] = None,
     precision: Annotated[str | None, typer.Option(help=PRECISION_HELP)] = None,
@@ -92,7 +94,7 @@ def train(
     if from_run is not None:
         ignored = {"--model": model, "--strategy": strategy, "--weights": weights, "--epochs": epochs, "--lr": lr,
                    "--batch-size": batch_size, "--image-size": image_size, "--crop-pct": crop_pct, "--window": window,
-                   "--max-length": max_length, "--val-size": val_size, "--seed": seed, "--precision": precision,
+                   "--max-length": max_length, "--long-text": long_text, "--val-size": val_size, "--seed": seed, "--precision": precision,
                    "--num-workers": num_workers, "--task": task, "--multi-label": multi_label, "--unlabeled": unlabeled,
                    "--labels": labels, "--pseudo-teacher": pseudo_teacher, "--pseudo-limit": pseudo_limit,
                    "--config": config, "--budget": budget, "--class-weight": class_weight, "--no-cache": no_cache or None,
@@ -114,6 +116,7 @@ def train(
         data=data, model=model, strategy=strategy, task=task, text_column=text_column, label_column=label_column,
         per_class=per_class, test_per_class=test_per_class, unlabeled=unlabeled, labels=labels, weights=weights, epochs=epochs, lr=lr,
         batch_size=batch_size, image_size=image_size, crop_pct=crop_pct, window=window, max_length=max_length,
+        long_text=long_text,
         val_size=val_size, seed=seed,
         precision=precision, num_workers=num_workers, cache=False if no_cache else None, budget=budget,
         class_weight=class_weight, freeze=freeze, refit=refit, pseudo_teacher=pseudo_teacher, pseudo_limit=pseudo_limit,

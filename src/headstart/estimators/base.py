@@ -175,6 +175,7 @@ class Estimator(BaseEstimator):
         self.preprocessing_note_ = preprocessing.pop(PREPROCESSING_NOTE, None)  # why, not how: kept out of the
         # record that keys the feature cache and goes into exports
         splits.warnings.extend(task.input_warnings(splits.train.items, preprocessing))
+        inputs_record = task.inputs_record(splits.train.items, preprocessing)
         set_seed(self.seed)  # the new head's initial weights, and everything random after them
         model = task.build_model(spec, strategy, len(classes), strategy.pretrained)
         run_precision, self.precision_, self.precision_note_ = self._guarded_precision(
@@ -205,6 +206,7 @@ class Estimator(BaseEstimator):
         self.history_ = [record.to_row() for record in result.history]
         self.out_of_fold_ = result.out_of_fold
         self.fit_details_ = {**result.details, **({"auto": auto_details} if auto_details else {}),
+                             **({"inputs": inputs_record} if inputs_record else {}),
                              **({"unlabeled": unlabeled_record} if unlabeled_record else {})}
         if unlabeled_record and "consistency" in self.fit_details_:
             unlabeled_record["consistency"] = self.fit_details_.pop("consistency")

@@ -33,6 +33,7 @@ from headstart.rundir import read_tensors, save_adapter, save_tensors
 from headstart.search.novelty import NoveltyDetector, reference_rows
 from headstart.strategies import Strategy, get_strategy, strategy_name
 from headstart.strategies.pseudo_labels import PseudoLabelling
+from headstart.tasks.text import check_long_text
 
 
 class TransferClassifier(ClassifierMixin, Estimator):
@@ -341,13 +342,15 @@ class ImageClassifier(TransferClassifier):
 @register_estimator
 class TextClassifier(TransferClassifier):
     """Text classification by transfer learning (default encoder: all-MiniLM-L6-v2, offline).
-    ``max_length`` is the most tokens a text keeps (256)."""
+    ``max_length`` is the model's window in tokens (256); ``long_text`` says how a longer text is read: ``windows``
+    (the default: overlapping windows, their embeddings averaged) or ``truncate`` (its end cut)."""
 
     task = "text"
 
     def __init__(self, model: str | None = None, strategy: str | Strategy = AUTO, *, weights: str | None = None,
                  epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
-                 max_length: int | None = None, val_size: float = 0.2, refit: bool = True, seed: int = 0, precision: str = "auto",
+                 max_length: int | None = None, long_text: str | None = None, val_size: float = 0.2,
+                 refit: bool = True, seed: int = 0, precision: str = "auto",
                  num_workers: int = 0, cache: bool | str = True, budget: str | float | None = None,
                  class_weight: str = "none", pseudo_teacher: str = "auto", pseudo_limit: int | None = None,
                  verbose: bool = False) -> None:
@@ -356,3 +359,9 @@ class TextClassifier(TransferClassifier):
                          budget=budget, class_weight=class_weight, pseudo_teacher=pseudo_teacher,
                          pseudo_limit=pseudo_limit, verbose=verbose)
         self.max_length = max_length
+        self.long_text = long_text
+
+    def _checked_params(self) -> dict[str, Any]:
+        params = super()._checked_params()
+        check_long_text(params.get("long_text"))  # a clear message before anything is read
+        return params

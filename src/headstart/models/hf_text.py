@@ -19,10 +19,22 @@ from headstart.models.registry import ModelSpec, WeightsSource, register_model, 
 from headstart.network import require_network
 
 POOLING_MODES = ("mean", "cls", "max")
+WINDOW_CHUNK = 64  # windows encoded at once when no gradient is kept (a long document may have hundreds)
+
+
+def mean_over_documents(embeddings: torch.Tensor, document: torch.Tensor) -> torch.Tensor:
+    """The mean of each document's window embeddings; ``document`` gives each window's document, numbered from 0
+    in order. A membership matrix rather than ``index_add``, so that the exported graph keeps it (ONNX)."""
+    count = document.max() + 1
+    membership = (torch.arange(count, device=document.device).unsqueeze(1) == document.unsqueeze(0))
+    membership = membership.to(embeddings.dtype)
+    return membership @ embeddings / membership.sum(1, keepdim=True)
 
 
 class TextEncoder(nn.Module):
-    """``{input_ids, attention_mask}`` -> one embedding per text, pooled over the non-padding tokens."""
+    """``{input_ids, attention_mask}`` -> one embedding per text, pooled over the non-padding tokens. With a
+    ``window_document`` entry the rows are windows of longer texts (that entry says whose): one embedding per text,
+    the mean of its windows'."""
 
     def __init__(self, model: nn.Module, pooling: str = "mean") -> None:
         super().__init__()
@@ -33,8 +45,19 @@ class TextEncoder(nn.Module):
         self.num_features = model.config.hidden_size
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        hidden = self.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
-        mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        ids, attention = inputs["input_ids"], inputs["attention_mask"]
+        if torch.is_grad_enabled() or len(ids) <= WINDOW_CHUNK:
+            embeddings = self.embed(ids, attention)
+        else:  # bounded memory for documents of many windows; training keeps every window's activations
+            embeddings = torch.cat([self.embed(ids[i:i + WINDOW_CHUNK], attention[i:i + WINDOW_CHUNK])
+                                    for i in range(0, len(ids), WINDOW_CHUNK)])
+        document = inputs.get("window_document")
+        return embeddings if document is None else mean_over_documents(embeddings, document)
+
+    def embed(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        """One embedding per row of token ids."""
+        hidden = self.model(input_ids=ids, attention_mask=attention).last_hidden_state
+        mask = attention.unsqueeze(-1).to(hidden.dtype)
         if self.pooling == "cls":
             return hidden[:, 0]
         if self.pooling == "max":

@@ -107,10 +107,7 @@ class OnnxModel:
             tokenizer = self.tokenizer()
             for start in range(0, len(items), BATCH):
                 chunk = [str(t) for t in items[start : start + BATCH]]
-                encoded = tokenizer.encode_batch(chunk)
-                feeds = {"input_ids": np.asarray([e.ids for e in encoded], np.int64),
-                         "attention_mask": np.asarray([e.attention_mask for e in encoded], np.int64)}
-                yield list(range(start, start + len(chunk))), feeds
+                yield list(range(start, start + len(chunk))), self._text_feeds(tokenizer, chunk)
             return
         from headstart.data.images import load_image
 
@@ -124,18 +121,38 @@ class OnnxModel:
                 chunk = group[start : start + BATCH]
                 yield [i for i, _ in chunk], {"images": np.stack([a for _, a in chunk])}
 
+    def _text_feeds(self, tokenizer, texts: list[str]) -> dict[str, np.ndarray]:
+        """Token ids and mask, one row per text; where the file reads long texts in windows, one row per window
+        (the tokenizer's overflowing windows, as transformers makes them) and ``window_document`` saying whose."""
+        encoded = tokenizer.encode_batch(texts)
+        if "window_document" not in self.meta["inputs"]:
+            return {"input_ids": np.asarray([e.ids for e in encoded], np.int64),
+                    "attention_mask": np.asarray([e.attention_mask for e in encoded], np.int64)}
+        rows = [(text, window) for text, e in enumerate(encoded) for window in (e, *e.overflowing)]
+        width = max(len(window.ids) for _, window in rows)
+        ids = np.full((len(rows), width), tokenizer.padding["pad_id"], np.int64)
+        mask = np.zeros((len(rows), width), np.int64)
+        for row, (_, window) in enumerate(rows):
+            ids[row, : len(window.ids)] = window.ids
+            mask[row, : len(window.ids)] = window.attention_mask
+        return {"input_ids": ids, "attention_mask": mask,
+                "window_document": np.asarray([text for text, _ in rows], np.int64)}
+
     def tokenizer(self):
         """The exported tokenizer as the ``tokenizers`` library reads it (what transformers' fast tokenizers run
-        on, without importing transformers): cut at the run's ``max_length``, padded to the longest of a batch."""
+        on, without importing transformers): cut at the run's ``max_length`` (in windows sharing
+        ``window_overlap`` tokens, where the file reads long texts so), padded to the longest of a batch."""
         if self._tokenizer is None:
-            self._tokenizer = exported_tokenizer(self.path.parent / self.meta["preprocessing"]["tokenizer"],
-                                                 int(self.meta["preprocessing"]["max_length"]))
+            preprocessing = self.meta["preprocessing"]
+            self._tokenizer = exported_tokenizer(self.path.parent / preprocessing["tokenizer"],
+                                                 int(preprocessing["max_length"]),
+                                                 int(preprocessing.get("window_overlap", 0)))
         return self._tokenizer
 
 
-def exported_tokenizer(folder: Path, max_length: int):
+def exported_tokenizer(folder: Path, max_length: int, overlap: int = 0):
     """``folder``'s tokenizer.json set to encode as transformers' ``tokenizer(texts, padding=True,
-    truncation=True, max_length=max_length)`` does (its settings from tokenizer_config.json)."""
+    truncation=True, max_length=max_length, stride=overlap)`` does (its settings from tokenizer_config.json)."""
     from tokenizers import Tokenizer
 
     try:
@@ -148,7 +165,7 @@ def exported_tokenizer(folder: Path, max_length: int):
     if pad_id is None:
         raise HeadstartError(f"the exported tokenizer in {folder} has no padding token {pad_token!r}; export the run "
                              "again")
-    tokenizer.enable_truncation(max_length, direction=config.get("truncation_side", "right"))
+    tokenizer.enable_truncation(max_length, stride=overlap, direction=config.get("truncation_side", "right"))
     tokenizer.enable_padding(direction=config.get("padding_side", "right"), pad_id=pad_id, pad_token=pad_token,
                              pad_type_id=int(config.get("pad_token_type_id", 0)))
     return tokenizer

@@ -96,6 +96,15 @@ class Task(ABC):
         """What the user should know about these inputs under this preprocessing (e.g. truncated texts)."""
         return []
 
+    def inputs_record(self, items: Sequence[Any], preprocessing: dict) -> dict | None:
+        """What was done to the training inputs that the user should see counted (e.g. long texts read in windows),
+        for the summary; None when nothing was."""
+        return None
+
+    def inputs_sentence(self, record: dict) -> str:
+        """``inputs_record``'s record in one sentence."""
+        return ""
+
     def profile(self, items: Sequence[Any]) -> dict:
         """A short description of the inputs for reports (image sizes, text lengths)."""
         return {}

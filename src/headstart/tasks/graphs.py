@@ -91,15 +91,21 @@ class ImagePipeline(nn.Module):
 
 
 class TextPipeline(nn.Module):
-    """``input_ids``, ``attention_mask`` (int64, batch x tokens) -> class probabilities (encoder, pooling, head)."""
+    """``input_ids``, ``attention_mask`` (int64, batch x tokens) -> class probabilities (encoder, pooling, head).
+    With ``window_document`` (int64, one per row) the rows are windows of the texts it numbers: one row of
+    probabilities per text."""
 
     def __init__(self, model: nn.Module, output: str = "softmax") -> None:
         super().__init__()
         self.model = model
         self.output = output
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return probabilities(self.model({"input_ids": input_ids, "attention_mask": attention_mask}), self.output)
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                window_document: torch.Tensor | None = None) -> torch.Tensor:
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if window_document is not None:
+            inputs["window_document"] = window_document
+        return probabilities(self.model(inputs), self.output)
 
 
 class DecodedDetector(nn.Module):

@@ -41,14 +41,50 @@ def tokenizer_for(folder: str):
 EXPORT_TOKENIZER_DIR = "tokenizer"  # beside an exported file
 
 
-class TextDataset(Dataset):
-    """Texts with their targets; batches are tokenised and padded to their longest text by ``collate_fn``."""
+LONG_TEXT_MODES = ("windows", "truncate")
+DEFAULT_LONG_TEXT = "windows"
 
-    def __init__(self, texts: Sequence[str], targets: Sequence[int] | None, tokenizer, max_length: int) -> None:
+
+def window_overlap(max_length: int) -> int:
+    """Tokens two neighbouring windows share: an eighth of the window (32 of 256), so a sentence cut at a window's
+    end is read whole in the next one at little extra cost."""
+    return max(1, max_length // 8)
+
+
+def check_long_text(mode: str | None) -> str:
+    """``--long-text``: windows (None: the default) or truncate."""
+    mode = DEFAULT_LONG_TEXT if mode is None else str(mode).strip().lower()
+    if mode not in LONG_TEXT_MODES:
+        raise HeadstartError(f"--long-text must be windows or truncate, not '{mode}'")
+    return mode
+
+
+def reads_windows(preprocessing: dict) -> bool:
+    """Whether a run reads long texts in windows (runs saved before ``long_text`` existed truncated them)."""
+    return preprocessing.get("long_text", "truncate") == "windows"
+
+
+class TextDataset(Dataset):
+    """Texts with their targets; batches are tokenised and padded to their longest text by ``collate_fn``. With
+    ``windows``, a text longer than ``max_length`` tokens becomes overlapping windows of ``max_length`` tokens, and
+    the batch says which text each window is of (``window_document``, for the encoder's pooling); otherwise its end
+    is cut."""
+
+    def __init__(self, texts: Sequence[str], targets: Sequence[int] | None, tokenizer, max_length: int,
+                 windows: bool = False) -> None:
         self.texts = texts
         self.targets = targets
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.windows = windows
+        if windows and not getattr(tokenizer, "is_fast", False):
+            raise HeadstartError("reading long texts in windows needs a fast tokenizer (tokenizer.json); this model "
+                                 "has none: pass --long-text truncate")
+
+    def _window_options(self) -> dict[str, Any]:
+        if not self.windows:
+            return {}
+        return {"return_overflowing_tokens": True, "stride": window_overlap(self.max_length)}
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -59,9 +95,12 @@ class TextDataset(Dataset):
     def collate_fn(self, batch: list[tuple[str, int]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         texts, targets = zip(*batch, strict=True)
         encoded = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt",
+            **self._window_options(),
         )
         inputs = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+        if self.windows:
+            inputs["window_document"] = encoded["overflow_to_sample_mapping"].long()
         stacked = np.stack(targets)  # class indices (int64, as cross-entropy needs), or label sets' 0/1 rows
         return inputs, torch.as_tensor(stacked, dtype=torch.long if stacked.dtype.kind in "iu" else torch.float32)
 
@@ -76,6 +115,14 @@ class TextDataset(Dataset):
             list(self.texts), truncation=True, max_length=self.max_length + 1, add_special_tokens=True
         )["input_ids"]
         return sum(len(ids) > self.max_length for ids in lengths)
+
+    def count_windows(self) -> int:
+        """How many windows the texts make (one per text when none is longer than ``max_length`` tokens)."""
+        if not self.windows:
+            return len(self.texts)
+        mapping = self.tokenizer(list(self.texts), truncation=True, max_length=self.max_length,
+                                 **self._window_options())["overflow_to_sample_mapping"]
+        return len(mapping)
 
 
 class TextTask(ClassificationTask):
@@ -109,12 +156,15 @@ class TextTask(ClassificationTask):
         return self.subsample(splits, per_class, test_per_class, seed)
 
     def plain_probe_knobs(self, spec: ModelSpec) -> dict[str, Any]:
-        return {"max_length": None}
+        return {"max_length": None, "long_text": None}
 
     def preprocessing(self, spec: ModelSpec, params: dict[str, Any], items: Sequence[Any] | None = None) -> dict:
+        """The model's tokenizer and window (``max_length``), and how texts longer than it are read (``long_text``:
+        windows, the default, or truncate; a run saved before this option truncated)."""
         result = {**spec.preprocessing, "tokenizer": model_folder(spec)}
         if params.get("max_length"):
             result["max_length"] = int(params["max_length"])
+        result["long_text"] = check_long_text(params.get("long_text"))
         return result
 
     def save_assets(self, model: Any, preprocessing: dict, run_dir: Path) -> dict:
@@ -131,15 +181,33 @@ class TextTask(ClassificationTask):
         return spec.with_weights(WeightsSource("file", str(folder))), {**preprocessing, "tokenizer": str(folder)}
 
     def input_warnings(self, items: Sequence[Any], preprocessing: dict) -> list[str]:
-        dataset = self.inputs_dataset(items, None, preprocessing, train=False)
-        truncated = dataset.count_truncated()
-        if not truncated:
-            return []
+        record = self.inputs_record(items, preprocessing)
+        if record is None or record["long_text"] != "truncate":
+            return []  # read whole, in windows: the summary's inputs record says how many
         message = (
-            f"{truncated} of {len(items)} training texts are longer than {dataset.max_length} tokens and were "
-            "truncated (raise --max-length, at most the model's limit, to keep more)"
+            f"{record['longer']} of {record['texts']} training texts are longer than {record['max_length']} tokens "
+            "and were truncated (--long-text windows reads them whole)"
         )
         return [message]
+
+    def inputs_record(self, items: Sequence[Any], preprocessing: dict) -> dict | None:
+        """How many training texts are longer than the window, and what was done with them (None: none is)."""
+        dataset = self.inputs_dataset(items, None, preprocessing, train=False)
+        longer = dataset.count_truncated()
+        if not longer:
+            return None
+        record = {"long_text": "windows" if dataset.windows else "truncate", "texts": len(items), "longer": longer,
+                  "max_length": dataset.max_length}
+        if dataset.windows:
+            record.update(windows=dataset.count_windows(), overlap=window_overlap(dataset.max_length), pooling="mean")
+        return record
+
+    def inputs_sentence(self, record: dict) -> str:
+        if record["long_text"] == "truncate":
+            return f"{record['longer']} of {record['texts']} training texts cut at {record['max_length']} tokens"
+        return (f"{record['longer']} of {record['texts']} training texts longer than {record['max_length']} tokens, "
+                f"read whole: {record['windows']} windows in all ({record['overlap']} tokens shared by neighbours), "
+                "their embeddings averaged per text")
 
     def baseline_features(self, train: LabeledData, test: LabeledData) -> tuple[str, Any, Any]:
         """TF-IDF of words and word pairs (fitted on the training texts): the classical features to beat."""
@@ -152,7 +220,8 @@ class TextTask(ClassificationTask):
         self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool
     ) -> Dataset:
         tokenizer = tokenizer_for(str(preprocessing["tokenizer"]))
-        return TextDataset([str(t) for t in items], targets, tokenizer, int(preprocessing.get("max_length", 256)))
+        return TextDataset([str(t) for t in items], targets, tokenizer, int(preprocessing.get("max_length", 256)),
+                           windows=reads_windows(preprocessing))
 
     def profile(self, items: Sequence[Any]) -> dict:
         words = np.array([len(str(t).split()) for t in items]) if len(items) else np.zeros(1)
@@ -186,10 +255,18 @@ class TextTask(ClassificationTask):
         encoded = tokenizer(["an example text", "a second, longer example text"], padding=True, return_tensors="pt")
         names = {"input_ids": "int64, N x T", "attention_mask": "int64, N x T (1 for tokens, 0 for padding)"}
         axes = {name: {0: "batch", 1: "tokens"} for name in names}
+        example = (encoded["input_ids"], encoded["attention_mask"])
+        max_length = int(preprocessing.get("max_length", 256))
+        described = {"tokenizer": EXPORT_TOKENIZER_DIR, "max_length": max_length}
+        if reads_windows(preprocessing):  # rows are windows; the texts they belong to, numbered from 0 in order
+            names["window_document"] = "int64, N (the text each row is a window of: 0, 0, 1, 2, 2, ...)"
+            axes["window_document"] = {0: "batch"}
+            example = (*example, torch.tensor([0, 0], dtype=torch.long))
+            described.update(long_text="windows", window_overlap=window_overlap(max_length))
         return ExportGraph(
-            TextPipeline(model, self.output).eval(), (encoded["input_ids"], encoded["attention_mask"]), names,
-            {"probabilities": self.output_description}, {**axes, "probabilities": {0: "batch"}},
-            {"preprocessing": {"tokenizer": EXPORT_TOKENIZER_DIR, "max_length": int(preprocessing.get("max_length", 256))}},
+            TextPipeline(model, self.output).eval(), example, names,
+            {"probabilities": self.output_description + " (one row per text)"},
+            {**axes, "probabilities": {0: "texts"}}, {"preprocessing": described},
         )
 
     def export_assets(self, preprocessing: dict, folder: Path) -> dict:

@@ -1,0 +1,68 @@
+"""Long texts read in overlapping windows: what the encoder pools, what training reaches, and what an exported
+tokenizer makes of them (real MiniLM weights and tokenizer; no training)."""
+
+import pytest
+import torch
+
+from headstart import HeadstartError, TextClassifier, create_backbone, get_model_spec
+from headstart.tasks import get_task
+
+LONG = " ".join(f"word{i}" for i in range(120)) + " finale"
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return create_backbone("minilm-l6")
+
+
+def batch_of(texts, **options):
+    task = get_task("text")
+    preprocessing = {**task.preprocessing(get_model_spec("minilm-l6"), {"max_length": 32}), **options}
+    inputs, _ = task.inputs_dataset(texts, None, preprocessing, train=False).collate_fn([(t, -1) for t in texts])
+    return inputs
+
+
+def test_a_long_text_is_the_mean_of_its_windows(encoder):
+    texts = ["A short review.", LONG, "Another one."]
+    inputs = batch_of(texts)
+    document = inputs["window_document"]
+    assert document.tolist()[0] == 0 and document.tolist()[-1] == 2 and (document == 1).sum() > 3
+    # neighbouring windows share 4 tokens (an eighth of 32): the end of one window starts the next
+    ids = inputs["input_ids"][document == 1]
+    assert ids[0, -5:-1].tolist() == ids[1, 1:5].tolist()  # [CLS] first and [SEP] last in each window
+    encoder.eval()
+    with torch.inference_mode():
+        pooled = encoder(inputs)
+        each = encoder({k: inputs[k] for k in ("input_ids", "attention_mask")})
+        # chunked (as extraction runs it for documents of many windows) gives the same
+        from headstart.models import hf_text
+        chunk, hf_text.WINDOW_CHUNK = hf_text.WINDOW_CHUNK, 2
+        try:
+            chunked = encoder(inputs)
+        finally:
+            hf_text.WINDOW_CHUNK = chunk
+    assert pooled.shape == (3, 384)
+    for text in range(3):
+        torch.testing.assert_close(pooled[text], each[document == text].mean(0))
+    torch.testing.assert_close(chunked, pooled, atol=1e-5, rtol=1e-5)
+    # a short text is the same read either way
+    truncated = batch_of(["A short review."], long_text="truncate")
+    with torch.inference_mode():
+        torch.testing.assert_close(encoder(truncated)[0], pooled[0], atol=1e-5, rtol=1e-5)
+
+
+def test_training_reaches_the_last_window(encoder):
+    """The gradient of a long text's embedding reaches the word embedding of its last token ("finale"), which
+    truncation never reads."""
+    finale = batch_of(["finale"])["input_ids"][0, 1]
+    table = encoder.model.embeddings.word_embeddings.weight
+    for mode, reached in (("windows", True), ("truncate", False)):
+        encoder.train().zero_grad()
+        encoder(batch_of([LONG], long_text=mode)).square().sum().backward()
+        assert bool(table.grad[finale].abs().sum() > 0) is reached, mode
+    encoder.zero_grad()
+
+
+def test_long_text_option_is_checked_before_reading():
+    with pytest.raises(HeadstartError, match="--long-text must be windows or truncate, not 'chunks'"):
+        TextClassifier(long_text="chunks").fit("no-such-file.csv")
