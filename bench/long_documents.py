@@ -9,6 +9,8 @@ the N per party to train on are drawn from the rest (the same draw for every met
 (``precision="fp32"``: no bf16 check), 256-token windows. Methods:
 
 - ``probe-windows`` / ``probe-truncate``: headstart's linear probe with ``long_text`` windows (the default) / truncate;
+- ``probe-windows-max``: windows, but each feature's largest value over a text's windows instead of their mean (the
+  pooling tried beside the mean; the encoder's pooling is swapped for this method only);
 - ``fine-tune-windows`` / ``fine-tune-truncate``: headstart's fine-tune, likewise (slow: 16 and 32 per class only
   unless ``--sizes`` says otherwise);
 - ``tfidf``: the baseline headstart prints beside a text run (TF-IDF of words and word pairs, standardised, logistic
@@ -27,10 +29,12 @@ import importlib.util
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import sparse
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.preprocessing import normalize
@@ -46,7 +50,7 @@ from common import append_row, commit, machine
 
 RESULTS = Path(__file__).resolve().parent / "results" / "long_documents.jsonl"
 TEST_PER_CLASS = 30
-METHODS = ("probe-windows", "probe-truncate", "tfidf", "tfidf-cv", "hybrid", "fine-tune-windows", "fine-tune-truncate")
+METHODS = ("probe-windows", "probe-truncate", "probe-windows-max", "tfidf", "tfidf-cv", "hybrid", "fine-tune-windows", "fine-tune-truncate")
 
 
 def speeches() -> pd.DataFrame:
@@ -99,6 +103,9 @@ def run(method: str, train: LabeledData, test: LabeledData, per_class: int, seed
         details["C"] = float(model.C_[0])
         accuracy = float((model.predict(x_test) == np.asarray(test.labels)).mean())
         return accuracy, {"seconds": round(seconds, 1), **details}
+    if method == "probe-windows-max":
+        with max_over_windows():
+            return run("probe-windows", train, test, per_class, seed)
     strategy, mode = method.rsplit("-", 1)
     strategy = "linear-probe" if strategy == "probe" else strategy
     clf = TextClassifier(strategy=strategy, long_text=mode, precision="fp32", seed=seed, cache=False)
@@ -108,6 +115,21 @@ def run(method: str, train: LabeledData, test: LabeledData, per_class: int, seed
     details = {"longer": inputs.get("longer"), "windows": inputs.get("windows"), "texts": inputs.get("texts")}
     accuracy = float((clf.predict(test.items) == np.asarray(test.labels)).mean())
     return accuracy, {"seconds": round(seconds, 1), **details}
+
+
+@contextmanager
+def max_over_windows():
+    """The encoder pools a text's windows by their largest value per feature while this lasts."""
+    from headstart.models import hf_text
+
+    def largest(embeddings, document):
+        return torch.stack([embeddings[document == d].amax(0) for d in range(int(document.max()) + 1)])
+
+    mean, hf_text.mean_over_documents = hf_text.mean_over_documents, largest
+    try:
+        yield
+    finally:
+        hf_text.mean_over_documents = mean
 
 
 def done() -> set[tuple]:
