@@ -66,3 +66,22 @@ def test_training_reaches_the_last_window(encoder):
 def test_long_text_option_is_checked_before_reading():
     with pytest.raises(HeadstartError, match="--long-text must be windows or truncate, not 'chunks'"):
         TextClassifier(long_text="chunks").fit("no-such-file.csv")
+
+
+def test_what_training_changed_reads_windows_run_in_chunks(encoder):
+    """The per-group activations behind the CKA of "what training changed": one row per window, each pooled over its
+    own tokens, the same whether the encoder runs a batch's windows at once or in chunks."""
+    from headstart.evaluation.changes import activations
+    from headstart.models import hf_text
+
+    inputs = batch_of(["A short review.", LONG])
+    modules = ["model.encoder.layer.0", "model.encoder.layer.5"]
+    whole, _, _ = activations(encoder, modules, [(inputs, None)])
+    chunk, hf_text.WINDOW_CHUNK = hf_text.WINDOW_CHUNK, 2
+    try:
+        chunked, _, _ = activations(encoder, modules, [(inputs, None)])
+    finally:
+        hf_text.WINDOW_CHUNK = chunk
+    for a, b in zip(whole, chunked, strict=True):
+        assert a.shape == (len(inputs["input_ids"]), 384)
+        torch.testing.assert_close(torch.from_numpy(b), torch.from_numpy(a), atol=1e-5, rtol=1e-5)

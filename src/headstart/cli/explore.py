@@ -39,7 +39,8 @@ def rank(
     task: Annotated[str | None, typer.Option(help="image or text [from the models, else from DATA].")] = None,
     image_size: Annotated[int | None, typer.Option(help="Images: input size in pixels [each model's].")] = None,
     window: Window = None,
-    max_length: Annotated[int | None, typer.Option(help="Text: maximum tokens per text [256].")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Text: the model's window in tokens [256]; longer texts are "
+                                                   "read in windows.")] = None,
     precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "auto",
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
     no_cache: NoCache = False,

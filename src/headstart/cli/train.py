@@ -149,9 +149,9 @@ def demo(
     from headstart import api
 
     results = api.demo(out_dir, verbose=not quiet)
-    rows = [[name, r.summary["strategy"], f"{r.summary['scores']['accuracy']:.1%}", f"{r.summary['fit_seconds']:.0f}s",
-             str(r.run_dir)] for name, r in results.items()]
-    print_table(["", "strategy", "test accuracy", "fit time", "run"], rows,
+    rows = [[name, r.summary["strategy"], f"{r.estimator.image_size} px", f"{r.summary['scores']['accuracy']:.1%}",
+             f"{r.summary['fit_seconds']:.0f}s", str(r.run_dir)] for name, r in results.items()]
+    print_table(["", "strategy", "input", "test accuracy", "fit time", "run"], rows,
                 title="transfer vs scratch (EfficientNet-Lite0)")
     gap = results["transfer"].summary["scores"]["accuracy"] - results["scratch"].summary["scores"]["accuracy"]
     given = results["transfer"].estimator.data_record_["counts"]

@@ -117,7 +117,8 @@ def _pooled(output: Any, mask: torch.Tensor | None, channels_last: bool = False)
     if output.dim() == 4:
         return output.mean(dim=(1, 2) if channels_last else (2, 3))
     if output.dim() == 3:
-        if mask is not None and mask.shape[:2] == output.shape[:2]:
+        if mask is not None and mask.shape[1] == output.shape[1] and len(mask) >= len(output):
+            mask = mask[: len(output)]
             weights = mask.to(output.dtype).unsqueeze(-1)
             return (output * weights).sum(1) / weights.sum(1).clamp(min=1)
         return output.mean(dim=1)
@@ -134,12 +135,19 @@ def activations(model: nn.Module, modules: list[str | None], batches: Iterable[A
     channels_last = getattr(model, "output_fmt", "NCHW") == "NHWC"  # timm's Swin, MaxViT...: maps as (B, H, W, C)
     kept: list[list[torch.Tensor]] = [[] for _ in modules]
     mask: list[torch.Tensor | None] = [None]
+    # rows of the batch each module has seen so far: a model may run a batch's rows in chunks (a text encoder's
+    # windows of long texts), each chunk pooled with its own rows of the attention mask
+    seen = [0] * len(modules)
 
     def hook(index: int):
         def record(module: nn.Module, args: Any, output: Any) -> None:
-            pooled = _pooled(output, mask[0], channels_last)
+            rows = mask[0]
+            if rows is not None:
+                rows = rows[seen[index]:]
+            pooled = _pooled(output, rows, channels_last)
             if pooled is not None:
                 kept[index].append(pooled.cpu())
+                seen[index] += len(pooled)
         return record
 
     handles = [found[name].register_forward_hook(hook(i)) for i, name in enumerate(modules) if name in found]
@@ -150,6 +158,7 @@ def activations(model: nn.Module, modules: list[str | None], batches: Iterable[A
         for inputs, _ in batches:
             inputs = send_to_device(inputs, next(model.parameters()).device)
             mask[0] = inputs.get("attention_mask") if isinstance(inputs, dict) else None
+            seen[:] = [0] * len(modules)
             output = model(inputs).float()
             outputs.append(output.cpu())
             if source_head is not None:

@@ -71,12 +71,13 @@ class TextDataset(Dataset):
     is cut."""
 
     def __init__(self, texts: Sequence[str], targets: Sequence[int] | None, tokenizer, max_length: int,
-                 windows: bool = False) -> None:
+                 windows: bool = False, overlap: int | None = None) -> None:
         self.texts = texts
         self.targets = targets
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.windows = windows
+        self.overlap = window_overlap(max_length) if overlap is None else overlap
         if windows and not getattr(tokenizer, "is_fast", False):
             raise HeadstartError("reading long texts in windows needs a fast tokenizer (tokenizer.json); this model "
                                  "has none: pass --long-text truncate")
@@ -84,7 +85,7 @@ class TextDataset(Dataset):
     def _window_options(self) -> dict[str, Any]:
         if not self.windows:
             return {}
-        return {"return_overflowing_tokens": True, "stride": window_overlap(self.max_length)}
+        return {"return_overflowing_tokens": True, "stride": self.overlap}
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -156,7 +157,7 @@ class TextTask(ClassificationTask):
         return self.subsample(splits, per_class, test_per_class, seed)
 
     def plain_probe_knobs(self, spec: ModelSpec) -> dict[str, Any]:
-        return {"max_length": None, "long_text": None}
+        return {"max_length": None}  # the run's own reading of long texts (windows or truncate) is kept
 
     def preprocessing(self, spec: ModelSpec, params: dict[str, Any], items: Sequence[Any] | None = None) -> dict:
         """The model's tokenizer and window (``max_length``), and how texts longer than it are read (``long_text``:
@@ -165,6 +166,8 @@ class TextTask(ClassificationTask):
         if params.get("max_length"):
             result["max_length"] = int(params["max_length"])
         result["long_text"] = check_long_text(params.get("long_text"))
+        if result["long_text"] == "windows":  # saved, so a run reads as it was trained whatever the default becomes
+            result["window_overlap"] = window_overlap(int(result["max_length"]))
         return result
 
     def save_assets(self, model: Any, preprocessing: dict, run_dir: Path) -> dict:
@@ -199,7 +202,7 @@ class TextTask(ClassificationTask):
         record = {"long_text": "windows" if dataset.windows else "truncate", "texts": len(items), "longer": longer,
                   "max_length": dataset.max_length}
         if dataset.windows:
-            record.update(windows=dataset.count_windows(), overlap=window_overlap(dataset.max_length), pooling="mean")
+            record.update(windows=dataset.count_windows(), overlap=dataset.overlap, pooling="mean")
         return record
 
     def inputs_sentence(self, record: dict) -> str:
@@ -221,7 +224,7 @@ class TextTask(ClassificationTask):
     ) -> Dataset:
         tokenizer = tokenizer_for(str(preprocessing["tokenizer"]))
         return TextDataset([str(t) for t in items], targets, tokenizer, int(preprocessing.get("max_length", 256)),
-                           windows=reads_windows(preprocessing))
+                           windows=reads_windows(preprocessing), overlap=preprocessing.get("window_overlap"))
 
     def profile(self, items: Sequence[Any]) -> dict:
         words = np.array([len(str(t).split()) for t in items]) if len(items) else np.zeros(1)
@@ -262,7 +265,8 @@ class TextTask(ClassificationTask):
             names["window_document"] = "int64, N (the text each row is a window of: 0, 0, 1, 2, 2, ...)"
             axes["window_document"] = {0: "batch"}
             example = (*example, torch.tensor([0, 0], dtype=torch.long))
-            described.update(long_text="windows", window_overlap=window_overlap(max_length))
+            described.update(long_text="windows",
+                             window_overlap=int(preprocessing.get("window_overlap", window_overlap(max_length))))
         return ExportGraph(
             TextPipeline(model, self.output).eval(), example, names,
             {"probabilities": self.output_description + " (one row per text)"},
