@@ -221,7 +221,8 @@ def test_the_exported_tokenizer_encodes_as_transformers_does(text_run):
     assert len(ours[1].ids) == 64 and ours[0].attention_mask.count(1) < 64
     # in windows sharing 8 tokens, as the run reads long texts
     ours = exported_tokenizer(folder, 64, 8).encode_batch(texts)
-    theirs = AutoTokenizer.from_pretrained(str(folder))(texts, truncation=True, max_length=64, stride=8,
+    theirs = AutoTokenizer.from_pretrained(str(folder))(texts, padding=True, truncation=True, max_length=64, stride=8,
                                                         return_overflowing_tokens=True)
     assert [w.ids for e in ours for w in (e, *e.overflowing)] == theirs["input_ids"]
+    assert [w.attention_mask for e in ours for w in (e, *e.overflowing)] == theirs["attention_mask"]
     assert len(theirs["input_ids"]) > len(texts)
