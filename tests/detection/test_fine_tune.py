@@ -11,6 +11,7 @@ import torch
 from headstart import ObjectDetector
 from headstart.data.dataset import DataSplits
 from headstart.data.synthetic_detect import synthetic_splits, write_yolo
+from headstart.evaluation.changes import changes_summary
 from headstart.serving.runtime import OnnxDetector
 from tests.conftest import run_cli
 
@@ -29,11 +30,22 @@ def synthetic():
 def test_fine_tuning_gain(synthetic, tmp_path):
     """8 epochs on 24 images (about 30 s on 2 cores) take mAP@0.5 from 0 (new output layers) to about 0.5."""
     params = {"image_size": 256, "batch_size": 8, "val_size": 0, "lr": 2e-3}
-    before = ObjectDetector(strategy="fine-tune", epochs=0, **params).fit(synthetic).evaluate(synthetic.test)
+    untrained = ObjectDetector(strategy="fine-tune", epochs=0, **params).fit(synthetic)
+    before = untrained.evaluate(synthetic.test)
     detector = ObjectDetector(strategy="fine-tune", epochs=8, **params).fit(synthetic)
     after = detector.evaluate(synthetic.test)
     assert before["map50"] < 0.05
     assert after["map50"] > 0.3 and after["map50"] > before["map50"] + 0.25
+    # what training changed (issue 33): one group per pre-trained convolution (the output layers are new), and the
+    # COCO detections the pre-trained output layers still make on the trained layers; untrained, all of them
+    same, changed = untrained.fit_details_["changes"], detector.fit_details_["changes"]
+    assert [r["group"] for r in changed["groups"]] == [f"layers.{i}" for i in (0, 2, 4, 6, 8, 10, 12, 13, 14, 18, 21)]
+    assert all(r["weight_change"] == 0 and r["cka"] > 0.9999 for r in same["groups"])
+    assert same["source"]["name"] == "COCO" and same["source"]["detections"] > 0 and same["source"]["agreement"] == 1
+    assert all(r["weight_change"] > 0 and 0 < r["cka"] < 1 for r in changed["groups"])
+    assert changed["source"]["detections"] == same["source"]["detections"]
+    assert 0 <= changed["source"]["agreement"] < 1
+    print("what 8 epochs changed:", changes_summary(changed))
     assert set(after["per_class"]) <= set(synthetic.train.classes)
     loaded = ObjectDetector.load(detector.save(tmp_path / "run"))
     first, again = detector.predict(synthetic.test.items[:2]), loaded.predict(synthetic.test.items[:2])

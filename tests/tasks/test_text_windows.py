@@ -85,3 +85,23 @@ def test_what_training_changed_reads_windows_run_in_chunks(encoder):
     for a, b in zip(whole, chunked, strict=True):
         assert a.shape == (len(inputs["input_ids"]), 384)
         torch.testing.assert_close(torch.from_numpy(b), torch.from_numpy(a), atol=1e-5, rtol=1e-5)
+
+
+def test_a_training_batch_keeps_a_bounded_number_of_windows(monkeypatch):
+    """Training draws at most TRAIN_WINDOWS windows per batch (shared by its texts, in order); prediction reads all."""
+    from headstart.tasks import text
+
+    task = get_task("text")
+    preprocessing = task.preprocessing(get_model_spec("minilm-l6"), {"max_length": 32})
+    texts = [LONG, "A short review.", LONG + " encore"]
+    every, _ = task.inputs_dataset(texts, None, preprocessing, train=False).collate_fn([(t, 0) for t in texts])
+    monkeypatch.setattr(text, "TRAIN_WINDOWS", 6)
+    for _ in range(3):
+        drawn, targets = task.inputs_dataset(texts, [0, 1, 0], preprocessing, train=True).collate_fn(
+            [(t, y) for t, y in zip(texts, [0, 1, 0], strict=True)])
+        assert drawn["window_document"].tolist().count(0) == 2 and drawn["window_document"].tolist().count(2) == 2
+        assert drawn["window_document"].tolist().count(1) == 1 and targets.tolist() == [0, 1, 0]
+        kept = drawn["input_ids"][drawn["window_document"] == 0]
+        windows = every["input_ids"][every["window_document"] == 0]
+        assert all(any(torch.equal(row, window) for window in windows) for row in kept)
+    assert every["window_document"].tolist().count(0) > 2

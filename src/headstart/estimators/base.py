@@ -356,6 +356,7 @@ class Estimator(BaseEstimator):
         self.fit_seconds_ += seconds
 
     _with_extras = True  # the guard rail's sibling fit leaves them out (False)
+    _measure_changes = True  # what training changed; learning curves (compare) leave it out: their points are scored only
 
     def _after_first_fit(self, result: FitResult, splits: DataSplits, reporter: Reporter) -> None:
         """What a task's estimator settles on the first fit, before it is scored and refit (a multi-label

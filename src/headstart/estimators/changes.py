@@ -30,10 +30,19 @@ MAX_INPUTS = 128  # enough for CKA to rank the groups (its estimate settles at a
 BATCH = 32
 
 
+def measure_changes_safely(estimator: Any, splits: DataSplits, reporter: Reporter) -> dict:
+    """``measure_changes``, or ``{"measured": False, "why"}`` when it fails (a hub model's weights unreachable
+    again...): a measurement beside the run must not cost the trained run; the summary says why it is missing."""
+    try:
+        return measure_changes(estimator, splits, reporter)
+    except Exception as exc:
+        return {"measured": False, "why": f"{type(exc).__name__}: {exc}"}
+
+
 def measure_changes(estimator: Any, splits: DataSplits, reporter: Reporter) -> dict:
     """The record of what training changed, for ``summary.json`` and the report (see ``changes_summary``)."""
     start = time.perf_counter()
-    trained = estimator.model_.backbone
+    trained = getattr(estimator.model_, "backbone", estimator.model_)  # a detector is its own backbone
     device = next(trained.parameters()).device
     reference = create_backbone(estimator.spec_, pretrained=True, keep_source_head=True)
     source_head = split_source_head(reference)
@@ -69,6 +78,8 @@ def measure_changes(estimator: Any, splits: DataSplits, reporter: Reporter) -> d
         record["source"] = {"name": "ImageNet" if source_head.out_features == 1000 else "pre-training",
                             "classes": int(source_head.out_features),
                             "agreement": round(float(np.mean(answers_before == answers_after)), 4)}
+    elif (kept := task.source_agreement(reference, trained, items, estimator.preprocessing_)) is not None:
+        record["source"] = kept  # a task's own source head (a detector's COCO output layers)
     return {**record, "seconds": round(time.perf_counter() - start, 2)}
 
 

@@ -20,7 +20,7 @@ from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.dicom import parse_window
 from headstart.errors import HeadstartError
 from headstart.estimators.base import AUTO, Estimator, register_estimator
-from headstart.estimators.changes import measure_changes
+from headstart.estimators.changes import measure_changes_safely
 from headstart.estimators.incremental import MEMORY_FILE, KeptFeatures, add_classes, kept_features
 from headstart.estimators.labelling import label_issues, suggestions
 from headstart.evaluation.metrics import calibration, classification_metrics
@@ -189,19 +189,13 @@ class TransferClassifier(ClassifierMixin, Estimator):
                                  "fewer than 2 examples); train it again")
         return self.unknown_detector_
 
-    _measure_changes = True  # learning curves (compare) leave the measurement out: their points are scored only
-
     def _fit_extras(self, splits: Any, reporter: Reporter) -> None:
         """What training changed in the pre-trained backbone (estimators/changes.py), where it trained; and the
         unknown-input detector, on the final model's features of every labelled example (at most MAX_REFERENCE of
         them), calibrated on those examples scored against the others."""
         strategy = get_strategy(self.strategy_)
         if strategy.pretrained and not strategy.frozen_backbone and self._measure_changes:
-            try:
-                self.fit_details_["changes"] = measure_changes(self, splits, reporter)
-            except Exception as exc:  # (a hub model's weights unreachable again...): a measurement
-                # beside the run must not cost the trained run; the summary says why it is missing
-                self.fit_details_["changes"] = {"measured": False, "why": f"{type(exc).__name__}: {exc}"}
+            self.fit_details_["changes"] = measure_changes_safely(self, splits, reporter)
         labelled = splits.train.join(splits.val) if splits.val is not None and len(splits.val) else splits.train
         rows = reference_rows([str(label) for label in labelled.labels], seed=self.seed)  # a label set as one key
         self.unknown_detector_ = self.memory_ = None

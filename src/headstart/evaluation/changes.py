@@ -159,16 +159,19 @@ def activations(model: nn.Module, modules: list[str | None], batches: Iterable[A
             inputs = send_to_device(inputs, next(model.parameters()).device)
             mask[0] = inputs.get("attention_mask") if isinstance(inputs, dict) else None
             seen[:] = [0] * len(modules)
-            output = model(inputs).float()
-            outputs.append(output.cpu())
+            output = model(inputs)
+            if not isinstance(output, torch.Tensor):  # a detector's maps: the groups' activations are what counts
+                continue
+            outputs.append(output.float().cpu())
             if source_head is not None:
-                answers.append(source_head(output).argmax(dim=1).cpu())
+                answers.append(source_head(output.float()).argmax(dim=1).cpu())
     finally:
         for handle in handles:
             handle.remove()
         model.train(was_training)
     groups = [torch.cat(chunks).numpy() if chunks else None for chunks in kept]
-    return groups, torch.cat(outputs).numpy(), torch.cat(answers).numpy() if answers else None
+    return (groups, torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32),
+            torch.cat(answers).numpy() if answers else None)
 
 
 def changes_summary(record: dict | None) -> str | None:
@@ -195,6 +198,7 @@ def changes_summary(record: dict | None) -> str | None:
                       f"; even the first group is below CKA {KEPT_CKA:.2f}")
                      + f", the lowest {lowest['cka']:.2f} at {lowest['group']}")
     source = record.get("source")
-    if source:
-        said += f"; it kept {source['agreement']:.0%} of its {source['name']} answers on your {record['split']} inputs"
+    if source and source.get("agreement") is not None:
+        said += (f"; it kept {source['agreement']:.0%} of its {source['name']} {source.get('unit', 'answers')} on your "
+                 f"{record['split']} inputs")
     return said

@@ -175,6 +175,16 @@ class Darknet(nn.Module):
                 module.eval()
         return self
 
+    def layer_groups(self) -> list[list[str]]:
+        """One group per convolutional layer (its convolution and batch norm), from input to output, without the
+        output layers: they are class-specific, replaced for new classes (``reset_classes``), not adapted."""
+        outputs = {h.conv_index for h in self.heads}
+        groups = []
+        for index, kind in enumerate(self.kinds):
+            if kind == "convolutional" and index not in outputs:
+                groups.append([f"layers.{index}.{name}" for name, _ in self.layers[index].named_parameters()])
+        return [g for g in groups if g]
+
     def output_convs(self) -> list[nn.Conv2d]:
         """The 1x1 convolutions that produce the yolo maps: the class-specific output layers."""
         return [self.layers[h.conv_index].conv for h in self.heads]

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from headstart.reports import figures
-from headstart.reports.page import figure, footer, refit_paragraph, table, warnings_section
+from headstart.reports.page import changes_section, figure, footer, refit_paragraph, table, warnings_section
 
 EXAMPLES_DIR = "examples"
 
@@ -35,6 +35,7 @@ def detection_sections(root: Path, config: dict, summary: dict, history: list[di
         parts.append(table(["stage", "epoch", "train loss", "val loss", "val mAP@0.5", "seconds"],
                             [[r["stage"], r["epoch"], r["train_loss"], r["val_loss"], r["val_acc"], r["seconds"]]
                              for r in history]))
+    parts.append(changes_section(root, summary))
     if scores:
         parts.append("<h2>Per class</h2>")
         parts.append(table(["class", "AP@0.5", "AP@0.5:0.95", "boxes"],

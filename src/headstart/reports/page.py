@@ -121,6 +121,8 @@ def changes_section(root: Path, summary: dict) -> str:
     proxy = (f" Source-task retention: how often the pre-trained {html.escape(source['name'])} classifier, on the "
              "trained backbone's features, still gives the class it gave before training, on your inputs (not on "
              f"{html.escape(source['name'])} itself)." if source else "")
+    if source and source.get("description"):
+        proxy = f" Source-task retention: {html.escape(source['description'])}."
     rows = [[r["group"], _percent(r["weight_change"]), _percent(r.get("statistics_change")),
              "unused" if r.get("unused") else "-" if r["cka"] is None else f"{r['cka']:.3f}"] for r in record["groups"]]
     return (f"<h2>What training changed</h2><p>{html.escape(said[:1].upper() + said[1:])}.</p>"

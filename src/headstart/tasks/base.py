@@ -96,6 +96,13 @@ class Task(ABC):
         """What the user should know about these inputs under this preprocessing (e.g. truncated texts)."""
         return []
 
+    def source_agreement(self, reference: nn.Module, trained: nn.Module, items: Sequence[Any],
+                         preprocessing: dict) -> dict | None:
+        """How much of its pre-training task ``trained`` still does as ``reference`` (the pre-trained network) did,
+        on ``items``, where the task has a source head of its own that the shared measurement does not find (a
+        detector's output layers): ``{"name", "unit", "agreement", ...}``; None where it has none."""
+        return None
+
     def inputs_record(self, items: Sequence[Any], preprocessing: dict) -> dict | None:
         """What was done to the training inputs that the user should see counted (e.g. long texts read in windows),
         for the summary; None when nothing was."""

@@ -69,6 +69,10 @@ class DetectionDataset(Dataset):
         return torch.stack([image for image, _ in batch]), [target for _, target in batch]
 
 
+SOURCE_CONF = 0.25  # the pre-trained detector's detections that count for source-task retention
+SOURCE_BATCH = 8
+
+
 def input_side(preprocessing: dict) -> int:
     return int(preprocessing.get("input_size", (3, 416, 416))[-1])
 
@@ -190,6 +194,44 @@ class DetectTask(ImageTask):
                           ctx.dataset(val, train=False) if val is not None else None, groups, epochs, warmup=0.1)
         trainer.restore_best()
         return FitResult(trainer.history, {"frozen_layers": frozen, "epochs": epochs, "lr": lr})
+
+    def source_agreement(self, reference: nn.Module, trained: nn.Module, items: Sequence[Any],
+                         preprocessing: dict) -> dict | None:
+        """The share of the pre-trained detector's own detections on ``items`` (score >= 0.25, its classes: COCO's
+        80) that the trained layers, under the pre-trained output layers, still make: a box of the same class
+        overlapping it by IoU >= 0.5. None when the pre-trained detector finds nothing there."""
+        import copy
+
+        from torchvision.ops import box_iou
+
+        from headstart.detection.boxes import detect_images
+        from headstart.models.darknet import decode
+
+        grafted = copy.deepcopy(trained).eval()
+        grafted.heads = list(reference.heads)
+        for head in reference.heads:
+            grafted.layers[head.conv_index].conv = copy.deepcopy(reference.layers[head.conv_index].conv)
+        side, device = input_side(preprocessing), next(trained.parameters()).device
+        found: dict[str, list] = {}
+        with torch.inference_mode():
+            for name, network in (("before", reference.eval()), ("after", grafted)):
+                def rows_of(batch: torch.Tensor, network: nn.Module = network) -> torch.Tensor:
+                    return decode(network(batch.to(device)), network.heads, (side, side)).cpu()
+
+                found[name] = [d for start in range(0, len(items), SOURCE_BATCH) for d in detect_images(
+                    [load_image(i) for i in items[start:start + SOURCE_BATCH]], side, rows_of, SOURCE_CONF, 0.45)]
+        total = matched = 0
+        for old, new in zip(found["before"], found["after"], strict=True):
+            total += len(old.labels)
+            if len(old.labels) and len(new.labels):
+                same_class = old.labels[:, None] == new.labels[None, :]
+                matched += int(((box_iou(old.boxes, new.boxes) >= 0.5) & same_class).any(1).sum())
+        classes = reference.num_classes
+        return {"name": "COCO" if classes == 80 else "pre-training", "unit": "detections", "classes": classes,
+                "detections": total, "agreement": round(matched / total, 4) if total else None,
+                "description": f"the share of the pre-trained detector's own detections on your inputs (score >= "
+                               f"{SOURCE_CONF}, {total} of them) that the trained layers, under the pre-trained output "
+                               "layers, still make: a box of the same class overlapping it by IoU >= 0.5"}
 
     def leakage_model(self, spec: ModelSpec) -> tuple[str, str]:
         """Near-duplicate images are judged on the image classifier's embeddings (the measured threshold's)."""

@@ -43,6 +43,10 @@ EXPORT_TOKENIZER_DIR = "tokenizer"  # beside an exported file
 
 LONG_TEXT_MODES = ("windows", "truncate")
 DEFAULT_LONG_TEXT = "windows"
+# Windows a training batch keeps for the backward pass (a MiniLM window of 256 tokens holds about 40 MB of
+# activations: 128 of them about 5 GB): a batch of 32 texts trains on up to 4 windows of each, drawn at random each
+# time; extraction and prediction read every window.
+TRAIN_WINDOWS = 128
 
 
 def window_overlap(max_length: int) -> int:
@@ -71,7 +75,8 @@ class TextDataset(Dataset):
     is cut."""
 
     def __init__(self, texts: Sequence[str], targets: Sequence[int] | None, tokenizer, max_length: int,
-                 windows: bool = False, overlap: int | None = None) -> None:
+                 windows: bool = False, overlap: int | None = None, train_windows: int | None = None) -> None:
+        self.train_windows = train_windows  # training: at most this many windows per batch, shared by its texts
         self.texts = texts
         self.targets = targets
         self.tokenizer = tokenizer
@@ -102,8 +107,24 @@ class TextDataset(Dataset):
         inputs = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
         if self.windows:
             inputs["window_document"] = encoded["overflow_to_sample_mapping"].long()
+            if self.train_windows is not None:
+                inputs = self._drawn_windows(inputs, max(1, self.train_windows // len(texts)))
         stacked = np.stack(targets)  # class indices (int64, as cross-entropy needs), or label sets' 0/1 rows
         return inputs, torch.as_tensor(stacked, dtype=torch.long if stacked.dtype.kind in "iu" else torch.float32)
+
+    @staticmethod
+    def _drawn_windows(inputs: dict[str, torch.Tensor], per_text: int) -> dict[str, torch.Tensor]:
+        """At most ``per_text`` windows of each text, drawn at random (in order): what a training step keeps in
+        memory for the backward pass stays bounded however long the texts are."""
+        document = inputs["window_document"]
+        keep = []
+        for text in range(int(document.max()) + 1):
+            rows = torch.nonzero(document == text).flatten()
+            if len(rows) > per_text:
+                rows = rows[torch.randperm(len(rows))[:per_text].sort().values]
+            keep.append(rows)
+        rows = torch.cat(keep)
+        return {name: value[rows] for name, value in inputs.items()}
 
     def count_truncated(self) -> int:
         """How many texts are longer than ``max_length`` tokens (their end is not seen by the model).
@@ -202,7 +223,8 @@ class TextTask(ClassificationTask):
         record = {"long_text": "windows" if dataset.windows else "truncate", "texts": len(items), "longer": longer,
                   "max_length": dataset.max_length}
         if dataset.windows:
-            record.update(windows=dataset.count_windows(), overlap=dataset.overlap, pooling="mean")
+            record.update(windows=dataset.count_windows(), overlap=dataset.overlap, pooling="mean",
+                          training_windows_per_batch=TRAIN_WINDOWS)
         return record
 
     def inputs_sentence(self, record: dict) -> str:
@@ -224,7 +246,8 @@ class TextTask(ClassificationTask):
     ) -> Dataset:
         tokenizer = tokenizer_for(str(preprocessing["tokenizer"]))
         return TextDataset([str(t) for t in items], targets, tokenizer, int(preprocessing.get("max_length", 256)),
-                           windows=reads_windows(preprocessing), overlap=preprocessing.get("window_overlap"))
+                           windows=reads_windows(preprocessing), overlap=preprocessing.get("window_overlap"),
+                           train_windows=TRAIN_WINDOWS if train else None)
 
     def profile(self, items: Sequence[Any]) -> dict:
         words = np.array([len(str(t).split()) for t in items]) if len(items) else np.zeros(1)
