@@ -16,6 +16,7 @@ from headstart.data.dataset import LabeledData
 from headstart.embedding import leakage_warnings, load_embedder
 from headstart.errors import HeadstartError, Interrupted
 from headstart.estimators import Estimator, estimator_for, load
+from headstart.estimators.incremental import require_kept_features
 from headstart.estimators.unlabeled import as_pool, with_added_labels
 from headstart.evaluation.changes import changes_summary
 from headstart.features.embeddings import Embeddings
@@ -208,10 +209,7 @@ def add_classes(
     source = user_path(run)
     estimator = load(source)
     estimator.verbose = verbose
-    if getattr(estimator, "memory_", None) is None:  # before anything is read or written
-        raise HeadstartError(f"{source} kept no features of its training examples to add classes to (a run of "
-                             f"{get_task(estimator.task).title}, or trained before headstart kept them): train again "
-                             "on the old and new data together")
+    require_kept_features(estimator, str(source))  # before anything is read or written
     handler = get_task(estimator.task)
     columns = {k: v for k, v in (("text_column", text_column), ("label_column", label_column)) if v}
     found = infer_task(data, None, **columns)

@@ -195,16 +195,18 @@ class ImageStore:
                       and not f.is_symlink() and not f.name.startswith("."))
 
     def counts(self) -> dict[str, int]:
+        return {d.name: len(self._files(d)) for d in self._class_folders()}
+
+    def _class_folders(self) -> list[Path]:
         if not self.data.is_dir():
-            return {}
-        return {d.name: len(self._files(d)) for d in sorted(self.data.iterdir())
-                if d.is_dir() and not d.name.startswith(".")}
+            return []
+        return [d for d in sorted(self.data.iterdir()) if d.is_dir() and not d.name.startswith(".")]
 
     def add(self, label: str | None, names: list[str], blobs: list[bytes], limits: Any) -> dict:
         """Store each readable image in class ``label`` (None: among the unlabelled); the others are listed with
         why, nothing half-written."""
         folder = self.pool if label is None else self.data / label
-        classes = list(self.counts()) if label is None else []
+        classes = [d.name for d in self._class_folders()] if label is None else []
         added, skipped = 0, []
         for name, data in zip(names, blobs, strict=True):
             try:

@@ -28,6 +28,18 @@ from headstart.ranking.rank import split_source_head
 MAX_INPUTS = 128  # enough for CKA to rank the groups (its estimate settles at a few dozen inputs); each input costs
 # two forward passes
 BATCH = 32
+MIN_INPUTS = 5
+
+
+def measured_inputs(splits: DataSplits) -> tuple[str, Any]:
+    """(which inputs, them): the validation split; with fewer than ``MIN_INPUTS`` there (CKA on a handful of rows
+    says little: on 2 it is always 1), the training examples join them; with none, the training examples."""
+    val = splits.val if splits.val is not None and len(splits.val) else None
+    if val is not None and len(val) >= MIN_INPUTS:
+        return "validation", val
+    if val is not None:
+        return "training and validation", splits.train.join(val)
+    return "training", splits.train
 
 
 def measure_changes_safely(estimator: Any, splits: DataSplits, reporter: Reporter) -> dict:
@@ -50,7 +62,7 @@ def measure_changes(estimator: Any, splits: DataSplits, reporter: Reporter) -> d
     if source_head is not None:
         source_head.to(device)
     groups = layer_groups(trained)
-    split, data = ("validation", splits.val) if splits.val is not None and len(splits.val) else ("training", splits.train)
+    split, data = measured_inputs(splits)
     chosen = np.random.default_rng(estimator.seed).permutation(len(data))[:MAX_INPUTS]
     items = [data.items[i] for i in sorted(chosen)]
     task = estimator._task()
@@ -66,14 +78,14 @@ def measure_changes(estimator: Any, splits: DataSplits, reporter: Reporter) -> d
                                                   statistics_changes(reference, trained, groups), before, after,
                                                   strict=True):
         # one row per input, or per window where long texts are read in windows: the same rows for both networks
-        usable = old is not None and new is not None and len(old) == len(new) >= len(items)
+        usable = old is not None and new is not None and len(old) == len(new) >= max(len(items), 3)
         rows.append({"group": group_name(names), "weight_change": _rounded(moved), "statistics_change":
                      _rounded(statistics), "cka": round(linear_cka(old, new), 4) if usable else None,
                      # a group the forward pass never calls (a text model's pooler: its output is not used)
                      **({"unused": True} if old is None and new is None and not moved else {})})
     refit_done = bool(estimator.fit_details_.get("refit", {}).get("done"))
     record = {"groups": rows, "inputs": len(items), "split": split,
-              "seen_in_training": split == "training" or refit_done}
+              "seen_in_training": split != "validation" or refit_done}
     if answers_before is not None and answers_after is not None:
         record["source"] = {"name": "ImageNet" if source_head.out_features == 1000 else "pre-training",
                             "classes": int(source_head.out_features),

@@ -21,7 +21,7 @@ from headstart.data.dicom import parse_window
 from headstart.errors import HeadstartError
 from headstart.estimators.base import AUTO, Estimator, register_estimator
 from headstart.estimators.changes import measure_changes_safely
-from headstart.estimators.incremental import MEMORY_FILE, KeptFeatures, add_classes, kept_features
+from headstart.estimators.incremental import MEMORY_FILE, KeptFeatures, add_classes, fit_reference
 from headstart.estimators.labelling import label_issues, suggestions
 from headstart.evaluation.metrics import calibration, classification_metrics
 from headstart.evaluation.rows import top_k_rows
@@ -204,17 +204,8 @@ class TransferClassifier(ClassifierMixin, Estimator):
             return
         start = time.perf_counter()
         features = self._features([labelled.items[i] for i in rows], "features (unknown-input detector)")
-        self.unknown_detector_ = NoveltyDetector().fit(features)
-        # the same features, kept with their labels: what adding classes later refits on (estimators/incremental.py)
-        self.memory_ = kept_features(features, [labelled.labels[i] for i in rows], self.classes_)
-        if self.memory_ is not None:
-            self.fit_details_["memory"] = self.memory_.record(self.classes_)
-        trained = not strategy.frozen_backbone
-        note = ({"calibration_note": "the backbone trained on these examples: new inputs of known classes may be "
-                                     "flagged more often than the rate (5.5% for 5% after a fine-tune, "
-                                     "docs/benchmarks.md)"} if trained else {})
-        self.fit_details_["unknown"] = {"fitted": True, **self.unknown_detector_.record(), **note,
-                                        "seconds": round(time.perf_counter() - start, 2)}
+        fit_reference(self, features, [labelled.labels[i] for i in rows], not strategy.frozen_backbone)
+        self.fit_details_["unknown"]["seconds"] = round(time.perf_counter() - start, 2)
 
     def score(self, X: Any, y: Sequence | None = None) -> float:
         """Accuracy on inputs ``X`` with labels ``y``, or on labelled data ``X`` (a path: its test split)."""

@@ -55,12 +55,36 @@ def kept_features(features: np.ndarray, labels: list[Any], classes: np.ndarray) 
     return KeptFeatures(np.asarray(features, np.float16), np.searchsorted(classes, labels).astype(np.int64))
 
 
-def add_classes(estimator: Any, data: DataSplits, reporter: Reporter) -> Any:
-    """Refit ``estimator``'s head on its kept features and ``data``'s labelled examples (see the module's doc)."""
+TRAINED_NOTE = ("the backbone trained on the run's own examples among these (not on those of classes added later): "
+                "new inputs of known classes may be flagged more often than the rate (5.5% for 5% after a fine-tune, "
+                "docs/benchmarks.md)")
+
+
+def fit_reference(estimator: Any, features: np.ndarray, labels: list[Any], trained_backbone: bool) -> None:
+    """From the final model's features of a run's labelled examples (``reference_rows`` of them) and their labels:
+    the unknown-input detector, and the same features kept for adding classes later (``memory_``), with their
+    records in ``fit_details_``. Used when a run is fitted and when classes are added to it."""
+    estimator.unknown_detector_ = NoveltyDetector().fit(features)
+    estimator.memory_ = kept_features(features, labels, estimator.classes_)
+    if estimator.memory_ is not None:
+        estimator.fit_details_["memory"] = estimator.memory_.record(estimator.classes_)
+    note = {"calibration_note": TRAINED_NOTE} if trained_backbone else {}
+    estimator.fit_details_["unknown"] = {"fitted": True, **estimator.unknown_detector_.record(), **note}
+
+
+def require_kept_features(estimator: Any, run: str = "this run") -> KeptFeatures:
+    """The features ``estimator`` kept of its examples, or a one-line refusal naming ``run``."""
     kept: KeptFeatures | None = getattr(estimator, "memory_", None)
     if kept is None:
-        raise HeadstartError("this run kept no features of its training examples (it was trained before headstart "
-                             "kept them, or on label sets): train again on the old and new data together")
+        raise HeadstartError(f"{run} kept no features of its training examples to add classes to (a run of label "
+                             "sets or boxes, or one trained before headstart kept them): train again on the old and "
+                             "new data together")
+    return kept
+
+
+def add_classes(estimator: Any, data: DataSplits, reporter: Reporter) -> Any:
+    """Refit ``estimator``'s head on its kept features and ``data``'s labelled examples (see the module's doc)."""
+    kept = require_kept_features(estimator)
     start = time.perf_counter()
     old = [str(c) for c in estimator.classes_]
     data, renamed = _old_spellings(data, old)
@@ -103,12 +127,7 @@ def add_classes(estimator: Any, data: DataSplits, reporter: Reporter) -> Any:
     estimator.splits_ = DataSplits(labelled, None, data.test, warnings=[*data.warnings, *result.warnings],
                                    record=data.record)
     rows = reference_rows([str(label) for label in classes[targets]], seed=estimator.seed)
-    estimator.memory_ = KeptFeatures(features[rows].astype(np.float16), targets[rows])
-    estimator.fit_details_["memory"] = estimator.memory_.record(classes)
-    estimator.unknown_detector_ = NoveltyDetector().fit(features[rows])
-    note = ({"calibration_note": "the backbone trained on the kept examples: new inputs of known classes may be "
-                                 "flagged more often than the rate"} if trained_backbone else {})
-    estimator.fit_details_["unknown"] = {"fitted": True, **estimator.unknown_detector_.record(), **note}
+    fit_reference(estimator, features[rows], [str(label) for label in classes[targets[rows]]], trained_backbone)
     estimator.data_record_ = {
         "source": data.train.source, "splits": data.record, "warnings": estimator.splits_.warnings,
         "counts": {part: split.class_counts() for part, split in (("train", labelled), ("test", data.test))

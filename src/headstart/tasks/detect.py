@@ -226,9 +226,11 @@ class DetectTask(ImageTask):
             if len(old.labels) and len(new.labels):
                 same_class = old.labels[:, None] == new.labels[None, :]
                 matched += int(((box_iou(old.boxes, new.boxes) >= 0.5) & same_class).any(1).sum())
+        if not total:
+            return None
         classes = reference.num_classes
         return {"name": "COCO" if classes == 80 else "pre-training", "unit": "detections", "classes": classes,
-                "detections": total, "agreement": round(matched / total, 4) if total else None,
+                "detections": total, "agreement": round(matched / total, 4),
                 "description": f"the share of the pre-trained detector's own detections on your inputs (score >= "
                                f"{SOURCE_CONF}, {total} of them) that the trained layers, under the pre-trained output "
                                "layers, still make: a box of the same class overlapping it by IoU >= 0.5"}

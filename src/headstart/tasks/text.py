@@ -43,10 +43,11 @@ EXPORT_TOKENIZER_DIR = "tokenizer"  # beside an exported file
 
 LONG_TEXT_MODES = ("windows", "truncate")
 DEFAULT_LONG_TEXT = "windows"
-# Windows a training batch keeps for the backward pass (a MiniLM window of 256 tokens holds about 40 MB of
-# activations: 128 of them about 5 GB): a batch of 32 texts trains on up to 4 windows of each, drawn at random each
-# time; extraction and prediction read every window.
-TRAIN_WINDOWS = 128
+# Windows a training batch keeps for the backward pass: a MiniLM window of 256 tokens holds about 115 MB of
+# activations in fp32 training (measured: 32 windows 3.7 GB, 8 windows 1.0 GB), so 32 of them: a batch of 32 long texts
+# trains on one window of each, 8 texts share 32 (drawn at random each time, as random crops of an image; one per text
+# where a batch holds more than 32 texts); extraction and prediction read every window.
+TRAIN_WINDOWS = 32
 
 
 def window_overlap(max_length: int) -> int:
@@ -108,15 +109,20 @@ class TextDataset(Dataset):
         if self.windows:
             inputs["window_document"] = encoded["overflow_to_sample_mapping"].long()
             if self.train_windows is not None:
-                inputs = self._drawn_windows(inputs, max(1, self.train_windows // len(texts)))
+                inputs = self._drawn_windows(inputs, self.train_windows)
         stacked = np.stack(targets)  # class indices (int64, as cross-entropy needs), or label sets' 0/1 rows
         return inputs, torch.as_tensor(stacked, dtype=torch.long if stacked.dtype.kind in "iu" else torch.float32)
 
     @staticmethod
-    def _drawn_windows(inputs: dict[str, torch.Tensor], per_text: int) -> dict[str, torch.Tensor]:
-        """At most ``per_text`` windows of each text, drawn at random (in order): what a training step keeps in
-        memory for the backward pass stays bounded however long the texts are."""
+    def _drawn_windows(inputs: dict[str, torch.Tensor], budget: int) -> dict[str, torch.Tensor]:
+        """At most ``budget`` windows in all (one per text where the batch holds more texts), shared by the texts:
+        each keeps its windows up to a common cap, the largest the budget allows, drawn at random (kept in order).
+        What a training step keeps in memory for the backward pass stays bounded however long the texts are."""
         document = inputs["window_document"]
+        counts = torch.bincount(document)
+        per_text = 1
+        while per_text < int(counts.max()) and int(counts.clamp(max=per_text + 1).sum()) <= budget:
+            per_text += 1
         keep = []
         for text in range(int(document.max()) + 1):
             rows = torch.nonzero(document == text).flatten()
@@ -223,8 +229,7 @@ class TextTask(ClassificationTask):
         record = {"long_text": "windows" if dataset.windows else "truncate", "texts": len(items), "longer": longer,
                   "max_length": dataset.max_length}
         if dataset.windows:
-            record.update(windows=dataset.count_windows(), overlap=dataset.overlap, pooling="mean",
-                          training_windows_per_batch=TRAIN_WINDOWS)
+            record.update(windows=dataset.count_windows(), overlap=dataset.overlap, pooling="mean")
         return record
 
     def inputs_sentence(self, record: dict) -> str:
