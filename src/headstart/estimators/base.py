@@ -25,6 +25,7 @@ from headstart.compute.distributed import world
 from headstart.compute.speed import Throughput
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.errors import HeadstartError
+from headstart.estimators.changes import measure_changes_safely
 from headstart.estimators.guard import guards, plain_probe_guard
 from headstart.estimators.unlabeled import (
     TRAINED_POOL_RATIO,
@@ -363,8 +364,12 @@ class Estimator(BaseEstimator):
         classifier: its thresholds); nothing by default."""
 
     def _fit_extras(self, splits: DataSplits, reporter: Reporter) -> None:
-        """What a task's estimator learns from the fitted model beside it (a classifier: its unknown-input
-        detector); nothing by default."""
+        """What a task's estimator learns from the fitted model beside it: what training changed in the
+        pre-trained network (estimators/changes.py), where it trained; a classifier adds its unknown-input
+        detector."""
+        strategy = get_strategy(self.strategy_)
+        if strategy.pretrained and not strategy.frozen_backbone and self._measure_changes:
+            self.fit_details_["changes"] = measure_changes_safely(self, splits, reporter)
 
     def _plan(self, task: Task, given: DataSplits, params: dict, reporter: Reporter
               ) -> tuple[str, Strategy, str, dict | None]:

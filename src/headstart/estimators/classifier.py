@@ -20,7 +20,6 @@ from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.dicom import parse_window
 from headstart.errors import HeadstartError
 from headstart.estimators.base import AUTO, Estimator, register_estimator
-from headstart.estimators.changes import measure_changes_safely
 from headstart.estimators.incremental import MEMORY_FILE, KeptFeatures, add_classes, fit_reference
 from headstart.estimators.labelling import label_issues, suggestions
 from headstart.evaluation.metrics import calibration, classification_metrics
@@ -193,9 +192,8 @@ class TransferClassifier(ClassifierMixin, Estimator):
         """What training changed in the pre-trained backbone (estimators/changes.py), where it trained; and the
         unknown-input detector, on the final model's features of every labelled example (at most MAX_REFERENCE of
         them), calibrated on those examples scored against the others."""
+        super()._fit_extras(splits, reporter)
         strategy = get_strategy(self.strategy_)
-        if strategy.pretrained and not strategy.frozen_backbone and self._measure_changes:
-            self.fit_details_["changes"] = measure_changes_safely(self, splits, reporter)
         labelled = splits.train.join(splits.val) if splits.val is not None and len(splits.val) else splits.train
         rows = reference_rows([str(label) for label in labelled.labels], seed=self.seed)  # a label set as one key
         self.unknown_detector_ = self.memory_ = None

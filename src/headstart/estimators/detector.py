@@ -12,20 +12,17 @@ from typing import Any, ClassVar
 
 import torch
 
-from headstart.data.dataset import DataSplits
 from headstart.data.detection import BoxData
 from headstart.data.images import load_image
 from headstart.detection.boxes import Detections, detect_images, detection_rows
 from headstart.detection.draw import draw_detections, save_drawn
 from headstart.detection.metrics import detection_metrics
 from headstart.estimators.base import AUTO, RANGES, Estimator, register_estimator
-from headstart.estimators.changes import measure_changes_safely
 from headstart.models import create_backbone, get_model_spec
 from headstart.models.darknet import decode
 from headstart.models.detectors import source_class_names
 from headstart.options import Range
-from headstart.progress import Reporter
-from headstart.strategies import Strategy, get_strategy
+from headstart.strategies import Strategy
 from headstart.tasks.detect import input_side
 from headstart.tasks.detect_training import EVAL_CONF
 
@@ -75,13 +72,6 @@ class ObjectDetector(Estimator):
 
     def _task_params(self) -> dict[str, Any]:
         return {"freeze": self.freeze}
-
-    def _fit_extras(self, splits: DataSplits, reporter: Reporter) -> None:
-        """What training changed in the pre-trained layers (estimators/changes.py): per layer, and how many of its
-        own COCO detections the detector still makes under its pre-trained output layers."""
-        strategy = get_strategy(self.strategy_)
-        if strategy.pretrained and not strategy.frozen_backbone and self._measure_changes:
-            self.fit_details_["changes"] = measure_changes_safely(self, splits, reporter)
 
     # -- predicting ------------------------------------------------------------------------------------------
     @torch.inference_mode()
