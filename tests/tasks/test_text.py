@@ -171,8 +171,9 @@ def test_long_texts_do_not_leak_the_tokenizer_length_warning(capfd, caplog, monk
     preprocessing = task.preprocessing(get_model_spec("minilm-l6"), {})
     long_text = " ".join(["remarkably"] * 2000)
 
-    warnings = task.input_warnings([long_text, "A short review."], {**preprocessing, "long_text": "truncate"})
-    assert not task.input_warnings([long_text], preprocessing)  # windows: read whole, nothing to warn about
+    warnings = task.input_warnings(task.inputs_record([long_text, "A short review."],
+                                                      {**preprocessing, "long_text": "truncate"}))
+    assert not task.input_warnings(task.inputs_record([long_text], preprocessing))  # windows: read whole, no warning
     batch, _ = task.inputs_dataset([long_text], None, {**preprocessing, "long_text": "truncate"},
                                    train=False).collate_fn([(long_text, -1)])
     windows, _ = task.inputs_dataset([long_text], None, preprocessing, train=False).collate_fn([(long_text, -1)])

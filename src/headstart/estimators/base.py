@@ -175,8 +175,8 @@ class Estimator(BaseEstimator):
         preprocessing = task.preprocessing(spec, params, splits.train.items)
         self.preprocessing_note_ = preprocessing.pop(PREPROCESSING_NOTE, None)  # why, not how: kept out of the
         # record that keys the feature cache and goes into exports
-        splits.warnings.extend(task.input_warnings(splits.train.items, preprocessing))
         inputs_record = task.inputs_record(splits.train.items, preprocessing)
+        splits.warnings.extend(task.input_warnings(inputs_record))
         set_seed(self.seed)  # the new head's initial weights, and everything random after them
         model = task.build_model(spec, strategy, len(classes), strategy.pretrained)
         run_precision, self.precision_, self.precision_note_ = self._guarded_precision(

@@ -92,8 +92,8 @@ class Task(ABC):
         """Undo ``save_assets``: the spec to rebuild the architecture from, and the preprocessing to use."""
         return spec, preprocessing
 
-    def input_warnings(self, items: Sequence[Any], preprocessing: dict) -> list[str]:
-        """What the user should know about these inputs under this preprocessing (e.g. truncated texts)."""
+    def input_warnings(self, record: dict | None) -> list[str]:
+        """What the user should be warned of in ``inputs_record``'s record (e.g. truncated texts)."""
         return []
 
     def source_agreement(self, reference: nn.Module, trained: nn.Module, items: Sequence[Any],

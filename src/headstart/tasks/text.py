@@ -144,13 +144,12 @@ class TextDataset(Dataset):
         )["input_ids"]
         return sum(len(ids) > self.max_length for ids in lengths)
 
-    def count_windows(self) -> int:
-        """How many windows the texts make (one per text when none is longer than ``max_length`` tokens)."""
-        if not self.windows:
-            return len(self.texts)
+    def window_counts(self) -> np.ndarray:
+        """How many windows each text makes (more than one: it is longer than ``max_length`` tokens), for a dataset
+        that reads them in windows."""
         mapping = self.tokenizer(list(self.texts), truncation=True, max_length=self.max_length,
                                  **self._window_options())["overflow_to_sample_mapping"]
-        return len(mapping)
+        return np.bincount(np.asarray(mapping, dtype=np.int64), minlength=len(self.texts))
 
 
 class TextTask(ClassificationTask):
@@ -210,8 +209,7 @@ class TextTask(ClassificationTask):
             raise HeadstartError(f"{folder} is missing: this text run is incomplete; train it again")
         return spec.with_weights(WeightsSource("file", str(folder))), {**preprocessing, "tokenizer": str(folder)}
 
-    def input_warnings(self, items: Sequence[Any], preprocessing: dict) -> list[str]:
-        record = self.inputs_record(items, preprocessing)
+    def input_warnings(self, record: dict | None) -> list[str]:
         if record is None or record["long_text"] != "truncate":
             return []  # read whole, in windows: the summary's inputs record says how many
         message = (
@@ -223,13 +221,14 @@ class TextTask(ClassificationTask):
     def inputs_record(self, items: Sequence[Any], preprocessing: dict) -> dict | None:
         """How many training texts are longer than the window, and what was done with them (None: none is)."""
         dataset = self.inputs_dataset(items, None, preprocessing, train=False)
-        longer = dataset.count_truncated()
+        counts = dataset.window_counts() if dataset.windows else None  # one tokenisation gives both numbers
+        longer = int((counts > 1).sum()) if counts is not None else dataset.count_truncated()
         if not longer:
             return None
         record = {"long_text": "windows" if dataset.windows else "truncate", "texts": len(items), "longer": longer,
                   "max_length": dataset.max_length}
-        if dataset.windows:
-            record.update(windows=dataset.count_windows(), overlap=dataset.overlap, pooling="mean")
+        if counts is not None:
+            record.update(windows=int(counts.sum()), overlap=dataset.overlap, pooling="mean")
         return record
 
     def inputs_sentence(self, record: dict) -> str:
