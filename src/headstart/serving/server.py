@@ -63,7 +63,7 @@ def load_served(runs: list[str], engine: str = "auto") -> dict[str, Served]:
             raise HeadstartError(f"{run} is not exported yet; run `headstart export {run}` first (on a full install: "
                                  "serving needs no torch, exporting does)")
         if getattr(predictor, "reads_text", False):
-            predictor.tokenizer()
+            predictor.read_text_encoding()
         if not hasattr(predictor, "predict_proba"):
             _check_torch(run)
         meta = predictor.meta

@@ -20,7 +20,14 @@ from headstart.data.dataset import LabeledData
 from headstart.data.splits import sample_per_class
 from headstart.errors import HeadstartError
 from headstart.features import cached_features
-from headstart.features.probe_recipe import DEFAULT_C, cv_folds, logistic_regression, probe_inputs
+from headstart.features.probe_recipe import (
+    C_GRID,
+    DEFAULT_C,
+    cross_validate,
+    cv_folds,
+    logistic_regression,
+    probe_inputs,
+)
 from headstart.models import create_backbone, get_model_spec
 from headstart.models.registry import PREPROCESSING_NOTE
 from headstart.progress import Reporter
@@ -36,6 +43,7 @@ SEPARABLE = 0.97  # a quick probe this accurate leaves fine-tuning little to gai
 RANK_PER_CLASS = 100  # examples per class the ranking and the quick probe look at
 TRAIN_COST = 3.0  # a training step (forward, backward, update) costs about three forward passes
 SHARE_FOR_CHOOSING = 0.3  # at most this part of the budget goes to ranking the candidates
+CLASSICAL_ALPHA = 0.05  # how unlikely under a coin toss the classical model's lead must be for auto to choose it
 
 
 def choose_strategy(labels: Sequence) -> tuple[str, str]:
@@ -133,6 +141,27 @@ def quick_probe(features: np.ndarray, labels: Sequence[str], seed: int) -> float
     return float(cross_val_score(model, x, np.asarray(labels), cv=cv_folds(folds, seed)).mean())
 
 
+def out_of_fold_correct(features: np.ndarray, labels: Sequence[str], seed: int,
+                        defaults: dict | None = None) -> np.ndarray | None:
+    """Whether each example is predicted right by a linear probe fitted without it: stratified folds, the features
+    and C as the run would fit them (C chosen by cross-validation unless the backbone's ``probe_defaults`` fix it),
+    class weights balanced within each fold, so that a fold's majority class does not decide a weak model's answers
+    (with a few examples per class, TF-IDF's were all the fold's majority class). None with fewer than 2 examples in a
+    class."""
+    y = np.asarray(labels)
+    folds = int(min(3, min(Counter(labels).values())))
+    if folds < 2:
+        return None
+    defaults = defaults or {}
+    x = probe_inputs(features, defaults.get("power"), defaults.get("scale"))[0]
+    c = defaults["C"] if "C" in defaults else cross_validate(x, y, C_GRID, folds, seed).C
+    correct = np.zeros(len(y), bool)
+    for fit_rows, held_out in cv_folds(folds, seed).split(x, y):
+        model = logistic_regression(c, seed).set_params(class_weight="balanced").fit(x[fit_rows], y[fit_rows])
+        correct[held_out] = model.predict(x[held_out]) == y[held_out]
+    return correct
+
+
 def plan_auto(
     train: LabeledData,
     task: Task,
@@ -152,6 +181,10 @@ def plan_auto(
        already separates the classes; else the first of the task's ``adapting_strategies`` (images:
        fine-tune, head; text: contrastive, head) that the remaining budget allows, or the linear probe (times
        estimated from a measured forward pass).
+
+    A candidate fitted on the data itself (``tfidf``, the classical baseline) is not ranked: its linear probe is
+    cross-validated beside the chosen model's, on the same examples and folds, and it is chosen (with the linear
+    probe) when it scores at least as well: the simpler model where transfer gains nothing.
     """
     from headstart.ranking.rank import rank_models
 
@@ -160,6 +193,11 @@ def plan_auto(
     n = len(train)
     subsample = sample_per_class(train, RANK_PER_CLASS, int(params.get("seed", 0)))
     steps: list[str] = []
+    fitted = [name for name in candidates if get_model_spec(name, params.get("weights")).fitted]
+    candidates = [name for name in candidates if name not in fitted]
+    if not candidates:
+        return Plan(fitted[0], "linear-probe", f"{fitted[0]} is fitted on the training data, with no pre-trained "
+                    "layers to adapt: a linear probe on its features", {"candidates": fitted, "model": fitted[0]})
     forwards: dict[str, float] = {}
     backbones: dict[str, torch.nn.Module] = {}
     preprocessings: dict[str, dict] = {}  # each candidate's, as the run would choose it for these inputs
@@ -183,6 +221,15 @@ def plan_auto(
     features = _features(spec, backbones[model], preprocessings[model], task, subsample, params, cache, reporter)
     probe = quick_probe(features, subsample.labels, int(params.get("seed", 0)))
     steps.append(f"a quick linear probe on {len(subsample)} examples scores {probe:.1%} (cross-validated)")
+    classical = _classical(fitted, model, features, subsample, task, params, reporter) if fitted else None
+    if classical is not None:
+        steps.append(classical["message"])
+        if classical["chosen"]:
+            details = {"candidates": [*candidates, *fitted], "model": classical["model"], "strategy": "linear-probe",
+                       "budget_seconds": budget, "choosing_seconds": round(time.perf_counter() - start, 2),
+                       "quick_probe_accuracy": probe, "classical": classical,
+                       "ranking": [c.to_row() for c in ranking.candidates] if ranking else None}
+            return Plan(classical["model"], "linear-probe", "; ".join(steps), details)
 
     remaining = None if budget is None else budget - (time.perf_counter() - start)
     adapting = task.adapting_strategies
@@ -216,8 +263,44 @@ def plan_auto(
         "choosing_seconds": round(time.perf_counter() - start, 2), "quick_probe_accuracy": probe,
         "forward_seconds_per_item": forwards, "estimated_seconds": {k: round(v, 1) for k, v in estimates.items()},
         "ranking": [c.to_row() for c in ranking.candidates] if ranking else None,
+        **({"classical": classical} if classical is not None else {}),
     }
     return Plan(model, strategy, "; ".join(steps), details)
+
+
+def _classical(fitted: list[str], model: str, features: np.ndarray, data: LabeledData, task: Task, params: dict,
+               reporter: Reporter) -> dict | None:
+    """The fitted candidates' linear probes cross-validated beside ``model``'s (its ``features`` of ``data``), and
+    whether one is chosen: the best of them when it is right on more examples than ``model`` by more than chance (a
+    one-sided sign test on the examples exactly one of them gets right, at ``CLASSICAL_ALPHA``): on a few dozen
+    examples the two estimates are mostly noise, and the pre-trained model is the one that wins on most data (short
+    texts). A fitted model's encoding (the TF-IDF vocabulary) is fitted once on all of ``data``: it sees the held-out
+    texts' words, not their labels. Its features are not cached: they are fitted on this sample only."""
+    from scipy.stats import binomtest
+
+    seed = int(params.get("seed", 0))
+    ours = out_of_fold_correct(features, data.labels, seed)
+    if ours is None:
+        return None
+    right = {}
+    for name in fitted:
+        spec = get_model_spec(name, params.get("weights"))
+        preprocessing = task.preprocessing(spec, params, data.items)
+        backbone = create_backbone(spec, preprocessing=preprocessing)
+        x = _features(spec, backbone, preprocessing, task, data, params, None, reporter)
+        right[name] = out_of_fold_correct(x, data.labels, seed, getattr(backbone, "probe_defaults", None))
+    best = max(right, key=lambda name: int(right[name].sum()))
+    theirs = right[best]
+    alone, ours_alone = int((theirs & ~ours).sum()), int((ours & ~theirs).sum())
+    p_value = binomtest(alone, alone + ours_alone, 0.5, alternative="greater").pvalue if alone else 1.0
+    chosen = p_value < CLASSICAL_ALPHA
+    outcome = (f"{best} is chosen, with a linear probe" if chosen else
+               f"{model} is kept" + (f" ({best}'s lead is within chance)" if alone > ours_alone else ""))
+    message = (f"{best} cross-validates at {theirs.mean():.1%} against {model}'s {ours.mean():.1%} (linear probes on "
+               f"the same {len(data)} examples and folds; right where the other is wrong: {alone} against "
+               f"{ours_alone}, sign test p={p_value:.2g}): {outcome}")
+    return {"model": best, "chosen": chosen, "accuracy": {model: float(ours.mean()), best: float(theirs.mean())},
+            "alone_right": {model: ours_alone, best: alone}, "p_value": float(p_value), "message": message}
 
 
 def _features(spec, backbone: torch.nn.Module, preprocessing: dict, task: Task, data: LabeledData, params: dict,

@@ -57,7 +57,14 @@ class LinearProbe(Strategy):
 
     def fit_features(self, model: TransferModel, x_all: np.ndarray, train: Split, ctx: FitContext) -> FitResult:
         """The probe on features computed already (``x_all``, one row per item of ``train``), into ``model``'s
-        head: also how a run adds classes, from the features it kept of its examples (estimators/incremental.py)."""
+        head: also how a run adds classes, from the features it kept of its examples (estimators/incremental.py).
+        A backbone's ``probe_defaults`` (C, scale, power) replace the options left unset (TF-IDF's)."""
+        defaults = getattr(model.backbone, "probe_defaults", {})
+        unset = {name: value for name, value in defaults.items() if getattr(self, name) is None}
+        if unset:
+            probe = self.with_options(**unset)
+            probe.cross_validate = self.cross_validate
+            return probe.fit_features(model, x_all, train, ctx)
         recipe = ctx.task.probe_recipe  # one class per example, or label sets: the task says
         warnings: list[str] = []
         # The transform's scale, C and the estimate come from the labelled examples alone; pseudo-labelled ones

@@ -67,6 +67,7 @@ class Task(ABC):
     trainer_class: type[Trainer] = Trainer  # the training loop's loss and validation score for this task's targets
     probe_recipe: Any = SINGLE_LABEL  # how the linear probe fits this task's targets (features/probe_recipe.py)
     multi_label: bool = False  # whether each input has a set of labels (the task a --multi-label run uses)
+    baseline_standardised: bool = True  # whether the baseline's features are standardised before its regression
     # Why an unlabelled pool cannot add pseudo-labelled examples to this task's training (issue 30); None: it can.
     unlabeled_refusal: str | None = "its pseudo-labels are not written yet"
 
@@ -218,18 +219,20 @@ class Task(ABC):
 
     @abstractmethod
     def build_model(self, spec: ModelSpec, strategy: Strategy | None, num_classes: int, pretrained: bool,
-                    head: dict | None = None) -> nn.Module:
-        """The network to adapt: the backbone with a new head for ``num_classes`` (``head``: a saved head's record)."""
+                    head: dict | None = None, preprocessing: dict | None = None) -> nn.Module:
+        """The network to adapt: the backbone with a new head for ``num_classes`` (``head``: a saved head's record;
+        ``preprocessing``: the run's, which a model fitted on the run's data is built from)."""
 
     def fit(self, strategy: Strategy, model: nn.Module, train: Split, val: Split | None, ctx: FitContext) -> FitResult:
         """Adapt ``model`` with ``strategy`` (a task with its own recipe, e.g. detection, overrides this)."""
         return strategy.fit(model, train, val, ctx)
 
     def leakage_model(self, spec: ModelSpec) -> tuple[str, str]:
-        """(model, task) whose pre-trained embeddings judge near-duplicate test items."""
+        """(model, task) whose pre-trained embeddings judge near-duplicate test items (the task's default model's for a
+        model fitted on the run's data, which has none)."""
         from headstart.models.layers import uncut
 
-        return uncut(spec.name), self.model_task
+        return (self.default_model if spec.fitted else uncut(spec.name)), self.model_task
 
     # -- showing and exporting ---------------------------------------------------------------------------------
     @abstractmethod
@@ -276,24 +279,27 @@ class Task(ABC):
             )
 
 
-def fit_logistic_baseline(x_train: Any, y_train: Sequence, x_test: Any, y_test: Sequence) -> float:
-    """Test accuracy of a standardised logistic regression (the classical baseline every task reports)."""
+def fit_logistic_baseline(x_train: Any, y_train: Sequence, x_test: Any, y_test: Sequence,
+                          standardise: bool = True) -> float:
+    """Test accuracy of a (standardised) logistic regression (the classical baseline every task reports)."""
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    model = baseline_regression(x_train)
+    model = baseline_regression(x_train, standardise)
     with threadpool_limits(limits=1, user_api="blas"):  # faster for lbfgs here: see strategies/linear_probe.py
         model.fit(x_train, list(y_train))
     return float((model.predict(x_test) == np.asarray(y_test)).mean())
 
 
-def baseline_regression(x_train: Any) -> Any:
-    """The classical baseline's model: standardised features (not centred when sparse, as TF-IDF is), then
-    scikit-learn's logistic regression."""
+def baseline_regression(x_train: Any, standardise: bool = True) -> Any:
+    """The classical baseline's model: standardised features (not centred when sparse) unless ``standardise`` is
+    False (TF-IDF rows, of unit length already), then scikit-learn's logistic regression."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    if not standardise:
+        return LogisticRegression(max_iter=2000)
     return make_pipeline(StandardScaler(with_mean=not hasattr(x_train, "tocsr")), LogisticRegression(max_iter=2000))
 
 

@@ -51,12 +51,13 @@ class ClassificationTask(Task):
         return None
 
     def baseline(self, train: LabeledData, test: LabeledData) -> tuple[str, float] | None:
-        """A standardised logistic regression on the task's classical features: test accuracy."""
+        """A logistic regression on the task's classical features (standardised where ``baseline_standardised``):
+        test accuracy."""
         found = self.baseline_features(train, test)
         if found is None:
             return None
         name, x_train, x_test = found
-        return name, fit_logistic_baseline(x_train, train.labels, x_test, test.labels)
+        return name, fit_logistic_baseline(x_train, train.labels, x_test, test.labels, self.baseline_standardised)
 
     def check_trainable(self, train: LabeledData) -> None:
         check_trainable(train, train.source or "the training data")
@@ -74,8 +75,8 @@ class ClassificationTask(Task):
         if len(train) + len(test) > PLAIN_PROBE_CACHED_ITEMS:
             return {**record, "accuracy": None, "note": f"not computed: {len(train) + len(test)} inputs (over "
                                                         f"{PLAIN_PROBE_CACHED_ITEMS})"}
-        backbone = create_backbone(spec)
-        preprocessing = self.preprocessing(spec, {})
+        preprocessing = self.preprocessing(spec, {}, train.items if spec.fitted else None)  # TF-IDF: its vocabulary
+        backbone = create_backbone(spec, preprocessing=preprocessing)
         parts = []
         for data in (train, test):
             keys = [self.content_key(item) for item in data.items]
@@ -133,9 +134,13 @@ class ClassificationTask(Task):
         return Split(data.items, np.asarray([index[label] for label in data.labels], dtype=np.int64))
 
     def build_model(self, spec: ModelSpec, strategy: Strategy | None, num_classes: int, pretrained: bool,
-                    head: dict | None = None) -> nn.Module:
+                    head: dict | None = None, preprocessing: dict | None = None) -> nn.Module:
         config = HeadConfig(**head) if head is not None else strategy.head
-        return TransferModel(create_backbone(spec, pretrained=pretrained), num_classes, config)
+        backbone = create_backbone(spec, pretrained=pretrained, preprocessing=preprocessing)
+        if strategy is not None and not strategy.frozen_backbone and not any(True for _ in backbone.parameters()):
+            raise HeadstartError(f"the {strategy.name} strategy trains the model's layers, and '{spec.name}' has none: "
+                                 "use linear-probe or head")
+        return TransferModel(backbone, num_classes, config)
 
     def score_line(self, scores: dict) -> str:
         return (f"accuracy [bold green]{scores['accuracy']:.1%}[/] (macro-F1 {scores['macro_f1']:.3f}, "

@@ -162,8 +162,8 @@ class DetectTask(ImageTask):
         return None if data is None or not len(data) else Split(data.items, list(data.targets))
 
     def build_model(self, spec: ModelSpec, strategy: Strategy | None, num_classes: int, pretrained: bool,
-                    head: dict | None = None) -> nn.Module:
-        model = create_backbone(spec, pretrained=pretrained)
+                    head: dict | None = None, preprocessing: dict | None = None) -> nn.Module:
+        model = create_backbone(spec, pretrained=pretrained, preprocessing=preprocessing)
         model.reset_classes(num_classes)
         return model
 

@@ -108,6 +108,19 @@ class TextPipeline(nn.Module):
         return probabilities(self.model(inputs), self.output)
 
 
+class TfidfPipeline(nn.Module):
+    """TF-IDF rows (float32, texts x vocabulary) -> class probabilities; the rows are computed outside the graph from
+    the vocabulary file beside it (``headstart.data.tfidf``)."""
+
+    def __init__(self, model: nn.Module, output: str = "softmax") -> None:
+        super().__init__()
+        self.model = model
+        self.output = output
+
+    def forward(self, tfidf: torch.Tensor) -> torch.Tensor:
+        return probabilities(self.model({"tfidf": tfidf}), self.output)
+
+
 class DecodedDetector(nn.Module):
     """``images`` (B, 3, S, S) in [0, 1], letterboxed -> ``rows`` (B, N, 5 + C): cx, cy, w, h in input pixels,
     objectness, class probabilities (score = objectness x class probability; NMS is left to the caller)."""

@@ -213,7 +213,7 @@ class MultiLabelTask:
                     proba[:, j], out_of_fold[:, j] = float(column[0]), float(column[0])
                     unchosen.append(j)
                     continue
-                model = baseline_regression(x_train)
+                model = baseline_regression(x_train, self.baseline_standardised)
                 folds = min(BASELINE_FOLDS, int(column.sum()), int(len(column) - column.sum()))
                 if folds >= 2:
                     splitter = StratifiedKFold(folds, shuffle=True, random_state=0)

@@ -18,6 +18,7 @@ from headstart.data.images import PATH_COLUMNS
 from headstart.data.pools import read_text_pool
 from headstart.data.rotten_tomatoes import load_rotten_tomatoes
 from headstart.data.texts import TEXT_COLUMNS, read_text_file, read_texts
+from headstart.data.tfidf import Vocabulary
 from headstart.digests import digest
 from headstart.errors import HeadstartError
 from headstart.files import user_path
@@ -26,6 +27,17 @@ from headstart.models.registry import ModelSpec, WeightsSource
 from headstart.progress import Reporter
 from headstart.tasks.base import ExportGraph, register_task
 from headstart.tasks.classification import ClassificationTask
+from headstart.tasks.text_batches import TextBatches, target_tensor
+from headstart.tasks.tfidf import (
+    VOCABULARY_FILE,
+    TfidfDataset,
+    encodes_tfidf,
+    fitted_preprocessing,
+    load_vocabulary,
+    save_vocabulary,
+    tfidf_settings,
+    vocabulary_at,
+)
 
 ENCODER_DIR = "encoder"
 SAMPLE_FILE = Path(__file__).resolve().parent.parent / "data" / "sample" / "rotten-tomatoes.csv"
@@ -69,7 +81,7 @@ def reads_windows(preprocessing: dict) -> bool:
     return preprocessing.get("long_text", "truncate") == "windows"
 
 
-class TextDataset(Dataset):
+class TextDataset(TextBatches):
     """Texts with their targets; batches are tokenised and padded to their longest text by ``collate_fn``. With
     ``windows``, a text longer than ``max_length`` tokens becomes overlapping windows of ``max_length`` tokens, and
     the batch says which text each window is of (``window_document``, for the encoder's pooling); otherwise its end
@@ -77,9 +89,8 @@ class TextDataset(Dataset):
 
     def __init__(self, texts: Sequence[str], targets: Sequence[int] | None, tokenizer, max_length: int,
                  windows: bool = False, overlap: int | None = None, train_windows: int | None = None) -> None:
+        super().__init__(texts, targets)
         self.train_windows = train_windows  # training: at most this many windows per batch, shared by its texts
-        self.texts = texts
-        self.targets = targets
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.windows = windows
@@ -93,12 +104,6 @@ class TextDataset(Dataset):
             return {}
         return {"return_overflowing_tokens": True, "stride": self.overlap}
 
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def __getitem__(self, index: int) -> tuple[str, Any]:
-        return self.texts[index], (self.targets[index] if self.targets is not None else -1)
-
     def collate_fn(self, batch: list[tuple[str, int]]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         texts, targets = zip(*batch, strict=True)
         encoded = self.tokenizer(
@@ -110,8 +115,7 @@ class TextDataset(Dataset):
             inputs["window_document"] = encoded["overflow_to_sample_mapping"].long()
             if self.train_windows is not None:
                 inputs = self._drawn_windows(inputs, self.train_windows)
-        stacked = np.stack(targets)  # class indices (int64, as cross-entropy needs), or label sets' 0/1 rows
-        return inputs, torch.as_tensor(stacked, dtype=torch.long if stacked.dtype.kind in "iu" else torch.float32)
+        return inputs, target_tensor(targets)
 
     @staticmethod
     def _drawn_windows(inputs: dict[str, torch.Tensor], budget: int) -> dict[str, torch.Tensor]:
@@ -187,7 +191,10 @@ class TextTask(ClassificationTask):
 
     def preprocessing(self, spec: ModelSpec, params: dict[str, Any], items: Sequence[Any] | None = None) -> dict:
         """The model's tokenizer and window (``max_length``), and how texts longer than it are read (``long_text``:
-        windows, the default, or truncate; a run saved before this option truncated)."""
+        windows, the default, or truncate; a run saved before this option truncated). The ``tfidf`` model's instead:
+        its vocabulary, fitted on the training ``items``."""
+        if encodes_tfidf(spec.preprocessing):
+            return fitted_preprocessing(spec, params, items)
         result = {**spec.preprocessing, "tokenizer": model_folder(spec)}
         if params.get("max_length"):
             result["max_length"] = int(params["max_length"])
@@ -197,13 +204,18 @@ class TextTask(ClassificationTask):
         return result
 
     def save_assets(self, model: Any, preprocessing: dict, run_dir: Path) -> dict:
-        """Save the tokenizer and the architecture's config (not its weights) in ``run_dir/encoder``."""
+        """Save the tokenizer and the architecture's config (not its weights) in ``run_dir/encoder``; or the
+        TF-IDF vocabulary."""
+        if encodes_tfidf(preprocessing):
+            return save_vocabulary(preprocessing, run_dir)
         target = run_dir / ENCODER_DIR
         tokenizer_for(str(preprocessing["tokenizer"])).save_pretrained(target)
         model.backbone.model.config.save_pretrained(target)
         return {**preprocessing, "tokenizer": ENCODER_DIR}
 
     def load_assets(self, spec: ModelSpec, preprocessing: dict, run_dir: Path) -> tuple[ModelSpec, dict]:
+        if encodes_tfidf(preprocessing):
+            return spec, load_vocabulary(preprocessing, run_dir)
         folder = run_dir / ENCODER_DIR
         if not (folder / "config.json").is_file():
             raise HeadstartError(f"{folder} is missing: this text run is incomplete; train it again")
@@ -219,7 +231,10 @@ class TextTask(ClassificationTask):
         return [message]
 
     def inputs_record(self, items: Sequence[Any], preprocessing: dict) -> dict | None:
-        """How many training texts are longer than the window, and what was done with them (None: none is)."""
+        """How many training texts are longer than the window, and what was done with them (None: none is, or
+        the model reads whole texts: TF-IDF)."""
+        if encodes_tfidf(preprocessing):
+            return None
         dataset = self.inputs_dataset(items, None, preprocessing, train=False)
         counts = dataset.window_counts() if dataset.windows else None  # one tokenisation gives both numbers
         longer = int((counts > 1).sum()) if counts is not None else dataset.count_truncated()
@@ -238,16 +253,20 @@ class TextTask(ClassificationTask):
                 f"read whole: {record['windows']} windows in all ({record['overlap']} tokens shared by neighbours), "
                 "their embeddings averaged per text")
 
-    def baseline_features(self, train: LabeledData, test: LabeledData) -> tuple[str, Any, Any]:
-        """TF-IDF of words and word pairs (fitted on the training texts): the classical features to beat."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
+    # The baseline is the tfidf model's linear probe: its TF-IDF rows (unit length), scikit-learn's default regression.
+    baseline_standardised = False
 
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True).fit(train.items)
+    def baseline_features(self, train: LabeledData, test: LabeledData) -> tuple[str, Any, Any]:
+        """TF-IDF of words and word pairs (fitted on the training texts, as the ``tfidf`` model fits it): the classical
+        features to beat."""
+        vectorizer = Vocabulary.fit(train.items, **tfidf_settings()).vectorizer()
         return "TF-IDF + logistic regression", vectorizer.transform(train.items), vectorizer.transform(test.items)
 
     def inputs_dataset(
         self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool
     ) -> Dataset:
+        if encodes_tfidf(preprocessing):
+            return TfidfDataset([str(t) for t in items], targets, str(preprocessing["vocabulary"]))
         tokenizer = tokenizer_for(str(preprocessing["tokenizer"]))
         return TextDataset([str(t) for t in items], targets, tokenizer, int(preprocessing.get("max_length", 256)),
                            windows=reads_windows(preprocessing), overlap=preprocessing.get("window_overlap"),
@@ -278,9 +297,12 @@ class TextTask(ClassificationTask):
         return False
 
     def export_graph(self, model: nn.Module, preprocessing: dict) -> ExportGraph:
-        """Token ids and attention mask in (the tokenizer is saved beside the file), probabilities out."""
+        """Token ids and attention mask in (the tokenizer is saved beside the file), probabilities out; or, for the
+        TF-IDF model, the TF-IDF rows in (computed from the vocabulary file saved beside it)."""
         from headstart.tasks.graphs import TextPipeline
 
+        if encodes_tfidf(preprocessing):
+            return self._tfidf_graph(model, preprocessing)
         tokenizer = tokenizer_for(str(preprocessing["tokenizer"]))
         encoded = tokenizer(["an example text", "a second, longer example text"], padding=True, return_tensors="pt")
         names = {"input_ids": "int64, N x T", "attention_mask": "int64, N x T (1 for tokens, 0 for padding)"}
@@ -300,7 +322,22 @@ class TextTask(ClassificationTask):
             {**axes, "probabilities": {0: "texts"}}, {"preprocessing": described},
         )
 
+    def _tfidf_graph(self, model: nn.Module, preprocessing: dict) -> ExportGraph:
+        from headstart.tasks.graphs import TfidfPipeline
+
+        rows = vocabulary_at(str(preprocessing["vocabulary"])).rows(["an example text", "a second example text"])
+        return ExportGraph(
+            TfidfPipeline(model, self.output).eval(), (torch.from_numpy(rows),),
+            {"tfidf": f"float32, N x {rows.shape[1]} (TF-IDF rows: headstart.data.tfidf from {VOCABULARY_FILE})"},
+            {"probabilities": self.output_description + " (one row per text)"},
+            {"tfidf": {0: "texts"}, "probabilities": {0: "texts"}},
+            {"preprocessing": {"encoding": "tfidf", "vocabulary": VOCABULARY_FILE}},
+        )
+
     def export_assets(self, preprocessing: dict, folder: Path) -> dict:
+        if encodes_tfidf(preprocessing):
+            save_vocabulary(preprocessing, folder)
+            return {}
         tokenizer_for(str(preprocessing["tokenizer"])).save_pretrained(folder / EXPORT_TOKENIZER_DIR)
         return {}
 
