@@ -32,7 +32,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "tfidf_recipe.jsonl"
 
 
 def recipes(train, test) -> dict[str, float]:
-    vectorizer = Vocabulary.fit(train.items, max_features=20_000).vectorizer()
+    vectorizer = Vocabulary.fit(train.items, max_features=20_000).vectorizer
     x_train, x_test = vectorizer.transform(train.items), vectorizer.transform(test.items)
     scaler = StandardScaler(with_mean=False).fit(x_train)
 

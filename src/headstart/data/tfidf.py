@@ -15,25 +15,38 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from headstart.digests import digest
 from headstart.errors import HeadstartError
+from headstart.files import write_text
 
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's default
 FORMAT = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Vocabulary:
-    """A fitted TF-IDF: the terms in column order, their idf, and the analyser's settings."""
+    """A fitted TF-IDF: the terms in column order, their idf, and the analyser's settings. Its ``str`` is its
+    digest, so a preprocessing record holding it keys the feature cache on its content."""
 
     terms: list[str]
     idf: np.ndarray
     ngram_range: tuple[int, int] = (1, 2)
     sublinear_tf: bool = True
+
+    @cached_property
+    def digest(self) -> str:
+        return digest("tfidf-vocabulary", json.dumps(self.to_record(), ensure_ascii=False))
+
+    def __str__(self) -> str:
+        return f"tfidf-vocabulary-{self.digest}"
+
+    __repr__ = __str__
 
     @classmethod
     def fit(cls, texts: Sequence[str], ngram_range: tuple[int, int] = (1, 2), sublinear_tf: bool = True,
@@ -59,20 +72,26 @@ class Vocabulary:
                 "idf": self.idf.tolist()}
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_record(), ensure_ascii=False), encoding="utf-8")
+        write_text(path, json.dumps(self.to_record(), ensure_ascii=False))
 
     @classmethod
-    def load(cls, path: str | Path) -> Vocabulary:
+    def load(cls, path: str | Path, expected: str | None = None) -> Vocabulary:
+        """The vocabulary saved at ``path``; with ``expected`` (a digest), refused unless it is that one."""
         try:
             record = json.loads(Path(path).read_text(encoding="utf-8"))
             if record.get("format") != FORMAT or record.get("token_pattern") != TOKEN_PATTERN:
                 raise ValueError(f"format {record.get('format')}")
-            return cls(list(record["terms"]), np.asarray(record["idf"], np.float64), tuple(record["ngram_range"]),
-                       bool(record["sublinear_tf"]))
+            vocabulary = cls(list(record["terms"]), np.asarray(record["idf"], np.float64),
+                             tuple(record["ngram_range"]), bool(record["sublinear_tf"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise HeadstartError(f"cannot read the TF-IDF vocabulary {path} ({exc}); train or export the run "
                                  "again") from exc
+        if expected is not None and vocabulary.digest != expected:
+            raise HeadstartError(f"{path} is not the vocabulary this model was fitted with (another run's?); "
+                                 "export or save the run again")
+        return vocabulary
 
+    @cached_property
     def vectorizer(self):
         """scikit-learn's vectorizer with this vocabulary and idf (what training and predicting run)."""
         from sklearn.feature_extraction.text import TfidfVectorizer

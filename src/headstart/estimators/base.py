@@ -8,6 +8,7 @@ returns ``self``, learned attributes end in ``_``). What differs per task is ask
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -24,6 +25,7 @@ from headstart.compute.device import PRECISIONS
 from headstart.compute.distributed import world
 from headstart.compute.speed import Throughput
 from headstart.data.dataset import DataSplits, LabeledData
+from headstart.digests import digest
 from headstart.errors import HeadstartError
 from headstart.estimators.changes import measure_changes_safely
 from headstart.estimators.guard import guards, plain_probe_guard
@@ -199,6 +201,8 @@ class Estimator(BaseEstimator):
                                                                classes, ctx, reporter, pseudo_options)
         identity = {"strategy": strategy.spec(), "model": spec.name, "classes": list(classes), "examples": len(train),
                     "seed": self.seed}
+        if spec.fitted:  # its inputs were fitted on these examples: a checkpoint of other data must not be resumed
+            identity["preprocessing"] = digest(json.dumps(preprocessing, sort_keys=True, default=str))
         refits = params["refit"] and splits.val is not None and len(splits.val) > 0
         result = self._first_fit(task, strategy, model, train, task.encode(splits.val, classes), ctx, reporter,
                                  identity if refits else None)
@@ -345,14 +349,15 @@ class Estimator(BaseEstimator):
         reporter.say(f"refit on all {len(labelled)} labelled examples"
                      + (f" and {pool.pseudo} pseudo-labelled ones" if pool.pseudo else "") + f": [bold]{refit.spec()}[/]")
         start = time.perf_counter()
+        preprocessing = self.preprocessing_
         if spec.fitted:  # a model fitted on the data (a TF-IDF vocabulary) is fitted again on every labelled example
-            self.preprocessing_ = task.preprocessing(spec, self._checked_params(), labelled.items)
-            self.preprocessing_.pop(PREPROCESSING_NOTE, None)
+            preprocessing = task.preprocessing(spec, self._checked_params(), labelled.items)
+            preprocessing.pop(PREPROCESSING_NOTE, None)
         set_seed(self.seed)
-        model = task.build_model(spec, refit, len(classes), refit.pretrained, preprocessing=self.preprocessing_)
-        ctx = replace(ctx, preprocessing=self.preprocessing_,
-                      class_weight=self._class_weights(pool.targets, len(classes)))
+        model = task.build_model(spec, refit, len(classes), refit.pretrained, preprocessing=preprocessing)
+        ctx = replace(ctx, preprocessing=preprocessing, class_weight=self._class_weights(pool.targets, len(classes)))
         result = task.fit(refit, model, pool, None, ctx)
+        self.preprocessing_ = preprocessing  # with the model it goes with, once it is trained
         seconds = time.perf_counter() - start
         self.splits_.warnings.extend(w for w in result.warnings if w not in self.splits_.warnings)
         self.model_ = model.eval()
@@ -562,7 +567,7 @@ class Estimator(BaseEstimator):
         write_graph(graph.module, graph.example, path, list(graph.inputs), list(graph.outputs), graph.dynamic_axes,
                     format)
         meta = {"format": format, "task": self.task, "classes": self.classes_.tolist(), "inputs": graph.inputs,
-                "outputs": graph.outputs, **graph.description, **task.export_assets(self.preprocessing_, path.parent),
+                "outputs": graph.outputs, **graph.description, **task.export_assets(self.preprocessing_, path),
                 **self._export_extra(), **(extra or {}), "headstart_version": __version__}
         write_json(meta_path_for(path), meta)
         return path

@@ -42,6 +42,14 @@ def guards(task: Task, spec: ModelSpec, splits: DataSplits) -> bool:
     return task.plain_probe_knobs(spec) is not None and labelled <= GUARD_ITEMS
 
 
+def is_plain_probe(run: Estimator) -> bool:
+    """Whether ``run`` fitted the plain probe itself: a linear probe with no options of its own, on a backbone whose
+    ``probe_defaults`` are the plain probe's (TF-IDF's)."""
+    own = getattr(getattr(run.model_, "backbone", None), "probe_defaults", None)
+    return (bool(own) and run.strategy_spec_ == PLAIN_PROBE.name
+            and all(getattr(PLAIN_PROBE, name) == value for name, value in own.items()))
+
+
 def plain_probe_guard(run: Estimator, task: Task, spec: ModelSpec, splits: DataSplits, reporter: Reporter
                       ) -> Estimator | None:
     """Fit the plain probe beside ``run`` (fitted by auto) and compare their estimates; record the verdict in
@@ -51,7 +59,10 @@ def plain_probe_guard(run: Estimator, task: Task, spec: ModelSpec, splits: DataS
     verdict: dict[str, Any]
     if knobs is None:
         return None
-    if not guards(task, spec, splits):
+    if is_plain_probe(run):
+        verdict = {"checked": False, "message": "not checked: the run is the plain probe (its model's own probe "
+                                                "options are the plain probe's)"}
+    elif not guards(task, spec, splits):
         verdict = {"checked": False, "message": f"not checked: over {GUARD_ITEMS} labelled examples, where the "
                                                 "adapting strategies measured well above the plain probe"}
     elif (plain := _fit_plain_probe(run, spec, knobs, splits, reporter)) is None:

@@ -101,7 +101,8 @@ def out_of_fold_probabilities(estimator: Any, data: LabeledData) -> np.ndarray:
     folds = min(5, int(counts[counts > 0].min()))
     if folds < 2:
         raise HeadstartError("checking labels needs at least 2 labelled examples of every class present; label more")
-    z, _, _ = probe_inputs(pretrained_features(estimator, list(data.items)))
+    defaults = getattr(getattr(estimator.model_, "backbone", None), "probe_defaults", {})  # TF-IDF: rows as they are
+    z, _, _ = probe_inputs(pretrained_features(estimator, list(data.items)), defaults.get("power"), defaults.get("scale"))
     present = np.flatnonzero(counts)
     if len(present) < 2:
         raise HeadstartError("checking labels needs examples of at least 2 classes")

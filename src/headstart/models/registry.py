@@ -124,6 +124,9 @@ def get_model_spec(name: str, weights: str | Path | None = None) -> ModelSpec:
             "(with --weights FILE when offline); `headstart models` lists them"
         )
     if weights is not None:
+        if spec.fitted:
+            raise HeadstartError(f"--weights does not apply to '{spec.name}': it is fitted on each run's training "
+                                 "data; leave it out")
         path = user_path(weights)
         if not path.is_file():
             raise HeadstartError(f"weights file not found: {path}; pass the path of a .safetensors or .pth file")

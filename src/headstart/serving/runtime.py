@@ -131,11 +131,12 @@ class OnnxModel:
             self.tokenizer()
 
     def vocabulary(self):
-        """The TF-IDF vocabulary file beside the exported one."""
+        """The TF-IDF vocabulary file beside the exported one (checked: the one it was exported with)."""
         if self._vocabulary is None:
             from headstart.data.tfidf import Vocabulary
 
-            self._vocabulary = Vocabulary.load(self.path.parent / self.meta["preprocessing"]["vocabulary"])
+            self._vocabulary = Vocabulary.load(self.path.parent / self.meta["vocabulary"],
+                                               self.meta.get("vocabulary_digest"))
         return self._vocabulary
 
     def _tfidf_feeds(self, texts: list[str]) -> dict[str, np.ndarray]:

@@ -129,7 +129,8 @@ def pseudo_label(model: TransferModel, train: Split, pool: Split, ctx: FitContex
         return PseudoLabels(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), "none",
                             "every pool input is unlike the labelled examples", {}, len(usable), 0)
     usable_rows = np.flatnonzero(usable)
-    z_train, power, scale = probe_inputs(x_train)
+    defaults = getattr(model.backbone, "probe_defaults", {})  # TF-IDF: its rows as they are
+    z_train, power, scale = probe_inputs(x_train, defaults.get("power"), defaults.get("scale"))
     z_pool = probe_inputs(x_pool[usable], power, scale)[0]
     y = np.asarray(train.targets)
     recipe, classes = ctx.task.probe_recipe, ctx.num_classes

@@ -255,8 +255,8 @@ class Task(ABC):
     def export_graph(self, model: nn.Module, preprocessing: dict) -> ExportGraph:
         """The module a deployment runs (preprocessing inside where it can be), with example inputs."""
 
-    def export_assets(self, preprocessing: dict, folder: Path) -> dict:
-        """Write what the exported file needs beside it (a tokenizer); returns what model.json says of it."""
+    def export_assets(self, preprocessing: dict, path: Path) -> dict:
+        """Write what the exported file ``path`` needs beside it (a tokenizer); returns what model.json says of it."""
         return {}
 
     def precision_probe(self) -> Any:

@@ -82,8 +82,9 @@ class ClassificationTask(Task):
             keys = [self.content_key(item) for item in data.items]
             dataset = self.inputs_dataset(data.items, None, preprocessing, train=False)
             parts.append((data, keys, dataset))
+        cached = getattr(backbone, "cache_features", True)  # else computed again cheaply (TF-IDF), never cached
         missing = sum(int(cache.missing(cache.namespace(backbone, preprocessing, "fp32", None, 0), keys).sum())
-                      if cache else len(keys) for _, keys, _ in parts)
+                      if cache else len(keys) for _, keys, _ in parts) if cached else 0
         if missing > PLAIN_PROBE_ITEMS:
             return {**record, "accuracy": None, "note": f"not computed: {missing} inputs to extract (over "
                                                         f"{PLAIN_PROBE_ITEMS}; a run at the model's own "

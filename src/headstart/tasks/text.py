@@ -36,7 +36,7 @@ from headstart.tasks.tfidf import (
     load_vocabulary,
     save_vocabulary,
     tfidf_settings,
-    vocabulary_at,
+    vocabulary_of,
 )
 
 ENCODER_DIR = "encoder"
@@ -207,7 +207,7 @@ class TextTask(ClassificationTask):
         """Save the tokenizer and the architecture's config (not its weights) in ``run_dir/encoder``; or the
         TF-IDF vocabulary."""
         if encodes_tfidf(preprocessing):
-            return save_vocabulary(preprocessing, run_dir)
+            return save_vocabulary(preprocessing, run_dir / VOCABULARY_FILE)
         target = run_dir / ENCODER_DIR
         tokenizer_for(str(preprocessing["tokenizer"])).save_pretrained(target)
         model.backbone.model.config.save_pretrained(target)
@@ -259,14 +259,14 @@ class TextTask(ClassificationTask):
     def baseline_features(self, train: LabeledData, test: LabeledData) -> tuple[str, Any, Any]:
         """TF-IDF of words and word pairs (fitted on the training texts, as the ``tfidf`` model fits it): the classical
         features to beat."""
-        vectorizer = Vocabulary.fit(train.items, **tfidf_settings()).vectorizer()
+        vectorizer = Vocabulary.fit(train.items, **tfidf_settings()).vectorizer
         return "TF-IDF + logistic regression", vectorizer.transform(train.items), vectorizer.transform(test.items)
 
     def inputs_dataset(
         self, items: Sequence[Any], targets: Sequence[int] | None, preprocessing: dict, train: bool
     ) -> Dataset:
         if encodes_tfidf(preprocessing):
-            return TfidfDataset([str(t) for t in items], targets, str(preprocessing["vocabulary"]))
+            return TfidfDataset([str(t) for t in items], targets, vocabulary_of(preprocessing))
         tokenizer = tokenizer_for(str(preprocessing["tokenizer"]))
         return TextDataset([str(t) for t in items], targets, tokenizer, int(preprocessing.get("max_length", 256)),
                            windows=reads_windows(preprocessing), overlap=preprocessing.get("window_overlap"),
@@ -325,19 +325,22 @@ class TextTask(ClassificationTask):
     def _tfidf_graph(self, model: nn.Module, preprocessing: dict) -> ExportGraph:
         from headstart.tasks.graphs import TfidfPipeline
 
-        rows = vocabulary_at(str(preprocessing["vocabulary"])).rows(["an example text", "a second example text"])
+        rows = vocabulary_of(preprocessing).rows(["an example text", "a second example text"])
         return ExportGraph(
             TfidfPipeline(model, self.output).eval(), (torch.from_numpy(rows),),
-            {"tfidf": f"float32, N x {rows.shape[1]} (TF-IDF rows: headstart.data.tfidf from {VOCABULARY_FILE})"},
+            {"tfidf": f"float32, N x {rows.shape[1]} (TF-IDF rows: headstart.data.tfidf from the vocabulary file)"},
             {"probabilities": self.output_description + " (one row per text)"},
             {"tfidf": {0: "texts"}, "probabilities": {0: "texts"}},
-            {"preprocessing": {"encoding": "tfidf", "vocabulary": VOCABULARY_FILE}},
+            {"preprocessing": {"encoding": "tfidf"}},
         )
 
-    def export_assets(self, preprocessing: dict, folder: Path) -> dict:
+    def export_assets(self, preprocessing: dict, path: Path) -> dict:
+        """Beside the exported ``path``: the tokenizer (``tokenizer/``), or the TF-IDF vocabulary
+        (``<name>.tfidf.json``, one per exported file: two runs exported into one folder keep their own)."""
         if encodes_tfidf(preprocessing):
-            save_vocabulary(preprocessing, folder)
-            return {}
+            saved = save_vocabulary(preprocessing, path.with_name(f"{path.stem}.{VOCABULARY_FILE}"))
+            return {"vocabulary": saved["vocabulary"], "vocabulary_digest": saved["vocabulary_digest"]}
+        folder = path.parent
         tokenizer_for(str(preprocessing["tokenizer"])).save_pretrained(folder / EXPORT_TOKENIZER_DIR)
         return {}
 
