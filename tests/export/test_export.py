@@ -226,3 +226,21 @@ def test_the_exported_tokenizer_encodes_as_transformers_does(text_run):
     assert [w.ids for e in ours for w in (e, *e.overflowing)] == theirs["input_ids"]
     assert [w.attention_mask for e in ours for w in (e, *e.overflowing)] == theirs["attention_mask"]
     assert len(theirs["input_ids"]) > len(texts)
+
+
+def test_serving_sends_long_texts_in_bounded_calls(text_run, monkeypatch):
+    """A batch of long texts is sent to the graph a few windows at a time (a text of more windows alone), with the
+    same probabilities as in one call."""
+    from headstart.serving import runtime
+
+    _, run = text_run
+    path = export_run(run, "onnx").path
+    texts = [LONG_REVIEW, "Fine.", LONG_REVIEW + " Again.", "A dull, lifeless mess that goes on and on."]
+    whole = runtime.OnnxModel(path).predict_proba(texts)
+    monkeypatch.setattr(runtime, "WINDOW_BUDGET", 2)
+    model = runtime.OnnxModel(path)
+    calls = [indices for indices, _ in model.feeds(texts)]
+    assert calls == [[0], [1], [2], [3]]  # a long review fills the budget of 2 windows: each text goes alone
+    np.testing.assert_allclose(model.predict_proba(texts), whole, atol=1e-6)
+    monkeypatch.setattr(runtime, "WINDOW_BUDGET", 64)
+    assert [indices for indices, _ in model.feeds(texts)] == [[0, 1, 2, 3]]

@@ -31,6 +31,9 @@ from headstart.rundir import read_config
 PREDICT_CHUNK = 512
 
 BATCH = 32
+# Windows of long texts sent to the graph at once: 32 long texts of 15 windows each would be 480 rows of 256 tokens
+# (attention scores alone about 1.5 GB for MiniLM); 64 rows keep a call near what a batch of short texts costs.
+WINDOW_BUDGET = 64
 
 
 def chw_uint8(image) -> np.ndarray:
@@ -108,7 +111,8 @@ class OnnxModel:
             encode = self._tfidf_feeds if "tfidf" in self.meta["inputs"] else self._text_feeds
             for start in range(0, len(items), BATCH):
                 chunk = [str(t) for t in items[start : start + BATCH]]
-                yield list(range(start, start + len(chunk))), encode(chunk)
+                for indices, feeds in encode(chunk):
+                    yield [start + i for i in indices], feeds
             return
         from headstart.data.images import load_image
 
@@ -139,18 +143,30 @@ class OnnxModel:
                                                self.meta.get("vocabulary_digest"))
         return self._vocabulary
 
-    def _tfidf_feeds(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """The TF-IDF rows of ``texts``, computed without scikit-learn."""
-        return {"tfidf": self.vocabulary().rows(texts)}
+    def _tfidf_feeds(self, texts: list[str]):
+        """The TF-IDF rows of ``texts``, computed without scikit-learn: (indices into ``texts``, feeds)."""
+        yield list(range(len(texts))), {"tfidf": self.vocabulary().rows(texts)}
 
-    def _text_feeds(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Token ids and mask, one row per text; where the file reads long texts in windows, one row per window
-        (the tokenizer's overflowing windows, as transformers makes them) and ``window_document`` saying whose."""
+    def _text_feeds(self, texts: list[str]):
+        """(indices into ``texts``, feeds): token ids and mask, one row per text; where the file reads long texts in
+        windows, one row per window (the tokenizer's overflowing windows, as transformers makes them) and
+        ``window_document`` saying whose, at most ``WINDOW_BUDGET`` windows a call (a text of more: alone)."""
         tokenizer = self.tokenizer()
         encoded = tokenizer.encode_batch(texts)
         if "window_document" not in self.meta["inputs"]:
-            return {"input_ids": np.asarray([e.ids for e in encoded], np.int64),
-                    "attention_mask": np.asarray([e.attention_mask for e in encoded], np.int64)}
+            yield list(range(len(texts))), {"input_ids": np.asarray([e.ids for e in encoded], np.int64),
+                                            "attention_mask": np.asarray([e.attention_mask for e in encoded], np.int64)}
+            return
+        group: list[int] = []
+        for text, e in enumerate(encoded):
+            if group and sum(1 + len(encoded[i].overflowing) for i in group) + 1 + len(e.overflowing) > WINDOW_BUDGET:
+                yield group, self._window_feeds(tokenizer, [encoded[i] for i in group])
+                group = []
+            group.append(text)
+        yield group, self._window_feeds(tokenizer, [encoded[i] for i in group])
+
+    @staticmethod
+    def _window_feeds(tokenizer, encoded: list) -> dict[str, np.ndarray]:
         rows = [(text, window) for text, e in enumerate(encoded) for window in (e, *e.overflowing)]
         width = max(len(window.ids) for _, window in rows)
         ids = np.full((len(rows), width), tokenizer.padding["pad_id"], np.int64)
