@@ -12,7 +12,7 @@ the N per party to train on are drawn from the rest (the same draw for every met
 - ``probe-windows-max``: windows, but each feature's largest value over a text's windows instead of their mean (the
   pooling tried beside the mean; the encoder's pooling is swapped for this method only);
 - ``fine-tune-windows`` / ``fine-tune-truncate``: headstart's fine-tune, likewise (slow: 16 and 32 per class only
-  unless ``--sizes`` says otherwise);
+  unless ``--sizes`` says otherwise); ``lora-windows`` / ``lora-truncate``: headstart's lora, likewise (same sizes);
 - ``tfidf``: the baseline headstart prints beside a text run, which is also the ``tfidf`` model's linear probe
   (TF-IDF of words and word pairs, the 20,000 most frequent, rows of unit length, logistic regression with
   scikit-learn's default C; before commit 843e229 the baseline standardised the features, which ``tfidf-standardised``
@@ -60,7 +60,7 @@ from common import append_row, commit, machine
 RESULTS = Path(__file__).resolve().parent / "results" / "long_documents.jsonl"
 TEST_PER_CLASS = 30
 METHODS = ("probe-windows", "probe-truncate", "probe-windows-max", "tfidf", "tfidf-standardised", "tfidf-cv", "hybrid",
-           "hybrid-weighted", "auto", "fine-tune-windows", "fine-tune-truncate")
+           "hybrid-weighted", "auto", "fine-tune-windows", "fine-tune-truncate", "lora-windows", "lora-truncate")
 
 
 def speeches() -> pd.DataFrame:
@@ -196,7 +196,7 @@ def main() -> None:
         for per_class in args.sizes:
             train, test = draw(frame, per_class, seed)
             for method in args.methods.split(","):
-                if method.startswith("fine-tune") and per_class not in args.fine_tune_sizes:
+                if method.startswith(("fine-tune", "lora")) and per_class not in args.fine_tune_sizes:
                     continue
                 if (method, per_class, seed) in finished:
                     continue
