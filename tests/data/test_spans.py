@@ -79,6 +79,20 @@ def test_bad_conll_is_refused_by_line(tmp_path, content, message):
         read_conll(path)
 
 
+def test_byte_order_marks_tabs_and_odd_spaces(tmp_path):
+    path = tmp_path / "tabs.txt"
+    # a byte-order mark, CRLF, a tab-separated file whose tokens hold spaces, a form feed and a no-break space inside
+    path.write_bytes("\ufeff-DOCSTART-\tO\r\n\r\nNew York\tB-LOC\r\n10\u00a0000\tO\r\nfeed\x0cback\tO\r\n".encode())
+    read = read_conll(path)
+    assert len(read.texts) == 1 and read.texts[0].span_texts() == [("New York", "LOC")]
+    assert [read.texts[0].text[a:b] for a, b in read.texts[0].words] == ["New York", "10\u00a0000", "feed\x0cback"]
+    jsonl = tmp_path / "bom.jsonl"
+    jsonl.write_bytes(("\ufeff" + json.dumps({"text": "a\u2028b Paris", "spans": [{"start": 4, "end": 9,
+                                                                                    "label": "LOC"}]},
+                                             ensure_ascii=False) + "\n").encode())
+    assert read_span_jsonl(jsonl)[0].span_texts() == [("Paris", "LOC")]
+
+
 def test_span_jsonl(tmp_path):
     path = tmp_path / "spans.jsonl"
     records = [{"text": "Angela Merkel visited Paris.", "spans": [{"start": 22, "end": 27, "label": "LOC"},
@@ -96,6 +110,8 @@ def test_span_jsonl(tmp_path):
      ":1: the spans 0-8 .* and 4-8 .* overlap"),
     ('{"text": "Paris", "spans": [{"start": 0, "label": "LOC"}]}', ':1: a span needs whole-number "start"'),
     ('{"spans": []}', ':1: no "text" string'),
+    ('{"text": "Paris", "spans": [{"start": false, "end": true, "label": "LOC"}]}', ':1: a span needs whole-number'),
+    ('{"text": "Paris", "entities": [[0, 5, "LOC"]]}', 'no record has "spans" \\(other keys: entities\\)'),
     ("not json", ":1: not JSON"),
 ])
 def test_bad_span_jsonl_is_refused_by_line(tmp_path, record, message):

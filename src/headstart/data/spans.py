@@ -12,6 +12,7 @@ sequence by guessing rather than by naming the line.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
@@ -67,12 +68,8 @@ def _conll_sentences(path: Path) -> Iterator[list[tuple[str, str, int]]]:
     """(token, tag, line number) lists, one per sentence; ragged columns and malformed tags refused by line."""
     columns = None
     sentence: list[tuple[str, str, int]] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HeadstartError(f"cannot read {path} ({exc}); pass a UTF-8 text file") from exc
-    for number, line in enumerate(lines, 1):
-        fields = line.split()
+    for number, line in enumerate(_lines(path), 1):
+        fields = _columns(line)
         if not fields or fields[0] == DOCUMENT_START:
             if sentence:
                 yield sentence
@@ -92,6 +89,24 @@ def _conll_sentences(path: Path) -> Iterator[list[tuple[str, str, int]]]:
         sentence.append((fields[0], tag if tag == "O" else f"{PREFIXES[tag[0]]}-{tag[2:]}", number))
     if sentence:
         yield sentence
+
+
+def _lines(path: Path) -> list[str]:
+    """The file's lines, split at line breaks only (``str.splitlines`` also splits at form feeds and U+2028, which
+    a token or a JSON string may hold); a UTF-8 byte-order mark dropped."""
+    try:
+        return path.read_text(encoding="utf-8-sig").split("\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HeadstartError(f"cannot read {path} ({exc}); pass a UTF-8 text file") from exc
+
+
+def _columns(line: str) -> list[str]:
+    """A token line's columns: separated by tabs where it has any (a token may then hold spaces), else by spaces
+    (not by other Unicode spaces, which a token may hold: "10\u00a0000")."""
+    if "\t" in line:
+        return [field.strip(" ") for field in line.strip(" \t\r").split("\t")] if line.strip(" \t\r") else []
+    stripped = line.strip(" \r")
+    return re.split(" +", stripped) if stripped else []
 
 
 def _scheme(sentences: list[list[tuple[str, str, int]]]) -> str:
@@ -149,12 +164,8 @@ def read_span_jsonl(path: str | Path) -> list[TaggedText]:
     """``{"text": ..., "spans": [{"start": ..., "end": ..., "label": ...}]}`` a line (character offsets, end
     excluded); spans that overlap or run past the text are refused by line."""
     path = user_path(path)
-    texts = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HeadstartError(f"cannot read {path} ({exc}); pass a UTF-8 JSONL file") from exc
-    for number, line in enumerate(lines, 1):
+    texts, keys = [], set()
+    for number, line in enumerate(_lines(path), 1):
         if not line.strip():
             continue
         where = f"{path}:{number}"
@@ -165,8 +176,13 @@ def read_span_jsonl(path: str | Path) -> list[TaggedText]:
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise HeadstartError(f'{where}: no "text" string; write {{"text": ..., "spans": [...]}}')
         texts.append(TaggedText(record["text"], _checked_spans(record, where)))
+        keys |= set(record)
     if not texts:
         raise HeadstartError(f'{path} holds no record; write one {{"text": ..., "spans": [...]}} a line')
+    if "spans" not in keys:  # e.g. "entities" or "label": read as no span at all, the whole file would teach nothing
+        others = ", ".join(sorted(keys - {"text"})) or "none"
+        raise HeadstartError(f'{path}: no record has "spans" (other keys: {others}); name the list of '
+                             '{"start", "end", "label"} "spans"')
     return texts
 
 
@@ -177,7 +193,8 @@ def _checked_spans(record: dict, where: str) -> tuple[Span, ...]:
     checked = []
     for item in spans:
         start, end, label = (item.get(key) if isinstance(item, dict) else None for key in ("start", "end", "label"))
-        if not isinstance(start, int) or not isinstance(end, int) or not isinstance(label, str) or not label.strip():
+        whole = all(isinstance(x, int) and not isinstance(x, bool) for x in (start, end))
+        if not whole or not isinstance(label, str) or not label.strip():
             raise HeadstartError(f'{where}: a span needs whole-number "start" and "end" and a "label" ({item!r})')
         if not 0 <= start < end <= len(text):
             raise HeadstartError(f"{where}: the span {start}-{end} ({label}) runs past the text of {len(text)} "
