@@ -184,7 +184,7 @@ def plan_auto(
 
     A candidate fitted on the data itself (``tfidf``, the classical baseline) is not ranked: its linear probe is
     cross-validated beside the chosen model's, on the same examples and folds, and it is chosen (with the linear
-    probe) when it scores at least as well: the simpler model where transfer gains nothing.
+    probe) when it is right on more of them by more than chance (``_classical``).
     """
     from headstart.ranking.rank import rank_models
 
