@@ -55,13 +55,12 @@ def read_conll(path: str | Path) -> TaggedFile:
     speech, ignored), a blank line between sentences, ``-DOCSTART-`` lines skipped."""
     path = user_path(path)
     sentences = list(_conll_sentences(path))
-    tags = [tag for sentence in sentences for _, tag, _ in sentence]
     scheme = _scheme(sentences)
     texts = [_tagged_sentence(path, sentence, scheme) for sentence in sentences]
     if not texts:
         raise HeadstartError(f"{path} holds no sentence: write one token and its tag a line, a blank line between "
                              "sentences")
-    return TaggedFile(texts, scheme if any(tag != "O" for tag in tags) else "none")
+    return TaggedFile(texts, scheme if any(text.spans for text in texts) else "none")
 
 
 def _conll_sentences(path: Path) -> Iterator[list[tuple[str, str, int]]]:
@@ -104,7 +103,8 @@ def _columns(line: str) -> list[str]:
     """A token line's columns: separated by tabs where it has any (a token may then hold spaces), else by spaces
     (not by other Unicode spaces, which a token may hold: "10\u00a0000")."""
     if "\t" in line:
-        return [field.strip(" ") for field in line.strip(" \t\r").split("\t")] if line.strip(" \t\r") else []
+        stripped = line.strip(" \t\r")
+        return [field.strip(" ") for field in stripped.split("\t")] if stripped else []
     stripped = line.strip(" \r")
     return re.split(" +", stripped) if stripped else []
 

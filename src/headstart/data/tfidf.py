@@ -101,10 +101,14 @@ class Vocabulary:
         vectorizer.idf_ = self.idf
         return vectorizer
 
+    @cached_property
+    def columns(self) -> dict[str, int]:
+        """Each term's column (built once: serving computes rows batch after batch)."""
+        return {term: i for i, term in enumerate(self.terms)}
+
     def rows(self, texts: Sequence[str]) -> np.ndarray:
         """The TF-IDF rows of ``texts`` (float32, one per text), computed as scikit-learn does, without it."""
-        return tfidf_rows(texts, {term: i for i, term in enumerate(self.terms)}, self.idf, self.ngram_range,
-                          self.sublinear_tf)
+        return tfidf_rows(texts, self.columns, self.idf, self.ngram_range, self.sublinear_tf)
 
 
 def tfidf_rows(texts: Sequence[str], columns: dict[str, int], idf: np.ndarray, ngram_range: Sequence[int],

@@ -41,7 +41,7 @@ from headstart.features import FeatureCache
 from headstart.features.extract import extraction_precision
 from headstart.features.precision_guard import bf16_verdict
 from headstart.files import user_path, write_json
-from headstart.models import WeightsSource, get_model_spec, list_models
+from headstart.models import WeightsSource, get_model_spec, has_parameters, list_models
 from headstart.models.registry import PREPROCESSING_NOTE
 from headstart.models.transfer import HeadConfig
 from headstart.onnx import EXPORT_FORMATS, meta_path_for, write_graph
@@ -305,7 +305,7 @@ class Estimator(BaseEstimator):
         backbone = getattr(model, "backbone", None)
         if self.precision != "auto" or not strategy.pretrained or backbone is None:
             return self.precision, self.precision, None
-        if not any(True for _ in backbone.parameters()):  # no network to run in bf16 (TF-IDF): nothing to gain
+        if not has_parameters(backbone):  # no network to run in bf16 (TF-IDF): nothing to gain
             return "fp32", "fp32", None
         # What "auto" stands for here, judged on one of the run's own inputs (the probe set is read only if needed).
         resolved = extraction_precision("auto", task.inputs_dataset(list(items[:1]), None, preprocessing, train=False))

@@ -22,6 +22,7 @@ from scipy.stats import binomtest
 
 from headstart.data.dataset import DataSplits
 from headstart.errors import HeadstartError
+from headstart.features.probe_recipe import probe_options
 from headstart.progress import Reporter
 from headstart.strategies import LinearProbe, get_strategy
 
@@ -45,7 +46,7 @@ def guards(task: Task, spec: ModelSpec, splits: DataSplits) -> bool:
 def is_plain_probe(run: Estimator) -> bool:
     """Whether ``run`` fitted the plain probe itself: a linear probe with no options of its own, on a backbone whose
     ``probe_defaults`` are the plain probe's (TF-IDF's)."""
-    own = getattr(getattr(run.model_, "backbone", None), "probe_defaults", None)
+    own = probe_options(getattr(run.model_, "backbone", None))
     return (bool(own) and run.strategy_spec_ == PLAIN_PROBE.name
             and all(getattr(PLAIN_PROBE, name) == value for name, value in own.items()))
 

@@ -15,7 +15,14 @@ from headstart.errors import HeadstartError
 from headstart.estimators.unlabeled import as_pool
 from headstart.evaluation.label_issues import find_label_issues, issue_rows
 from headstart.features.cache import cached_features
-from headstart.features.probe_recipe import C_GRID, SINGLE_LABEL, cv_folds, logistic_regression, probe_inputs
+from headstart.features.probe_recipe import (
+    C_GRID,
+    SINGLE_LABEL,
+    cv_folds,
+    logistic_regression,
+    probe_inputs,
+    probe_options,
+)
 from headstart.models import create_backbone
 from headstart.progress import Reporter
 from headstart.search.active import choose_to_label
@@ -101,7 +108,7 @@ def out_of_fold_probabilities(estimator: Any, data: LabeledData) -> np.ndarray:
     folds = min(5, int(counts[counts > 0].min()))
     if folds < 2:
         raise HeadstartError("checking labels needs at least 2 labelled examples of every class present; label more")
-    defaults = getattr(getattr(estimator.model_, "backbone", None), "probe_defaults", {})  # TF-IDF: rows as they are
+    defaults = probe_options(getattr(estimator.model_, "backbone", None))  # TF-IDF: its rows as they are
     z, _, _ = probe_inputs(pretrained_features(estimator, list(data.items)), defaults.get("power"), defaults.get("scale"))
     present = np.flatnonzero(counts)
     if len(present) < 2:

@@ -53,6 +53,12 @@ def probe_inputs(x: np.ndarray, power: float | None = None, scale: float | None 
     return x / scale, power, scale
 
 
+def probe_options(backbone: object) -> dict[str, float]:
+    """The probe options a backbone fixes for its own features (``probe_defaults``: TF-IDF's C, scale and power);
+    none for pre-trained features, which the recipe above suits."""
+    return dict(getattr(backbone, "probe_defaults", None) or {})
+
+
 def root_mean_square(x: np.ndarray) -> float:
     """One scale for all features (1 for features that are all zero)."""
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) or 1.0

@@ -1,6 +1,6 @@
 """Where pre-trained models come from: a registry of specs (builder, weights source, preprocessing, licence)."""
 
-from headstart.models.groups import layer_groups
+from headstart.models.groups import has_parameters, layer_groups
 from headstart.models.registry import (
     ModelSpec,
     WeightsSource,
@@ -16,6 +16,7 @@ __all__ = [
     "WeightsSource",
     "create_backbone",
     "get_model_spec",
+    "has_parameters",
     "layer_groups",
     "list_models",
     "register_model",

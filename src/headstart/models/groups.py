@@ -6,6 +6,11 @@ from timm.models import group_parameters
 from torch import nn
 
 
+def has_parameters(module: nn.Module) -> bool:
+    """Whether ``module`` has any weight at all (TF-IDF's feature module has none)."""
+    return next(iter(module.parameters()), None) is not None
+
+
 def layer_groups(backbone: nn.Module) -> list[list[str]]:
     """Parameter names grouped by depth, first group nearest the input.
 

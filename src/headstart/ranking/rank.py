@@ -17,7 +17,7 @@ from headstart.compute.cores import usable_cores
 from headstart.data.dataset import LabeledData
 from headstart.errors import HeadstartError
 from headstart.features import FeatureCache, cached_features
-from headstart.models import create_backbone, get_model_spec
+from headstart.models import create_backbone, get_model_spec, has_parameters
 from headstart.models.layers import SEPARATOR as LAYER_SEPARATOR
 from headstart.models.layers import layer_names
 from headstart.progress import Reporter
@@ -90,7 +90,7 @@ def split_source_head(model: nn.Module) -> nn.Module | None:
     if not (hasattr(model, "get_classifier") and hasattr(model, "reset_classifier")):
         return None
     source = model.get_classifier()
-    if not isinstance(source, nn.Module) or not any(True for _ in source.parameters()):
+    if not isinstance(source, nn.Module) or not has_parameters(source):
         return None
     source = copy.deepcopy(source).eval()
     model.reset_classifier(0)

@@ -158,11 +158,13 @@ class OnnxModel:
                                             "attention_mask": np.asarray([e.attention_mask for e in encoded], np.int64)}
             return
         group: list[int] = []
+        windows = 0  # in the group
         for text, e in enumerate(encoded):
-            if group and sum(1 + len(encoded[i].overflowing) for i in group) + 1 + len(e.overflowing) > WINDOW_BUDGET:
+            if group and windows + 1 + len(e.overflowing) > WINDOW_BUDGET:
                 yield group, self._window_feeds(tokenizer, [encoded[i] for i in group])
-                group = []
+                group, windows = [], 0
             group.append(text)
+            windows += 1 + len(e.overflowing)
         yield group, self._window_feeds(tokenizer, [encoded[i] for i in group])
 
     @staticmethod

@@ -27,6 +27,7 @@ from headstart.features.probe_recipe import (
     cv_folds,
     logistic_regression,
     probe_inputs,
+    probe_options,
 )
 from headstart.models import create_backbone, get_model_spec
 from headstart.models.registry import PREPROCESSING_NOTE
@@ -298,7 +299,7 @@ def _classical(fitted: list[str], model: str, features: np.ndarray, data: Labele
             continue
         backbone = create_backbone(spec, preprocessing=preprocessing)
         x = _features(spec, backbone, preprocessing, task, data, params, None, reporter)
-        right[name] = out_of_fold_correct(x, data.labels, seed, getattr(backbone, "probe_defaults", None))
+        right[name] = out_of_fold_correct(x, data.labels, seed, probe_options(backbone))
     if not right:
         reason = "; ".join(f"{name} not considered: {why}" for name, why in skipped.items())
         return {"model": None, "chosen": False, "skipped": skipped, "message": reason}

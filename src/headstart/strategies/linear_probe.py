@@ -13,6 +13,7 @@ from headstart.features.probe_recipe import (
     C_GRID,
     DEFAULT_C,
     probe_inputs,
+    probe_options,
 )
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.options import Range
@@ -59,8 +60,7 @@ class LinearProbe(Strategy):
         """The probe on features computed already (``x_all``, one row per item of ``train``), into ``model``'s
         head: also how a run adds classes, from the features it kept of its examples (estimators/incremental.py).
         A backbone's ``probe_defaults`` (C, scale, power) replace the options left unset (TF-IDF's)."""
-        defaults = getattr(model.backbone, "probe_defaults", {})
-        unset = {name: value for name, value in defaults.items() if getattr(self, name) is None}
+        unset = {name: value for name, value in probe_options(model.backbone).items() if getattr(self, name) is None}
         if unset:
             probe = self.with_options(**unset)
             probe.cross_validate = self.cross_validate

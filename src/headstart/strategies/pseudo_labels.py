@@ -26,7 +26,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from headstart.errors import HeadstartError
-from headstart.features.probe_recipe import C_GRID, DEFAULT_C, cv_folds, probe_inputs
+from headstart.features.probe_recipe import C_GRID, DEFAULT_C, cv_folds, probe_inputs, probe_options
 from headstart.options import Range, check_range
 from headstart.search.novelty import NoveltyDetector
 from headstart.search.propagation import DEFAULT_ALPHA, DEFAULT_NEIGHBOURS, knn_graph, propagate
@@ -129,7 +129,7 @@ def pseudo_label(model: TransferModel, train: Split, pool: Split, ctx: FitContex
         return PseudoLabels(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), "none",
                             "every pool input is unlike the labelled examples", {}, len(usable), 0)
     usable_rows = np.flatnonzero(usable)
-    defaults = getattr(model.backbone, "probe_defaults", {})  # TF-IDF: its rows as they are
+    defaults = probe_options(model.backbone)  # TF-IDF: its rows as they are
     z_train, power, scale = probe_inputs(x_train, defaults.get("power"), defaults.get("scale"))
     z_pool = probe_inputs(x_pool[usable], power, scale)[0]
     y = np.asarray(train.targets)

@@ -14,7 +14,7 @@ from headstart.data.dataset import DataSplits, LabeledData
 from headstart.data.splits import check_trainable, subsample_splits, with_validation
 from headstart.errors import HeadstartError
 from headstart.evaluation.rows import class_csv, class_table
-from headstart.models import create_backbone
+from headstart.models import create_backbone, has_parameters
 from headstart.models.registry import ModelSpec
 from headstart.models.transfer import HeadConfig, TransferModel
 from headstart.tasks.base import Task, fit_logistic_baseline
@@ -138,7 +138,7 @@ class ClassificationTask(Task):
                     head: dict | None = None, preprocessing: dict | None = None) -> nn.Module:
         config = HeadConfig(**head) if head is not None else strategy.head
         backbone = create_backbone(spec, pretrained=pretrained, preprocessing=preprocessing)
-        if strategy is not None and not strategy.frozen_backbone and not any(True for _ in backbone.parameters()):
+        if strategy is not None and not strategy.frozen_backbone and not has_parameters(backbone):
             raise HeadstartError(f"the {strategy.name} strategy trains the model's layers, and '{spec.name}' has none: "
                                  "use linear-probe or head")
         return TransferModel(backbone, num_classes, config)
